@@ -1,0 +1,499 @@
+"""Offline checks of Grafana provisioning: datasources, dashboard provider and the three dashboards.
+
+A dashboard that loads but whose queries read metrics nobody produces shows "No data" forever and
+looks like a broken stack. These tests read only files under manifests/ and need no Grafana.
+
+The helpers at the top (walking panels, substituting dashboard variables, extracting metric names
+and label matchers from PromQL with promql-parser's AST) are pure functions so that
+`stackcheck lint` can reuse them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import promql_parser  # extra "lint" of pyproject.toml
+import pytest
+import yaml
+
+# --------------------------------------------------------------------------- reusable helpers
+
+_VARIABLE = re.compile(r"\$\{(\w+)(?::[\w-]+)?\}|\$(\w+)|\[\[(\w+)\]\]")
+_SAMPLE_VALUES = {
+    "__rate_interval": "1m",
+    "__interval": "30s",
+    "__range": "1h",
+    "__range_s": "3600",
+    "__range_ms": "3600000",
+    "__interval_ms": "30000",
+}
+
+
+def substitute_variables(expr: str, values: Mapping[str, str] | None = None) -> str:
+    """Replace Grafana variables (`$x`, `${x}`, `${x:regex}`, `[[x]]`) by sample values.
+
+    Built-in interval variables become durations so that `[$__rate_interval]` still parses;
+    any other variable becomes `values[name]` or the string `sample`.
+
+    >>> substitute_variables('rate(x{service=~"$service"}[$__rate_interval])')
+    'rate(x{service=~"sample"}[1m])'
+    """
+    table = {**_SAMPLE_VALUES, **(values or {})}
+
+    def repl(match: re.Match[str]) -> str:
+        name = next(g for g in match.groups() if g is not None)
+        return table.get(name, "sample")
+
+    return _VARIABLE.sub(repl, expr)
+
+
+def iter_panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Yield every panel of a dashboard, including those nested in (collapsed) row panels.
+
+    Rows themselves are yielded too; callers that want only data panels skip `type == "row"`.
+    """
+    stack = list(reversed(dashboard.get("panels", [])))
+    while stack:
+        panel = stack.pop()
+        yield panel
+        stack.extend(reversed(panel.get("panels", [])))
+
+
+def iter_targets(dashboard: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Yield `(panel, target)` for every query target of every panel of a dashboard."""
+    for panel in iter_panels(dashboard):
+        for target in panel.get("targets", []):
+            yield panel, target
+
+
+def target_datasource(panel: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
+    """The datasource reference a target uses: its own, else its panel's (`{}` if neither has one)."""
+    ds = target.get("datasource") or panel.get("datasource") or {}
+    return ds if isinstance(ds, dict) else {"uid": ds}
+
+
+def _selector_name(node: Any) -> str | None:
+    """The metric name of a VectorSelector, from `name` or a `__name__="..."` matcher."""
+    if node.name:
+        return str(node.name)
+    for m in node.matchers.matchers:
+        if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal:
+            return str(m.value)
+    return None
+
+
+def _selectors_under(node: Any) -> list[Any]:
+    """All VectorSelector nodes of an AST (those inside MatrixSelectors and subqueries too)."""
+    found: list[Any] = []
+
+    def visit(n: Any) -> None:
+        if isinstance(n, promql_parser.VectorSelector):
+            found.append(n)
+
+    promql_parser.walk(node, pre_visit=visit)
+    return found
+
+
+def vector_selectors(expr: str) -> list[Any]:
+    """All VectorSelector nodes of a PromQL expression. Raises ValueError when it does not parse."""
+    return _selectors_under(promql_parser.parse(expr))
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression reads, taken from the AST (not from a regex).
+
+    >>> sorted(metric_names('sum(rate(a_total[5m])) / on() b or vector(0)'))
+    ['a_total', 'b']
+    """
+    return {name for node in vector_selectors(expr) if (name := _selector_name(node))}
+
+
+def label_matchers(expr: str) -> set[tuple[str, str]]:
+    """`(metric, label)` for every label matcher in a PromQL expression (`__name__` excluded)."""
+    out = set()
+    for node in vector_selectors(expr):
+        name = _selector_name(node) or ""
+        for m in node.matchers.matchers:
+            if m.name != "__name__":
+                out.add((name, str(m.name)))
+    return out
+
+
+def grouping_labels(expr: str) -> list[tuple[set[str], set[str]]]:
+    """For every `by (...)` aggregation: (its labels, metric names it aggregates over)."""
+    out: list[tuple[set[str], set[str]]] = []
+
+    def visit(node: Any) -> None:
+        modifier = getattr(node, "modifier", None)
+        if isinstance(node, promql_parser.AggregateExpr) and modifier is not None \
+                and modifier.type == promql_parser.AggModifierType.By:
+            inner = {_selector_name(n) or "" for n in _selectors_under(node.expr)}
+            out.append((set(modifier.labels), inner))
+
+    promql_parser.walk(promql_parser.parse(expr), pre_visit=visit)
+    return out
+
+
+def variable_query(variable: Mapping[str, Any]) -> str:
+    """The query string of a dashboard template variable (`query` is a string or an object)."""
+    q = variable.get("query", "")
+    return str(q.get("query", "") if isinstance(q, dict) else q)
+
+
+_LABEL_VALUES = re.compile(r"^\s*label_values\((?P<selector>.+),\s*(?P<label>\w+)\s*\)\s*$")
+
+
+def loki_stream_selector(expr: str) -> str:
+    """The `{...}` stream selector at the start of a LogQL query (a metric query's inner one too)."""
+    match = re.search(r"\{[^{}]*\}", expr)
+    if match is None:
+        raise ValueError(f"no stream selector in LogQL {expr!r}")
+    return match.group(0)
+
+
+# --------------------------------------------------------------------------- what the stack produces
+
+ROOT = Path(__file__).resolve().parent.parent
+GRAFANA = ROOT / "manifests" / "config" / "grafana"
+RULES_DIR = ROOT / "manifests" / "config" / "prometheus" / "rules"
+DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
+
+EXPECTED_DASHBOARDS = {
+    "stackcheck-system-overview": "System Overview",
+    "stackcheck-database-infrastructure": "Database & Infrastructure",
+    "stackcheck-agents-monitoring": "Agents Monitoring",
+}
+
+# Recording rules and their output labels, from shared/DESIGN.md (names) and the rule authors (labels).
+DESIGN_RECORDING_RULES: dict[str, set[str]] = {
+    "phase5:http_requests:rate5m": {"service"},
+    "phase5:http_errors:rate5m": {"service"},
+    "phase5:http_request_duration:p50": {"service"},
+    "phase5:http_request_duration:p95": {"service"},
+    "phase5:http_request_duration:p99": {"service"},
+    "phase5:cpu_usage:ratio": {"namespace", "pod", "container"},
+    "phase5:memory_usage:ratio": {"namespace", "pod", "container"},
+    "phase5:database_connections:ratio": {"service", "pool"},
+    "phase5:task_operations:rate5m": {"service", "operation"},
+    "phase5:reminder_delivery:rate5m": {"service", "outcome"},
+    "phase5:audit_log_writes:rate5m": {"service", "outcome"},
+    "phase5:websocket_connections:current": {"service"},
+    "phase5:kafka_consumer_lag:sum": {"service", "consumer_group", "topic"},
+}
+
+_TARGET = {"job", "instance"}
+_HTTP = {"method", "route", "status", "service"} | _TARGET
+# The probe instrumentation contract, docs/architecture.md.
+PROBE_METRICS: dict[str, set[str]] = {
+    "http_requests_total": _HTTP,
+    "http_request_duration_seconds_bucket": _HTTP | {"le"},
+    "http_request_duration_seconds_sum": _HTTP,
+    "http_request_duration_seconds_count": _HTTP,
+    "phase5_task_operations_total": {"service", "operation"} | _TARGET,
+    "phase5_reminder_deliveries_total": {"service", "outcome"} | _TARGET,
+    "phase5_audit_log_writes_total": {"service", "outcome"} | _TARGET,
+    "phase5_websocket_connections": {"service"} | _TARGET,
+    "phase5_db_pool_connections_in_use": {"service", "pool"} | _TARGET,
+    "phase5_db_pool_connections_max": {"service", "pool"} | _TARGET,
+    "phase5_kafka_consumer_lag": {"service", "topic", "partition", "consumer_group"} | _TARGET,
+    "phase5_probe_fault_active": {"service", "fault"} | _TARGET,
+}
+_FS = {"device", "fstype", "mountpoint"} | _TARGET
+_KSM_POD = {"namespace", "pod", "container", "uid"} | _TARGET
+_KSM_DEPLOY = {"namespace", "deployment"} | _TARGET
+_KSM_HPA = {"namespace", "horizontalpodautoscaler"} | _TARGET
+EXPORTER_METRICS: dict[str, set[str]] = {
+    "node_filesystem_avail_bytes": _FS,
+    "node_filesystem_size_bytes": _FS,
+    "node_cpu_seconds_total": {"cpu", "mode"} | _TARGET,
+    "node_memory_MemAvailable_bytes": _TARGET,
+    "node_memory_MemTotal_bytes": _TARGET,
+    "kube_pod_container_status_restarts_total": _KSM_POD,
+    "kube_pod_container_resource_limits": _KSM_POD | {"node", "resource", "unit"},
+    "kube_deployment_spec_replicas": _KSM_DEPLOY,
+    "kube_deployment_status_replicas_available": _KSM_DEPLOY,
+    "kube_horizontalpodautoscaler_status_current_replicas": _KSM_HPA,
+    "kube_horizontalpodautoscaler_spec_max_replicas": _KSM_HPA,
+    "container_cpu_usage_seconds_total": {"namespace", "pod", "container", "image", "name", "cpu"} | _TARGET,
+    "container_memory_working_set_bytes": {"namespace", "pod", "container", "image", "name"} | _TARGET,
+    "up": _TARGET | {"namespace", "pod", "service"},
+    "ALERTS": {"alertname", "alertstate", "severity", "component", "service", "namespace", "pod"} | _TARGET,
+}
+
+
+def recording_rules() -> dict[str, set[str] | None]:
+    """Recording rule names -> output labels (None when unknown).
+
+    Names come from the rule files under manifests/config/prometheus/rules/ once they exist;
+    until then from DESIGN.md's list.
+    """
+    names: set[str] = set()
+    for path in sorted(RULES_DIR.glob("*.rules.yml")):
+        doc = yaml.safe_load(path.read_text()) or {}
+        for group in doc.get("groups", []):
+            names.update(r["record"] for r in group.get("rules", []) if "record" in r)
+    if not names:
+        return dict(DESIGN_RECORDING_RULES)
+    return {n: DESIGN_RECORDING_RULES.get(n) for n in names}
+
+
+def known_metrics() -> dict[str, set[str] | None]:
+    """Every metric a dashboard may read -> labels it carries (None: not checked)."""
+    return {**PROBE_METRICS, **EXPORTER_METRICS, **recording_rules()}
+
+
+# --------------------------------------------------------------------------- loading
+
+def load_dashboards() -> dict[str, dict[str, Any]]:
+    """File stem -> parsed dashboard JSON."""
+    return {p.stem: json.loads(p.read_text()) for p in DASHBOARD_FILES}
+
+
+def load_datasources() -> list[dict[str, Any]]:
+    return list(yaml.safe_load((GRAFANA / "datasources.yml").read_text())["datasources"])
+
+
+def _all_targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    return [(stem, p, t) for stem, d in load_dashboards().items() for p, t in iter_targets(d)]
+
+
+def _targets_of_type(ds_type: str) -> list[Any]:
+    """pytest params `(panel title, target)` of one datasource type, with readable ids."""
+    return [
+        pytest.param(p, t, id=f"{stem}:{p.get('title', '?')}:{t.get('refId')}")
+        for stem, p, t in _all_targets()
+        if target_datasource(p, t).get("type") == ds_type
+    ]
+
+
+def _promql(target: Mapping[str, Any]) -> str:
+    return substitute_variables(str(target["expr"]))
+
+
+PROM_TARGETS = _targets_of_type("prometheus")
+LOKI_TARGETS = _targets_of_type("loki")
+JAEGER_TARGETS = _targets_of_type("jaeger")
+DASHBOARD_PARAMS = [pytest.param(p, id=p.stem) for p in DASHBOARD_FILES]
+
+
+# --------------------------------------------------------------------------- helper tests
+
+def test_iter_panels_descends_into_collapsed_rows() -> None:
+    """Panels inside a collapsed row are found, in order, after their row."""
+    board = {"panels": [{"id": 1}, {"id": 2, "type": "row", "panels": [{"id": 3}, {"id": 4}]}, {"id": 5}]}
+    assert [p["id"] for p in iter_panels(board)] == [1, 2, 3, 4, 5]
+
+
+def test_substitute_variables_handles_all_variable_forms() -> None:
+    """`$x`, `${x}`, `${x:regex}`, `[[x]]` and interval built-ins are all replaced."""
+    expr = 'rate(m{a=~"$svc", b="${ns}", c=~"${pod:regex}", d="[[old]]"}[$__rate_interval])'
+    assert substitute_variables(expr) == 'rate(m{a=~"sample", b="sample", c=~"sample", d="sample"}[1m])'
+
+
+def test_metric_names_come_from_the_ast() -> None:
+    """Metric names are read from selectors, including `{__name__="..."}`, subqueries and ranges."""
+    expr = 'sum by (a) (rate(x_total{l="up"}[5m])) / {__name__="y"} + max_over_time(z[5m:1m]) or vector(0)'
+    assert metric_names(expr) == {"x_total", "y", "z"}
+
+
+def test_grouping_labels_pairs_by_labels_with_their_metrics() -> None:
+    """`sum by (l) (...)` reports its labels and the metrics it aggregates."""
+    assert grouping_labels("sum by (service) (a) / count(b)") == [({"service"}, {"a"})]
+
+
+# --------------------------------------------------------------------------- provisioning files
+
+def test_datasources_have_the_fixed_uids_types_and_urls() -> None:
+    """Prometheus (default), Loki and Jaeger are provisioned with fixed uids and in-cluster URLs."""
+    by_uid = {d["uid"]: d for d in load_datasources()}
+    assert {u: (d["type"], d["url"]) for u, d in by_uid.items()} == {
+        "prometheus": ("prometheus", "http://prometheus.monitoring.svc:9090"),
+        "loki": ("loki", "http://loki.monitoring.svc:3100"),
+        "jaeger": ("jaeger", "http://jaeger-query.tracing.svc:16686"),
+    }
+    assert [u for u, d in by_uid.items() if d.get("isDefault")] == ["prometheus"]
+    assert all(d.get("access") == "proxy" for d in by_uid.values()), "use server-side (proxy) access"
+
+
+def test_datasources_hold_no_secrets() -> None:
+    """No credentials are provisioned in plain text."""
+    for ds in load_datasources():
+        assert "secureJsonData" not in ds and not ds.get("basicAuth"), ds["uid"]
+
+
+def test_datasource_links_point_at_existing_uids() -> None:
+    """Loki's trace-id derived field targets Jaeger and Jaeger's traces-to-logs targets Loki, by uid."""
+    by_uid = {d["uid"]: d for d in load_datasources()}
+    derived = by_uid["loki"]["jsonData"]["derivedFields"]
+    assert [f["datasourceUid"] for f in derived] == ["jaeger"]
+    assert re.compile(derived[0]["matcherRegex"]).groups == 1, "a derived field regex needs one capture group"
+    assert re.search(derived[0]["matcherRegex"], '{"level":"error","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}')
+    assert by_uid["jaeger"]["jsonData"]["tracesToLogsV2"]["datasourceUid"] == "loki"
+
+
+def test_datasource_file_escapes_grafana_macros() -> None:
+    """`${__...}` macros are written `$${...}`: Grafana expands `${...}` from the environment."""
+    text = (GRAFANA / "datasources.yml").read_text()
+    assert not re.search(r"(?<!\$)\$\{", text), "write $${__value.raw}, not ${__value.raw}"
+
+
+def test_dashboard_provider_reads_the_dashboard_dir_read_only() -> None:
+    """One file provider, folder stackcheck, no UI edits or deletions, rescanned every 30 s."""
+    providers = yaml.safe_load((GRAFANA / "dashboards.yml").read_text())["providers"]
+    assert len(providers) == 1
+    p = providers[0]
+    assert (p["type"], p["folder"], p["options"]["path"]) == ("file", "stackcheck", "/var/lib/grafana/dashboards")
+    assert (p["allowUiUpdates"], p["disableDeletion"], p["updateIntervalSeconds"]) == (False, True, 30)
+
+
+# --------------------------------------------------------------------------- dashboard structure
+
+def test_the_three_dashboards_ship_with_their_uids_and_titles() -> None:
+    """Exactly the three dashboards of the reference design ship, with stable uids."""
+    assert {d["uid"]: d["title"] for d in load_dashboards().values()} == EXPECTED_DASHBOARDS
+
+
+def test_dashboard_uids_are_unique() -> None:
+    """No two dashboard files share a uid (the provider would silently keep one)."""
+    uids = [d["uid"] for d in load_dashboards().values()]
+    assert len(uids) == len(set(uids))
+
+
+@pytest.mark.parametrize("path", DASHBOARD_PARAMS)
+def test_dashboard_is_provisionable_json(path: Path) -> None:
+    """Valid JSON with uid, title, schemaVersion, panels; no `id` (Grafana assigns it)."""
+    d = json.loads(path.read_text())
+    assert "id" not in d
+    assert d["uid"] and d["title"] and d["panels"]
+    assert isinstance(d["schemaVersion"], int) and d["schemaVersion"] >= 36
+
+
+@pytest.mark.parametrize("path", DASHBOARD_PARAMS)
+def test_dashboard_refreshes_every_30s(path: Path) -> None:
+    """Dashboards auto-refresh every 30 s over a relative time range."""
+    d = json.loads(path.read_text())
+    assert d["refresh"] == "30s"
+    assert d["time"]["from"].startswith("now-") and d["time"]["to"] == "now"
+
+
+@pytest.mark.parametrize("path", DASHBOARD_PARAMS)
+def test_panels_have_unique_ids_and_fit_the_grid(path: Path) -> None:
+    """Each panel has a unique id and a gridPos inside Grafana's 24 columns."""
+    panels = list(iter_panels(json.loads(path.read_text())))
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids))
+    for p in panels:
+        g = p["gridPos"]
+        assert g["w"] > 0 and g["h"] > 0 and 0 <= g["x"] and g["x"] + g["w"] <= 24, p.get("title")
+
+
+def test_every_panel_and_target_datasource_is_provisioned() -> None:
+    """Panel and target datasource uids all name a datasource in datasources.yml, with its type."""
+    types = {d["uid"]: d["type"] for d in load_datasources()}
+    for stem, d in load_dashboards().items():
+        for panel in iter_panels(d):
+            refs = [panel.get("datasource")] + [t.get("datasource") for t in panel.get("targets", [])]
+            for ref in filter(None, refs):
+                where = f"{stem}: {panel.get('title')}"
+                assert isinstance(ref, dict), f"{where}: use {{'type': ..., 'uid': ...}}"
+                assert types.get(ref["uid"]) == ref["type"], f"{where}: unknown datasource {ref}"
+            for t in panel.get("targets", []):
+                assert t.get("refId"), f"{stem}: {panel.get('title')}: target without refId"
+
+
+def test_system_overview_shows_logs_and_traces() -> None:
+    """System Overview has a Loki logs panel and a Jaeger traces panel beside its metrics."""
+    d = load_dashboards()["system-overview"]
+    kinds = {(p["type"], p["datasource"]["uid"]) for p in iter_panels(d) if "datasource" in p}
+    assert {("logs", "loki"), ("table", "jaeger")} <= kinds
+
+
+def test_agents_monitoring_shows_agent_logs() -> None:
+    """Agents Monitoring has a Loki logs panel."""
+    d = load_dashboards()["agents-monitoring"]
+    assert any(p["type"] == "logs" and p["datasource"]["uid"] == "loki" for p in iter_panels(d))
+
+
+# --------------------------------------------------------------------------- queries
+
+@pytest.mark.parametrize(("panel", "target"), PROM_TARGETS)
+def test_prometheus_query_parses(panel: dict[str, Any], target: dict[str, Any]) -> None:
+    """Every Prometheus expr is valid PromQL once dashboard variables are substituted."""
+    try:
+        promql_parser.parse(_promql(target))
+    except ValueError as e:
+        pytest.fail(f"{panel['title']} {target['refId']}: {e}: {target['expr']}")
+
+
+@pytest.mark.parametrize(("panel", "target"), PROM_TARGETS)
+def test_prometheus_query_reads_only_produced_metrics(panel: dict[str, Any], target: dict[str, Any]) -> None:
+    """A panel reads only recording rules, probe metrics and exporter metrics the stack produces."""
+    names = metric_names(_promql(target))
+    assert names, f"{panel['title']}: query reads no metric"
+    unknown = names - known_metrics().keys()
+    assert not unknown, f"{panel['title']}: nothing produces {sorted(unknown)}"
+
+
+@pytest.mark.parametrize(("panel", "target"), PROM_TARGETS)
+def test_prometheus_query_uses_existing_labels(panel: dict[str, Any], target: dict[str, Any]) -> None:
+    """Label matchers and `by (...)` labels exist on the metrics they apply to."""
+    known = known_metrics()
+    expr = _promql(target)
+    for metric, label in label_matchers(expr):
+        labels = known.get(metric)
+        assert labels is None or label in labels, f"{panel['title']}: {metric} has no label {label!r}"
+    for by, metrics in grouping_labels(expr):
+        available = set().union(*(known.get(m) or by for m in metrics))
+        assert by <= available, f"{panel['title']}: by {sorted(by - available)} not on {sorted(metrics)}"
+
+
+def test_every_recording_rule_is_on_a_dashboard() -> None:
+    """Each of DESIGN.md's 13 recording rules is read by at least one panel."""
+    used: set[str] = set()
+    for _, panel, target in _all_targets():
+        if target_datasource(panel, target).get("type") == "prometheus":
+            used |= metric_names(_promql(target))
+    assert not set(DESIGN_RECORDING_RULES) - used
+
+
+def test_template_variables_read_produced_metrics() -> None:
+    """`label_values(metric, label)` variables read a produced metric and a label it has."""
+    known = known_metrics()
+    for stem, d in load_dashboards().items():
+        for var in d.get("templating", {}).get("list", []):
+            if var.get("type") != "query":
+                continue
+            match = _LABEL_VALUES.match(variable_query(var))
+            assert match, f"{stem}: variable {var['name']}: expected label_values(metric, label)"
+            (metric,) = metric_names(match["selector"])
+            assert metric in known, f"{stem}: variable {var['name']} reads unknown {metric}"
+            labels = known[metric]
+            assert labels is None or match["label"] in labels, f"{stem}: {metric} has no {match['label']}"
+
+
+@pytest.mark.parametrize(("panel", "target"), LOKI_TARGETS)
+def test_loki_query_selects_collector_labels(panel: dict[str, Any], target: dict[str, Any]) -> None:
+    """Loki queries select streams only by labels the Alloy collector attaches."""
+    selector = loki_stream_selector(target["expr"])
+    labels = {label for _, label in label_matchers(selector)}
+    assert labels and labels <= {"namespace", "pod", "container", "app", "job"}, selector
+
+
+@pytest.mark.parametrize(("panel", "target"), JAEGER_TARGETS)
+def test_jaeger_query_searches_the_backend(panel: dict[str, Any], target: dict[str, Any]) -> None:
+    """Jaeger panels run a trace search for service phase5-backend."""
+    assert (target["queryType"], target["service"]) == ("search", "phase5-backend")
+
+
+def test_readme_lists_every_panel() -> None:
+    """manifests/config/grafana/README.md names every dashboard and every data panel."""
+    readme = (GRAFANA / "README.md").read_text()
+    for d in load_dashboards().values():
+        assert d["title"] in readme
+        for p in iter_panels(d):
+            if p.get("type") != "row":
+                assert p["title"] in readme, f"README misses panel {p['title']!r} of {d['title']}"
