@@ -1,0 +1,151 @@
+"""Client for the notification sink (:mod:`stackcheck.sink`): which alert reached which channel.
+
+Checks use it to read what Alertmanager delivered to the sink's Slack, webhook and SMTP endpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+__all__ = ["AlertRef", "Notification", "SinkClient", "SinkError", "SinkUnreachable"]
+
+
+class SinkUnreachable(ConnectionError):
+    """Nothing answered at the sink's URL; almost always the local stack is not running."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            f"notification sink at {url} is unreachable ({reason}); "
+            "is the local stack up? run `stackcheck up`"
+        )
+        self.url = url
+
+
+class SinkError(RuntimeError):
+    """The sink answered, but with an error (e.g. a bad filter) or a body it does not promise."""
+
+
+@dataclass(frozen=True)
+class AlertRef:
+    """One alert named by a notification, with the notification's status."""
+
+    alertname: str
+    status: str  # "firing" | "resolved"
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One recorded notification. ``subject`` is the email Subject or the Slack attachment title."""
+
+    id: int
+    kind: str  # "slack" | "webhook" | "email"
+    received_at: float
+    channel: str | None
+    to: tuple[str, ...]
+    subject: str | None
+    alerts: tuple[AlertRef, ...]
+    raw: Mapping[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def title(self) -> str | None:
+        """Slack wording for :attr:`subject`."""
+        return self.subject
+
+    @property
+    def alertnames(self) -> frozenset[str]:
+        return frozenset(alert.alertname for alert in self.alerts)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Notification:
+        """Build from one ``/api/notifications`` record; unknown keys stay available in ``raw``."""
+        subject = record.get("subject") if record.get("kind") == "email" else record.get("title")
+        return cls(
+            id=int(record["id"]),
+            kind=str(record["kind"]),
+            received_at=float(record["received_at"]),
+            channel=record.get("channel"),
+            to=tuple(record.get("to") or ()),
+            subject=subject,
+            alerts=tuple(AlertRef(str(a["alertname"]), str(a["status"])) for a in record.get("alerts") or ()),
+            raw=record,
+        )
+
+
+class SinkClient:
+    """Thin ``requests`` client for the sink's HTTP API."""
+
+    def __init__(self, base_url: str, *, session: requests.Session | None = None, timeout: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session or requests.Session()
+        self.timeout = timeout
+
+    def _get(self, path: str, params: Mapping[str, str] | None = None) -> requests.Response:
+        url = self.base_url + path
+        try:
+            return self.session.get(url, params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise SinkUnreachable(url, type(exc).__name__) from exc
+
+    def healthy(self) -> bool:
+        """True when the sink answers ``/healthz``; never raises, so it can be polled."""
+        try:
+            response = self._get("/healthz")
+        except SinkUnreachable:
+            return False
+        return response.status_code == 200 and response.text.strip() == "ok"
+
+    def notifications(
+        self,
+        *,
+        kind: str | None = None,
+        since: int | None = None,
+        channel: str | None = None,
+        to: str | None = None,
+        alertname: str | None = None,
+    ) -> list[Notification]:
+        """Recorded notifications in id order; ``since`` keeps only ids greater than it."""
+        filters = {"kind": kind, "since": since, "channel": channel, "to": to, "alertname": alertname}
+        params = {key: str(value) for key, value in filters.items() if value is not None}
+        response = self._get("/api/notifications", params)
+        if response.status_code != 200:
+            raise SinkError(f"sink {response.url} answered {response.status_code}: {response.text[:200]}")
+        try:
+            records = response.json()["notifications"]
+            return [Notification.from_record(record) for record in records]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SinkError(f"sink {response.url} sent an unexpected body: {exc}") from exc
+
+    def latest_id(self) -> int:
+        """Highest id recorded so far (0 if none): pass it as ``since`` to see only newer ones."""
+        return max((n.id for n in self.notifications()), default=0)
+
+    def wait_for(
+        self,
+        *,
+        timeout: float,
+        interval: float = 0.5,
+        kind: str | None = None,
+        since: int | None = None,
+        channel: str | None = None,
+        to: str | None = None,
+        alertname: str | None = None,
+    ) -> list[Notification]:
+        """Poll until at least one notification matches, then return the matches.
+
+        Raises :class:`TimeoutError` naming the filters when the deadline passes first.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.notifications(kind=kind, since=since, channel=channel, to=to, alertname=alertname)
+            if found:
+                return found
+            if time.monotonic() >= deadline:
+                wanted = {"kind": kind, "since": since, "channel": channel, "to": to, "alertname": alertname}
+                described = ", ".join(f"{k}={v}" for k, v in wanted.items() if v is not None) or "any"
+                raise TimeoutError(f"no notification ({described}) reached the sink within {timeout:g}s")
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
