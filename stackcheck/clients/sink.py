@@ -12,10 +12,12 @@ from typing import Any
 
 import requests
 
+from stackcheck.errors import Unreachable
+
 __all__ = ["AlertRef", "Notification", "SinkClient", "SinkError", "SinkUnreachable"]
 
 
-class SinkUnreachable(ConnectionError):
+class SinkUnreachable(Unreachable, ConnectionError):
     """Nothing answered at the sink's URL; almost always the local stack is not running."""
 
     def __init__(self, url: str, reason: str) -> None:

@@ -1,0 +1,105 @@
+"""A small Prometheus client: readiness, instant queries, targets, rules and alerts.
+
+Queries and targets go through ``prometheus-api-client``; rules and alerts (which it lacks) through the
+same session. Shapes follow the real 2.42 capture in ``shared/contracts/prometheus.md``.
+
+>>> prom = PrometheusClient(Http("prometheus", "http://127.0.0.1:29090"))  # doctest: +SKIP
+>>> prom.query('up{job="prometheus"}')[0]["value"][1]  # doctest: +SKIP
+'1'
+"""
+from __future__ import annotations
+
+from typing import Any, TypedDict, cast
+
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+
+from stackcheck.clients.http import Http
+from stackcheck.errors import ApiError, truncate
+
+
+class Target(TypedDict, total=False):
+    """One entry of ``activeTargets``; ``lastError`` is ``""`` when healthy."""
+
+    scrapePool: str
+    scrapeUrl: str
+    labels: dict[str, str]
+    health: str
+    lastError: str
+
+
+class Rule(TypedDict, total=False):
+    """One rule of ``/api/v1/rules``; ``lastError`` is omitted when empty."""
+
+    name: str
+    query: str
+    type: str
+    health: str
+    lastError: str
+    state: str
+    duration: float
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    alerts: list[dict[str, Any]]
+
+
+class RuleGroup(TypedDict, total=False):
+    """A rule group: ``name``, ``file``, ``interval`` (seconds) and ``rules``."""
+
+    name: str
+    file: str
+    interval: float
+    rules: list[Rule]
+
+
+class PrometheusClient:
+    """Read-only access to one Prometheus server."""
+
+    def __init__(self, http: Http) -> None:
+        self.http = http
+        self._api = PrometheusConnect(
+            url=http.base_url, session=http.session, timeout=int(http.timeout) or 1,
+            headers=dict(http.session.headers),
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL, safe to print."""
+        return self.http.display_url
+
+    def ready(self) -> bool:
+        """True when ``/-/ready`` answers 200 (WAL replay finished)."""
+        return self.http.request("GET", "/-/ready").status_code == 200
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Evaluate ``expr`` now; returns the vector result (possibly empty)."""
+        with self.http.translating():
+            try:
+                result = self._api.custom_query(expr)
+            except PrometheusApiClientException as exc:
+                raise ApiError(f"prometheus at {self.url} rejected query {expr!r}: {truncate(str(exc))}") from exc
+        return cast(list[dict[str, Any]], result)
+
+    def targets(self) -> list[Target]:
+        """Active scrape targets."""
+        with self.http.translating():
+            try:
+                data = self._api.get_targets(state="active")
+            except PrometheusApiClientException as exc:
+                raise ApiError(f"prometheus at {self.url} /api/v1/targets failed: {truncate(str(exc))}") from exc
+        return cast(list[Target], data.get("activeTargets", []))
+
+    def rule_groups(self) -> list[RuleGroup]:
+        """Every loaded rule group with its rules' health and alert states."""
+        body = self.http.get_json("/api/v1/rules")
+        return cast(list[RuleGroup], body["data"]["groups"])
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Active alerts, pending and firing (filter on ``state``)."""
+        body = self.http.get_json("/api/v1/alerts")
+        return cast(list[dict[str, Any]], body["data"]["alerts"])
+
+    def alertmanagers(self) -> list[str]:
+        """URLs of the Alertmanagers this Prometheus has discovered."""
+        body = self.http.get_json("/api/v1/alertmanagers")
+        return [am["url"] for am in body["data"]["activeAlertmanagers"]]

@@ -1,0 +1,108 @@
+"""Start and stop the local stack's processes, and tell whether they still run.
+
+Each process gets its own session (so a Ctrl-C in the terminal reaches stackcheck, which then stops
+them in order) and its own log file. A pid is only signalled when its command line still matches what
+stackcheck started: a recycled pid belonging to something else is never touched.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A process stackcheck started: enough to find it again from another invocation."""
+
+    name: str
+    pid: int
+    argv0: str
+    log: str
+
+
+def start(name: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> Proc:
+    """Start ``argv`` detached from the terminal, appending output to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        popen = subprocess.Popen(  # noqa: S603 - argv is built by stackcheck, not a shell string
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, env={**os.environ, **(env or {})}, cwd=cwd,
+        )
+    _children[popen.pid] = popen
+    return Proc(name=name, pid=popen.pid, argv0=argv[0], log=str(log))
+
+
+#: Popen objects of processes started by this interpreter, so they can be reaped (no zombies).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def alive(proc: Proc) -> bool:
+    """True while the process runs and is still the program stackcheck started."""
+    child = _children.get(proc.pid)
+    if child is not None and child.poll() is not None:
+        return False
+    try:
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    if state in ("Z", "X"):
+        return False
+    return bool(cmdline) and os.fsdecode(cmdline[0]) == proc.argv0
+
+
+def exit_code(proc: Proc) -> int | None:
+    """The exit status, when this interpreter started the process and it has ended."""
+    child = _children.get(proc.pid)
+    return None if child is None else child.poll()
+
+
+def stop(proc: Proc, budget_s: float = 10.0) -> None:
+    """SIGTERM the process group, wait up to ``budget_s``, then SIGKILL it."""
+    if not alive(proc):
+        _reap(proc)
+        return
+    _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline:
+        if not alive(proc):
+            _reap(proc)
+            return
+        time.sleep(0.05)
+    _signal_group(proc, signal.SIGKILL)
+    while alive(proc) and time.monotonic() < deadline + 5:
+        time.sleep(0.05)
+    _reap(proc)
+
+
+def _signal_group(proc: Proc, sig: signal.Signals) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(proc.pid, sig)
+
+
+def _reap(proc: Proc) -> None:
+    child = _children.pop(proc.pid, None)
+    if child is not None:
+        try:
+            child.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def log_tail(proc: Proc, lines: int = 8) -> str:
+    """The last lines of a process's log, to explain why it did not start."""
+    try:
+        text = Path(proc.log).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])

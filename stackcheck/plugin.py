@@ -1,0 +1,323 @@
+"""The stackcheck pytest plugin: options, target fixtures, profiles, the report and exit codes.
+
+Registered through the ``pytest11`` entry point, so ``pytest suites/ --stackcheck-target=local`` and
+``stackcheck verify --target local`` run the same checks the same way. Each check is a test marked
+``@pytest.mark.check("<id>", component="<component>")``; fault checks are also marked ``full``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from stackcheck.budgets import DEFAULT_RESEND_DELAY_S, Budgets
+from stackcheck.clients.alertmanager import AlertmanagerClient
+from stackcheck.clients.http import Credentials, Http
+from stackcheck.clients.prometheus import PrometheusClient
+from stackcheck.errors import ExitCode, StackcheckError, Unreachable, UsageError
+from stackcheck.inventory import ALERTS
+from stackcheck.local.state import resolve_state_dir
+from stackcheck.manifests import Manifests
+from stackcheck.report import CheckResult, Report
+from stackcheck.secrets import read_secret_file, scrub
+from stackcheck.targets.base import Target
+
+TARGETS = ("local", "kubernetes", "urls")
+PROFILES = ("smoke", "full")
+URL_COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe")
+LOCAL_RESEND_DELAY_S = 1.0
+
+_report_key = pytest.StashKey[Report]()
+_target_key = pytest.StashKey[Target]()
+_exit_key = pytest.StashKey[int]()
+_durations_key = pytest.StashKey[dict[str, float]]()
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(f"STACKCHECK_{name.upper().replace('-', '_')}") or None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stackcheck", "stackcheck: verify an observability stack")
+    group.addoption("--stackcheck-target", choices=TARGETS, default=None,
+                    help="stack to verify: local (stackcheck up), kubernetes, urls [env STACKCHECK_TARGET]")
+    group.addoption("--stackcheck-profile", choices=PROFILES, default=None,
+                    help="smoke: read-only; full: adds canaries and faults [env STACKCHECK_PROFILE]")
+    group.addoption("--stackcheck-json", metavar="PATH", default=None, help="write the JSON report here")
+    group.addoption("--stackcheck-state-dir", metavar="DIR", default=None, help="local runtime state dir")
+    group.addoption("--stackcheck-manifests", metavar="DIR", default=None, help="manifests directory")
+    group.addoption("--stackcheck-allow-faults", action="store_true", default=False,
+                    help="allow fault injection on a target that is not known to be disposable")
+    for component in URL_COMPONENTS:
+        group.addoption(f"--{component}-url", default=None, metavar="URL",
+                        help=f"{component} base URL for --stackcheck-target urls")
+    group.addoption("--stackcheck-bearer-token-file", metavar="PATH", default=None,
+                    help="file holding a bearer token for the urls target")
+    group.addoption("--stackcheck-basic-auth-user", metavar="USER", default=None)
+    group.addoption("--stackcheck-basic-auth-password-file", metavar="PATH", default=None)
+
+
+def _opt(config: pytest.Config, name: str, env: str | None = None) -> Any:
+    value = config.getoption(name.replace("-", "_"))
+    return value if value not in (None, False) else _env(env or name.removeprefix("stackcheck-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "check(id, component): a stackcheck check with its stable id")
+    config.addinivalue_line("markers", "full: needs the full profile (faults or canaries)")
+    profile = _opt(config, "stackcheck-profile", "profile") or "smoke"
+    if profile not in PROFILES:
+        raise pytest.UsageError(f"STACKCHECK_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
+    config.stash[_report_key] = Report(target=_target_name(config), profile=profile, time_scale=1.0)
+    config.stash[_durations_key] = {}
+
+
+def _target_name(config: pytest.Config) -> str:
+    name = str(_opt(config, "stackcheck-target", "target") or "local")
+    if name not in TARGETS:
+        raise pytest.UsageError(f"STACKCHECK_TARGET={name!r} is not one of {', '.join(TARGETS)}")
+    return name
+
+
+def build_target(config: pytest.Config) -> Target:
+    """Resolve the target from options and environment (no network yet)."""
+    name = _target_name(config)
+    if name == "local":
+        from stackcheck.targets.local import local_target
+        return local_target(resolve_state_dir(_opt(config, "stackcheck-state-dir", "state-dir")))
+    if name == "urls":
+        from stackcheck.targets.urls import urls_target
+        token_file = _opt(config, "stackcheck-bearer-token-file", "bearer-token-file")
+        user = _opt(config, "stackcheck-basic-auth-user", "basic-auth-user")
+        password_file = _opt(config, "stackcheck-basic-auth-password-file", "basic-auth-password-file")
+        credentials = Credentials(
+            bearer_token=read_secret_file(token_file, "bearer token") if token_file else None,
+            basic_user=user,
+            basic_password=read_secret_file(password_file, "basic-auth password") if password_file else None,
+        )
+        endpoints = {c: _opt(config, f"{c}-url", f"{c}-url") for c in URL_COMPONENTS}
+        return urls_target(endpoints, credentials)
+    raise UsageError(
+        "the kubernetes target is not implemented yet in this version of stackcheck; "
+        "use --target local (stackcheck up) or --target urls with port-forwarded URLs"
+    )
+
+
+def _is_active(config: pytest.Config, items: list[pytest.Item]) -> bool:
+    return any(item.get_closest_marker("check") for item in items)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop full-profile checks from a smoke run, then resolve the target and check it answers."""
+    if not _is_active(config, items):
+        return
+    report = config.stash[_report_key]
+    if report.profile == "smoke":
+        keep = [i for i in items if not i.get_closest_marker("full")]
+        deselected = [i for i in items if i.get_closest_marker("full")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = keep
+    try:
+        target = build_target(config)
+        config.stash[_target_key] = target
+        report.target, report.time_scale = target.name, target.time_scale
+        if report.profile == "full" and not target.disposable and not config.getoption("stackcheck_allow_faults"):
+            raise UsageError(
+                f"the full profile injects faults, and target {target.name} is not known to be disposable; "
+                "use the local runtime or a CI namespace, or pass --allow-faults if you are sure"
+            )
+        _preflight(target)
+    except StackcheckError as exc:
+        config.stash[_exit_key] = int(exc.exit_code)
+        _say(f"[red]{type(exc).__name__}[/red]: {scrub(str(exc))}")
+        pytest.exit(scrub(str(exc)), returncode=int(exc.exit_code))
+
+
+def _preflight(target: Target) -> None:
+    """Prometheus must answer before any check runs; otherwise exit 3 naming its URL."""
+    prom = PrometheusClient(_http(target, "prometheus"))
+    if not prom.ready():
+        raise Unreachable(f"prometheus at {prom.url} is not ready (/-/ready); wait for start-up or check its log")
+
+
+def _say(text: str) -> None:
+    Console(file=sys.stderr, highlight=False).print(text)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    report = config.stash[_report_key]
+    return [f"stackcheck: target {report.target}, profile {report.profile}"]
+
+
+def _http(target: Target, component: str) -> Http:
+    url = target.url(component)
+    if url is None:
+        pytest.skip(target.why_missing(component))
+    return Http(component, url, credentials=target.credentials)
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def stackcheck_target(request: pytest.FixtureRequest) -> Target:
+    """The stack under verification."""
+    config = request.config
+    if _target_key not in config.stash:
+        config.stash[_target_key] = build_target(config)
+    return config.stash[_target_key]
+
+
+@pytest.fixture(scope="session")
+def prometheus(stackcheck_target: Target) -> PrometheusClient:
+    """Client of the target's Prometheus."""
+    return PrometheusClient(_http(stackcheck_target, "prometheus"))
+
+
+@pytest.fixture(scope="session")
+def alertmanager(stackcheck_target: Target) -> AlertmanagerClient:
+    """Client of the target's Alertmanager (skips the check when the target has none)."""
+    return AlertmanagerClient(_http(stackcheck_target, "alertmanager"))
+
+
+@pytest.fixture(scope="session")
+def sink(stackcheck_target: Target) -> Any:
+    """Client of the notification sink (local runtime and CI only)."""
+    from stackcheck.clients.sink import SinkClient
+    url = stackcheck_target.url("sink")
+    if url is None:
+        pytest.skip("delivery is checked at stackcheck's sink, and this target has none (--sink-url)")
+    return SinkClient(url)
+
+
+@pytest.fixture(scope="session")
+def budgets(prometheus: PrometheusClient, stackcheck_target: Target) -> Budgets:
+    """Wait budgets computed from the live Prometheus config."""
+    text = prometheus.http.get_json("/api/v1/status/config")["data"]["yaml"]
+    resend = LOCAL_RESEND_DELAY_S if stackcheck_target.name == "local" else DEFAULT_RESEND_DELAY_S
+    return Budgets.from_prometheus_config(text, resend_delay_s=resend)
+
+
+@pytest.fixture(scope="session")
+def manifests(request: pytest.FixtureRequest) -> Manifests:
+    """The manifests directory whose rules and routes the checks expect."""
+    return Manifests.find(_opt(request.config, "stackcheck-manifests", "manifests"))
+
+
+@pytest.fixture(scope="session")
+def alertmanager_config(alertmanager: AlertmanagerClient) -> dict[str, Any]:
+    """The config Alertmanager really loaded (``/api/v2/status``; secrets appear as ``<secret>``)."""
+    import yaml
+    return dict(yaml.safe_load(alertmanager.status()["config"]["original"]) or {})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize per recording rule (from the manifests) and per reference alert (inventory)."""
+    if "recording_rule" in metafunc.fixturenames:
+        try:
+            found = Manifests.find(_opt(metafunc.config, "stackcheck-manifests", "manifests"))
+            rules = [r for r in found.rules() if r.kind == "record"]
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        metafunc.parametrize("recording_rule", rules, ids=[r.name for r in rules])
+    if "alert_name" in metafunc.fixturenames:
+        metafunc.parametrize("alert_name", list(ALERTS), ids=list(ALERTS))
+
+
+# --- results --------------------------------------------------------------------------------------
+
+def _check_id(item: pytest.Item) -> tuple[str, str]:
+    marker = item.get_closest_marker("check")
+    assert marker is not None
+    base = str(marker.args[0])
+    callspec = getattr(item, "callspec", None)
+    return (f"{base}[{callspec.id}]" if callspec else base), str(marker.kwargs.get("component", "prometheus"))
+
+
+def _message(call: pytest.CallInfo[None]) -> str:
+    if call.excinfo is None:
+        return ""
+    exc = call.excinfo.value
+    if isinstance(exc, pytest.skip.Exception):
+        return str(exc.msg)
+    if isinstance(exc, AssertionError):
+        text = str(exc).split("\nassert ", 1)[0]
+        return text.strip()
+    if isinstance(exc, StackcheckError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not item.get_closest_marker("check"):
+        return
+    config = item.config
+    durations = config.stash[_durations_key]
+    durations[item.nodeid] = durations.get(item.nodeid, 0.0) + report.duration
+    if call.excinfo is not None and isinstance(call.excinfo.value, StackcheckError):
+        report.longrepr = scrub(str(call.excinfo.value))
+        if isinstance(call.excinfo.value, Unreachable):
+            config.stash[_exit_key] = int(ExitCode.UNREACHABLE)
+    elif report.failed and report.longrepr is not None:
+        report.longrepr = scrub(str(report.longrepr))
+    status: str | None = None
+    if report.when == "setup" and report.outcome != "passed":
+        status = "skipped" if report.skipped else "error"
+    elif report.when == "call":
+        status = report.outcome
+        if report.failed and call.excinfo is not None and not isinstance(call.excinfo.value, AssertionError):
+            status = "error"
+    elif report.when == "teardown" and report.failed:
+        status = "error"
+    if status is None:
+        return
+    check_id, component = _check_id(item)
+    props = dict(item.user_properties)
+    config.stash[_report_key].checks.append(CheckResult(
+        id=check_id, component=component, status=status,  # type: ignore[arg-type]
+        duration_s=durations[item.nodeid], message=_message(call),
+        latency_s=_float(props.get("latency_s")), bound_s=_float(props.get("bound_s")),
+    ))
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    report = config.stash[_report_key]
+    if report.checks:
+        report.print_table(Console(file=sys.stdout, highlight=False))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the JSON report and turn pytest's exit status into stackcheck's documented codes."""
+    config = session.config
+    report = config.stash[_report_key]
+    report.finished_at = report.finished_at or time.time()
+    path = _opt(config, "stackcheck-json", "json")
+    if path and (report.checks or _exit_key in config.stash):
+        report.write_json(Path(path))
+    if not report.checks and _exit_key not in config.stash:
+        return  # not a stackcheck run (e.g. the project's own tests)
+    if _exit_key in config.stash and int(exitstatus) != int(pytest.ExitCode.INTERRUPTED):
+        session.exitstatus = config.stash[_exit_key]
+        return
+    session.exitstatus = {
+        pytest.ExitCode.OK: ExitCode.OK,
+        pytest.ExitCode.TESTS_FAILED: ExitCode.CHECK_FAILED,
+        pytest.ExitCode.INTERRUPTED: ExitCode.INTERRUPTED,
+        pytest.ExitCode.INTERNAL_ERROR: ExitCode.CHECK_FAILED,
+        pytest.ExitCode.USAGE_ERROR: ExitCode.USAGE,
+        pytest.ExitCode.NO_TESTS_COLLECTED: ExitCode.USAGE,
+    }.get(pytest.ExitCode(int(exitstatus)), ExitCode.CHECK_FAILED)

@@ -1,0 +1,72 @@
+"""Walk an Alertmanager route tree the way Alertmanager does, to find an alert's receivers and timers.
+
+Used for wait budgets (which ``group_wait`` applies) and for naming the channel an alert should reach.
+``amtool config routes test`` stays the authority in ``lint``; this mirrors it for the live checks.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
+
+
+@dataclass(frozen=True)
+class Match:
+    """One route an alert ends on: its receiver and effective timers (inherited from parents)."""
+
+    receiver: str
+    group_wait: str
+    group_interval: str
+
+
+def _matches(route: dict[str, Any], labels: dict[str, str]) -> bool:
+    for name, value in (route.get("match") or {}).items():
+        if labels.get(name, "") != str(value):
+            return False
+    for name, pattern in (route.get("match_re") or {}).items():
+        if not re.fullmatch(str(pattern), labels.get(name, "")):
+            return False
+    for matcher in route.get("matchers") or []:
+        found = _MATCHER.match(str(matcher))
+        if not found:
+            continue
+        name, op, value = found.groups()
+        actual = labels.get(name, "")
+        ok = {"=": actual == value, "!=": actual != value,
+              "=~": bool(re.fullmatch(value, actual)), "!~": not re.fullmatch(value, actual)}[op]
+        if not ok:
+            return False
+    return True
+
+
+def route(config: dict[str, Any], labels: dict[str, str]) -> list[Match]:
+    """Every receiver an alert with ``labels`` reaches, in order (honours ``continue``)."""
+    root = config.get("route") or {}
+    inherited = {"receiver": root.get("receiver", ""), "group_wait": root.get("group_wait", "30s"),
+                 "group_interval": root.get("group_interval", "5m")}
+
+    def walk(node: dict[str, Any], parent: dict[str, str]) -> list[Match]:
+        here = {key: str(node.get(key, parent[key])) for key in parent}
+        found: list[Match] = []
+        for child in node.get("routes") or []:
+            if _matches(child, labels):
+                found += walk(child, here)
+                if not child.get("continue", False):
+                    break
+        return found or [Match(here["receiver"], here["group_wait"], here["group_interval"])]
+
+    return walk(root, inherited)
+
+
+def channels(config: dict[str, Any], receiver: str) -> dict[str, list[str]]:
+    """The Slack channels and email recipients of one receiver."""
+    for entry in config.get("receivers") or []:
+        if entry.get("name") == receiver:
+            return {
+                "slack": [str(s.get("channel", "")) for s in entry.get("slack_configs") or []],
+                "email": [str(e.get("to", "")) for e in entry.get("email_configs") or []],
+                "webhook": [receiver for _ in entry.get("webhook_configs") or []],
+            }
+    return {"slack": [], "email": [], "webhook": []}

@@ -1,0 +1,47 @@
+"""What ``verify`` needs from a stack: endpoints, credentials, the time scale and what it lacks.
+
+A target says which components it has and, for every one it lacks, why; checks that need a missing
+component are skipped with that reason instead of failing or silently passing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stackcheck.clients.http import Credentials
+
+COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe")
+
+#: Metric-name prefixes and the signal source that produces them, to tell why a rule has no data.
+SIGNAL_SOURCES = {
+    "container_": "cadvisor",
+    "kube_": "kube-state-metrics",
+    "node_": "node-exporter",
+}
+
+
+@dataclass
+class Target:
+    """A stack under verification."""
+
+    name: str
+    description: str
+    endpoints: dict[str, str]
+    credentials: Credentials = field(default_factory=Credentials)
+    time_scale: float = 1.0
+    #: Scrape jobs this target must have up; None means "every job Prometheus has".
+    expected_jobs: list[str] | None = None
+    #: Signal sources the target lacks (e.g. "cadvisor") → why. Rules reading them are skipped.
+    missing_sources: dict[str, str] = field(default_factory=dict)
+    #: Components the target lacks → why (e.g. "loki": "loki binary not found ...").
+    missing_components: dict[str, str] = field(default_factory=dict)
+    #: Fault injection is allowed without --allow-faults (the local runtime, a CI namespace).
+    disposable: bool = False
+
+    def url(self, component: str) -> str | None:
+        """The component's base URL, or None when the target does not have it."""
+        return self.endpoints.get(component)
+
+    def why_missing(self, component: str) -> str:
+        """A reason to show when a check needs a component this target lacks."""
+        return self.missing_components.get(
+            component, f"no {component} endpoint for target {self.name}; pass --{component}-url")

@@ -1,0 +1,30 @@
+"""The ``local`` target: the stack started by ``stackcheck up``, found through its state dir."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from stackcheck.local.state import LocalState
+from stackcheck.targets.base import Target
+
+#: What the local runtime cannot provide, by signal source.
+LOCAL_MISSING_SOURCES = {
+    "cadvisor": "needs cAdvisor container metrics; the local runtime has no kubelet",
+    "kube-state-metrics": "needs kube-state-metrics; the local runtime has no Kubernetes API",
+}
+
+
+def local_target(state_dir: Path) -> Target:
+    """Build the target from ``state.json``; no running stack is an Unreachable error (exit 3)."""
+    state = LocalState.require(state_dir)
+    endpoints = {name: url for name, url in state.endpoints.items() if url.startswith("http")}
+    missing = {name: reason for name, reason in state.skipped.items() if name in ("grafana", "loki", "jaeger")}
+    return Target(
+        name="local",
+        description=f"local stack (state {state_dir}, manifests {state.manifests})",
+        endpoints=endpoints,
+        time_scale=state.time_scale,
+        expected_jobs=list(state.scrape_jobs),
+        missing_sources=dict(LOCAL_MISSING_SOURCES),
+        missing_components=missing,
+        disposable=True,
+    )
