@@ -296,7 +296,9 @@ def _float(value: object) -> float | None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     report = config.stash[_report_key]
     if report.checks:
-        report.print_table(Console(file=sys.stdout, highlight=False))
+        # Not a terminal (CI logs): 160 columns keep check ids whole instead of rich's default 80.
+        width = None if sys.stdout.isatty() else 160
+        report.print_table(Console(file=sys.stdout, highlight=False, width=width))
 
 
 @pytest.hookimpl(trylast=True)

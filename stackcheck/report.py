@@ -91,10 +91,10 @@ class Report:
         """One row per check: verdict, id, duration, latency against bound, and the message."""
         table = Table(title=f"stackcheck: target {self.target}, profile {self.profile}, "
                             f"time scale {self.time_scale:g}", show_lines=False)
-        table.add_column("verdict")
-        table.add_column("check")
-        table.add_column("time", justify="right")
-        table.add_column("latency / bound", justify="right")
+        table.add_column("verdict", no_wrap=True)
+        table.add_column("check", no_wrap=True)
+        table.add_column("time", justify="right", no_wrap=True)
+        table.add_column("latency / bound", justify="right", no_wrap=True)
         table.add_column("message", overflow="fold")
         for c in self.checks:
             latency = f"{c.latency_s:.1f}s / {c.bound_s:.1f}s" if c.latency_s is not None and c.bound_s else ""
