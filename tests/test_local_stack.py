@@ -1,0 +1,176 @@
+"""The local slice end to end, on the real Prometheus and Alertmanager binaries.
+
+A healthy stack passes the smoke profile; broken stacks are reported as broken with the documented exit
+code; `down` and Ctrl-C leave no process behind.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.localstack import STACKCHECK, REPO, Stack, copy_manifests, kill, needs_binaries, processes_under
+
+pytestmark = [needs_binaries, pytest.mark.binaries]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A healthy local stack at time scale 20 on private ports."""
+    base = tmp_path_factory.mktemp("healthy")
+    started = Stack(base / "state", copy_manifests(base / "manifests"), port_base=31000)
+    started.up()
+    yield started
+    started.down()
+    for pid in processes_under(started.state_dir):
+        kill(pid)
+
+
+def test_smoke_profile_passes_on_a_healthy_stack_and_writes_the_json_report(stack: Stack, tmp_path: Path) -> None:
+    """`verify --profile smoke --json` passes every check and the report follows stackcheck.report/v1."""
+    report_path = tmp_path / "r.json"
+    result = stack.run("verify", "--target", "local", "--profile", "smoke", "--json", str(report_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["schema"] == "stackcheck.report/v1"
+    assert {"target", "profile", "time_scale", "started_at", "duration_s", "summary", "checks"} <= set(report)
+    assert report["target"] == "local" and report["profile"] == "smoke" and report["time_scale"] == 20
+    assert report["summary"]["failed"] == 0 and report["summary"]["errors"] == 0
+    ids = {c["id"] for c in report["checks"]}
+    assert {"targets.up", "rules.healthy", "watchdog.firing", "watchdog.active_in_alertmanager",
+            "watchdog.delivered", "alerts.loaded[HighErrorRate]"} <= ids
+    for check in report["checks"]:
+        assert check["component"] in ("prometheus", "alertmanager", "loki", "jaeger", "grafana", "manifests", "probe")
+        assert check["status"] in ("passed", "skipped"), check
+    assert "STACKCHECK OK" in result.stdout
+
+
+def test_skipped_checks_say_why(stack: Stack, tmp_path: Path) -> None:
+    """Checks the local runtime cannot support are skipped with the reason, never hidden."""
+    report_path = tmp_path / "r.json"
+    stack.run("verify", "-k", "cpu_usage", "--json", str(report_path))
+    (check,) = json.loads(report_path.read_text())["checks"]
+    assert check["status"] == "skipped" and "cAdvisor" in check["message"]
+
+
+def test_up_is_idempotent(stack: Stack) -> None:
+    """A second `up` with the same settings leaves the running processes alone."""
+    before = stack.pids()
+    result = stack.run("up")
+    assert result.returncode == 0 and "already up" in result.stdout
+    assert stack.pids() == before
+
+
+def test_status_lists_every_service_as_running(stack: Stack) -> None:
+    """`status` exits 0 and names every service."""
+    result = stack.run("status")
+    assert result.returncode == 0, result.stdout
+    for name in ("prometheus", "alertmanager", "node-exporter", "blackbox-exporter", "probe", "sink"):
+        assert name in result.stdout
+
+
+def test_pytest_on_suites_does_the_same_as_verify(stack: Stack, tmp_path: Path) -> None:
+    """`pytest suites/ --stackcheck-target=local` runs the same checks with the same exit code."""
+    report_path = tmp_path / "r.json"
+    result = subprocess.run(
+        [STACKCHECK[0], "-m", "pytest", "suites/", "--stackcheck-target=local", "-p", "no:cacheprovider",
+         f"--stackcheck-state-dir={stack.state_dir}", f"--stackcheck-manifests={stack.manifests}",
+         f"--stackcheck-json={report_path}", "-q"],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(report_path.read_text())["summary"]["failed"] == 0
+
+
+def _broken_stack(tmp: Path, port_base: int, seed: str) -> Stack:
+    manifests = copy_manifests(tmp / "manifests")
+    if seed == "missing-metric":
+        path = manifests / "config/prometheus/rules/recording.rules.yml"
+        doc = yaml.safe_load(path.read_text())
+        for group in doc["groups"]:
+            for rule in group["rules"]:
+                if rule.get("record") == "phase5:websocket_connections:current":
+                    rule["expr"] = "sum by (service) (phase5_websocket_connections_typo)"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return Stack(tmp / "state", manifests, port_base)
+
+
+def test_recording_rule_reading_a_missing_metric_fails_and_names_the_rule(tmp_path: Path) -> None:
+    """A recording rule whose metric does not exist makes its check fail (exit 1) and names the rule."""
+    broken = _broken_stack(tmp_path, 32000, "missing-metric")
+    broken.up()
+    try:
+        report_path = tmp_path / "r.json"
+        result = broken.run("verify", "-k", "recording", "--json", str(report_path))
+        assert result.returncode == 1, result.stdout + result.stderr
+        failed = [c for c in json.loads(report_path.read_text())["checks"] if c["status"] == "failed"]
+        assert [c["id"] for c in failed] == ["rules.recording_returns_data[phase5:websocket_connections:current]"]
+        assert "phase5:websocket_connections:current" in failed[0]["message"]
+        assert "phase5_websocket_connections_typo" in failed[0]["message"]
+    finally:
+        broken.down()
+
+
+def test_down_target_fails_naming_the_job_and_its_error(tmp_path: Path) -> None:
+    """A scrape target that is down fails targets.up, naming the job and Prometheus' lastError."""
+    broken = _broken_stack(tmp_path, 33000, "none")
+    broken.up()
+    try:
+        kill(broken.pids()["node-exporter"])
+        report_path = tmp_path / "r.json"
+        result = broken.run("verify", "-k", "targets", "--json", str(report_path))
+        assert result.returncode == 1, result.stdout + result.stderr
+        (check,) = json.loads(report_path.read_text())["checks"]
+        assert check["status"] == "failed"
+        assert "job 'node-exporter'" in check["message"] and "connection refused" in check["message"]
+    finally:
+        broken.down()
+
+
+def test_prometheus_stopped_exits_3_naming_the_url(tmp_path: Path) -> None:
+    """With Prometheus stopped, verify exits 3 and the message names Prometheus' URL."""
+    broken = _broken_stack(tmp_path, 34000, "none")
+    broken.up()
+    try:
+        kill(broken.pids()["prometheus"])
+        result = broken.run("verify")
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "http://127.0.0.1:34090" in result.stderr + result.stdout
+        assert "Traceback" not in result.stderr
+    finally:
+        broken.down()
+
+
+def test_down_leaves_no_process(tmp_path: Path) -> None:
+    """After `stackcheck down`, no process of the stack is left."""
+    stack = _broken_stack(tmp_path, 35000, "none")
+    stack.up()
+    pids = stack.pids()
+    assert processes_under(stack.state_dir)
+    result = stack.run("down")
+    assert result.returncode == 0
+    assert processes_under(stack.state_dir) == []
+    assert not (stack.state_dir / "state.json").exists()
+    for pid in pids.values():
+        assert not Path(f"/proc/{pid}/cmdline").exists() or pid not in processes_under(stack.state_dir)
+
+
+def test_ctrl_c_during_up_leaves_no_process_and_exits_4(tmp_path: Path) -> None:
+    """SIGINT while `up` waits for readiness stops every started process and exits 4."""
+    stack = _broken_stack(tmp_path, 36000, "none")
+    argv = [*STACKCHECK, "up", "--manifests", str(stack.manifests), "--state-dir", str(stack.state_dir),
+            "--port-base", "36000"]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not processes_under(stack.state_dir) and time.monotonic() < deadline:
+        time.sleep(0.01)  # poll until the first child process exists, then interrupt
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 4, err
+    assert processes_under(stack.state_dir) == []
+    assert not (stack.state_dir / "state.json").exists()
