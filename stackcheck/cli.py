@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from stackcheck import __version__
 from stackcheck.errors import ExitCode, StackcheckError, UsageError
@@ -153,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = run(argv, console)
     except StackcheckError as exc:
-        Console(stderr=True, highlight=False).print(f"[red]{type(exc).__name__}[/red]: {scrub(str(exc))}")
+        Console(stderr=True, highlight=False).print(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
         code = exc.exit_code
     except KeyboardInterrupt:
         Console(stderr=True).print("[red]Interrupted[/red]")

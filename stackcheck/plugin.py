@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from rich.markup import escape
 
 from stackcheck.budgets import DEFAULT_RESEND_DELAY_S, Budgets
 from stackcheck.clients.alertmanager import AlertmanagerClient
@@ -136,7 +137,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _preflight(target)
     except StackcheckError as exc:
         config.stash[_exit_key] = int(exc.exit_code)
-        _say(f"[red]{type(exc).__name__}[/red]: {scrub(str(exc))}")
+        _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
         pytest.exit(scrub(str(exc)), returncode=int(exc.exit_code))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from stackcheck.secrets import scrub
@@ -98,8 +99,8 @@ class Report:
         table.add_column("message", overflow="fold")
         for c in self.checks:
             latency = f"{c.latency_s:.1f}s / {c.bound_s:.1f}s" if c.latency_s is not None and c.bound_s else ""
-            table.add_row(f"[{_STYLE[c.status]}]{c.status}[/]", c.id, f"{c.duration_s:.2f}s", latency,
-                          scrub(c.message))
+            table.add_row(f"[{_STYLE[c.status]}]{c.status}[/]", escape(c.id), f"{c.duration_s:.2f}s", latency,
+                          escape(scrub(c.message)))
         console.print(table)
         style = "green" if "OK" in self.verdict_line() else "red"
         console.print(f"[bold {style}]{self.verdict_line()}[/]")

@@ -167,7 +167,7 @@ def test_ctrl_c_during_up_leaves_no_process_and_exits_4(tmp_path: Path) -> None:
             "--port-base", "36000"]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while not processes_under(stack.state_dir) and time.monotonic() < deadline:
+    while not set(processes_under(stack.state_dir)) - {proc.pid} and time.monotonic() < deadline:
         time.sleep(0.01)  # poll until the first child process exists, then interrupt
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

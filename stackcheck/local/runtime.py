@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 from rich.console import Console
+from rich.markup import escape
 
 from stackcheck.errors import Interrupted, Unreachable, UsageError
 from stackcheck.local import binaries, configs, processes
@@ -146,7 +147,7 @@ def up(options: UpOptions, console: Console) -> LocalState:
     planned.started_at = time.time()
     planned.save(options.state_dir)
     for name, reason in planned.skipped.items():
-        console.print(f"  [yellow]-[/yellow] {name:<18} skipped: {reason}")
+        console.print(f"  [yellow]-[/yellow] {name:<18} skipped: {escape(reason)}")
     console.print("[green]Local stack is up.[/green] Next: [bold]stackcheck verify[/bold]")
     return planned
 
@@ -224,6 +225,6 @@ def status(state_dir: Path, console: Console) -> bool:
         mark = "[green]running[/green]" if alive[proc.name] else "[red]stopped[/red]"
         console.print(f"  {proc.name:<18} {mark:<22} {state.endpoints.get(proc.name, '')}  pid {proc.pid}")
     for name, reason in state.skipped.items():
-        console.print(f"  {name:<18} [yellow]skipped[/yellow]  {reason}")
+        console.print(f"  {name:<18} [yellow]skipped[/yellow]  {escape(reason)}")
     console.print(f"time scale {state.time_scale:g}, manifests {state.manifests}")
     return all(alive.values())
