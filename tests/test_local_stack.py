@@ -171,6 +171,9 @@ def test_ctrl_c_during_up_leaves_no_process_and_exits_4(tmp_path: Path) -> None:
         time.sleep(0.01)  # poll until the first child process exists, then interrupt
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
+    leftovers = processes_under(stack.state_dir)
+    for pid in leftovers:
+        kill(pid)  # keep a failure from leaking processes into later tests
     assert proc.returncode == 4, err
-    assert processes_under(stack.state_dir) == []
+    assert leftovers == []
     assert not (stack.state_dir / "state.json").exists()

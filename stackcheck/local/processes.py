@@ -32,9 +32,14 @@ def start(name: str, argv: list[str], log: Path, *, env: dict[str, str] | None =
         popen = subprocess.Popen(  # noqa: S603 - argv is built by stackcheck, not a shell string
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, env={**os.environ, **(env or {})}, cwd=cwd,
+            preexec_fn=_unblock_signals,  # the caller may hold SIGINT/SIGTERM; the child must not inherit that
         )
     _children[popen.pid] = popen
     return Proc(name=name, pid=popen.pid, argv0=argv[0], log=str(log))
+
+
+def _unblock_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
 #: Popen objects of processes started by this interpreter, so they can be reaped (no zombies).

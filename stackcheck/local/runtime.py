@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import socket
 import sys
 import time
@@ -135,8 +136,13 @@ def up(options: UpOptions, console: Console) -> LocalState:
     started: list[Proc] = []
     try:
         for service in services:
-            started.append(processes.start(service.name, service.argv,
-                                           options.state_dir / "logs" / f"{service.name}.log"))
+            # Hold Ctrl-C until the new process is recorded, so the cleanup below always knows it.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                started.append(processes.start(service.name, service.argv,
+                                               options.state_dir / "logs" / f"{service.name}.log"))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         _wait_ready(services, started, options.ready_budget_s, console)
     except BaseException as exc:
         stop_all(started, console)
