@@ -1,0 +1,97 @@
+"""The JSON report (schema stackcheck.report/v1, DESIGN.md), the verdict line and the rich table."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from stackcheck.report import SCHEMA, CheckResult, Report
+
+STARTED = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+def report(*checks: CheckResult) -> Report:
+    return Report(target="local", profile="smoke", time_scale=20.0, started_at=STARTED,
+                  finished_at=STARTED + 12.3456, checks=list(checks))
+
+
+PASSED = CheckResult(id="targets.up", component="prometheus", status="passed", duration_s=0.12345)
+FIRED = CheckResult(id="alerts.fires[HighErrorRate]", component="prometheus", status="passed", duration_s=4.2,
+                    latency_s=3.14159, bound_s=20.0)
+FAILED = CheckResult(id="rules.healthy", component="prometheus", status="failed", duration_s=1.0,
+                     message="rule 'x' (group 'g', f.yml): boom")
+SKIPPED = CheckResult(id="loki.query", component="loki", status="skipped", duration_s=0.0,
+                      message="loki binary not found")
+ERROR = CheckResult(id="alertmanager.receivers", component="alertmanager", status="error", duration_s=0.5,
+                    message="alertmanager is unreachable at http://127.0.0.1:29093 (ConnectionError)")
+
+
+def test_json_report_has_the_v1_schema_and_top_level_fields() -> None:
+    """to_json() carries schema stackcheck.report/v1 and exactly the documented top-level fields."""
+    out = report(PASSED).to_json()
+    assert out["schema"] == SCHEMA == "stackcheck.report/v1"
+    assert set(out) == {"schema", "target", "profile", "time_scale", "started_at", "duration_s", "summary",
+                        "checks"}
+    assert (out["target"], out["profile"], out["time_scale"]) == ("local", "smoke", 20.0)
+
+
+def test_json_report_times_are_utc_iso_and_seconds() -> None:
+    """started_at is an ISO-8601 UTC timestamp; duration_s is seconds rounded to milliseconds."""
+    out = report().to_json()
+    assert out["started_at"] == "2023-11-14T22:13:20Z"
+    assert out["duration_s"] == 12.346
+
+
+def test_json_report_summary_counts_each_status() -> None:
+    """summary has passed, failed, skipped and errors counts."""
+    out = report(PASSED, FIRED, FAILED, SKIPPED, ERROR).to_json()
+    assert out["summary"] == {"passed": 2, "failed": 1, "skipped": 1, "errors": 1}
+
+
+def test_json_check_has_the_documented_fields() -> None:
+    """Each check has id, component, status, duration_s and message, and nothing else when no latency."""
+    check = report(FAILED).to_json()["checks"][0]
+    assert check == {"id": "rules.healthy", "component": "prometheus", "status": "failed", "duration_s": 1.0,
+                     "message": "rule 'x' (group 'g', f.yml): boom"}
+
+
+def test_json_check_has_latency_and_bound_only_when_set() -> None:
+    """latency_s and bound_s appear (rounded to ms) only on latency checks."""
+    checks = report(PASSED, FIRED).to_json()["checks"]
+    assert "latency_s" not in checks[0] and "bound_s" not in checks[0]
+    assert (checks[1]["latency_s"], checks[1]["bound_s"]) == (3.142, 20.0)
+    assert checks[0]["duration_s"] == 0.123
+
+
+def test_json_report_is_written_as_a_file(tmp_path: Path) -> None:
+    """write_json() creates parent directories and writes the same document as to_json()."""
+    path = tmp_path / "out" / "report.json"
+    rep = report(PASSED, FAILED)
+    rep.write_json(path)
+    assert json.loads(path.read_text()) == rep.to_json()
+
+
+def test_verdict_line_says_ok_when_nothing_failed() -> None:
+    """The verdict line is OK when no check failed or errored (skips are fine)."""
+    assert report(PASSED, SKIPPED).verdict_line() == (
+        "STACKCHECK OK - 1 passed, 0 failed, 1 skipped, 0 errors in 12.3s")
+
+
+@pytest.mark.parametrize("bad", [FAILED, ERROR], ids=["failed", "error"])
+def test_verdict_line_says_failed_on_a_failure_or_error(bad: CheckResult) -> None:
+    """The verdict line is FAILED when any check failed or errored."""
+    assert report(PASSED, bad).verdict_line().startswith("STACKCHECK FAILED - 1 passed, ")
+
+
+def test_table_shows_each_check_with_verdict_and_latency_against_bound() -> None:
+    """The table has one row per check with its verdict, id, latency / bound and message, then the verdict."""
+    out = io.StringIO()
+    report(FIRED, FAILED).print_table(Console(file=out, width=200))
+    text = out.getvalue()
+    assert "stackcheck: target local, profile smoke, time scale 20" in text
+    assert "alerts.fires[HighErrorRate]" in text and "3.1s / 20.0s" in text
+    assert "rule 'x' (group 'g', f.yml): boom" in text
+    assert text.rstrip().endswith("STACKCHECK FAILED - 1 passed, 1 failed, 0 skipped, 0 errors in 12.3s")
