@@ -7,7 +7,9 @@ Registered through the ``pytest11`` entry point, so ``pytest suites/ --stackchec
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -76,6 +78,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if profile not in PROFILES:
         raise pytest.UsageError(f"STACKCHECK_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
     config.stash[_report_key] = Report(target=_target_name(config), profile=profile, time_scale=1.0)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM cleans up like Ctrl-C: fixtures' finally blocks clear every injected fault.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     config.stash[_durations_key] = {}
 
 
@@ -119,6 +124,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not _is_active(config, items):
         return
     report = config.stash[_report_key]
+    items.sort(key=lambda i: bool(i.get_closest_marker("full")))  # read-only checks before any fault
     if report.profile == "smoke":
         keep = [i for i in items if not i.get_closest_marker("full")]
         deselected = [i for i in items if i.get_closest_marker("full")]

@@ -47,6 +47,11 @@ class Ports:
         return self.base + 400
 
     @property
+    def probe_canary(self) -> int:
+        """A second probe instance, so PodDown can kill one without stopping other scenarios."""
+        return self.base + 401
+
+    @property
     def sink_http(self) -> int:
         return self.base + 500
 
@@ -57,7 +62,8 @@ class Ports:
     def all(self) -> dict[str, int]:
         """Every port by service name, for the free-port check."""
         return {name: getattr(self, name) for name in (
-            "prometheus", "alertmanager", "node_exporter", "blackbox", "probe", "sink_http", "sink_smtp")}
+            "prometheus", "alertmanager", "node_exporter", "blackbox", "probe", "probe_canary", "sink_http",
+            "sink_smtp")}
 
 
 def addr(port: int) -> str:
@@ -74,7 +80,7 @@ def local_scrape_targets(ports: Ports) -> dict[str, list[str]]:
         "prometheus": [addr(ports.prometheus)],
         "alertmanager": [addr(ports.alertmanager)],
         "node-exporter": [addr(ports.node_exporter)],
-        "phase5": [addr(ports.probe)],
+        "phase5": [addr(ports.probe), addr(ports.probe_canary)],
         "blackbox-http": [f"{url(ports.probe)}/healthz", f"{url(ports.alertmanager)}/-/healthy",
                           f"{url(ports.sink_http)}/healthz"],
     }

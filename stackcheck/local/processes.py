@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -22,6 +22,7 @@ class Proc:
     pid: int
     argv0: str
     log: str
+    argv: list[str] = field(default_factory=list)
 
 
 def start(name: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None,
@@ -35,7 +36,7 @@ def start(name: str, argv: list[str], log: Path, *, env: dict[str, str] | None =
             preexec_fn=_unblock_signals,  # the caller may hold SIGINT/SIGTERM; the child must not inherit that
         )
     _children[popen.pid] = popen
-    return Proc(name=name, pid=popen.pid, argv0=argv[0], log=str(log))
+    return Proc(name=name, pid=popen.pid, argv0=argv[0], log=str(log), argv=list(argv))
 
 
 def _unblock_signals() -> None:

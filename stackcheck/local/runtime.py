@@ -27,6 +27,7 @@ from stackcheck.manifests import Manifests
 
 PROBE_FILE = Path(__file__).resolve().parent.parent / "probe.py"
 PROBE_SERVICE = "phase5-backend"
+CANARY_SERVICE = "phase5-canary"
 #: Prometheus waits this long before re-sending an alert Alertmanager did not get (default 1m, which
 #: would delay the first notification by a minute when discovery is slower than the first evaluation).
 RESEND_DELAY = "1s"
@@ -81,6 +82,8 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
                 f"{url(ports.sink_http)}/healthz", url(ports.sink_http)),
         Service("probe", [py, str(PROBE_FILE), "--listen", addr(ports.probe), "--service", PROBE_SERVICE],
                 f"{url(ports.probe)}/healthz", url(ports.probe)),
+        Service("probe_canary", [py, str(PROBE_FILE), "--listen", addr(ports.probe_canary), "--service",
+                                 CANARY_SERVICE], f"{url(ports.probe_canary)}/healthz", url(ports.probe_canary)),
         Service("node-exporter", [str(bins["node-exporter"]), f"--web.listen-address={addr(ports.node_exporter)}"],
                 f"{url(ports.node_exporter)}/metrics", url(ports.node_exporter)),
         Service("blackbox-exporter", [str(bins["blackbox-exporter"]),
@@ -111,6 +114,26 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
         scrape_jobs=[str(j["job_name"]) for j in prom_cfg["scrape_configs"]], skipped=skipped,
     )
     return services, state
+
+
+def restart(state_dir: Path, name: str, budget_s: float = DEFAULT_READY_BUDGET_S) -> Proc:
+    """Start a stopped service of the running stack again with its recorded command (used by faults)."""
+    state = LocalState.require(state_dir)
+    old = next((p for p in state.processes if p.name == name), None)
+    if old is None or not old.argv:
+        raise UsageError(f"the local stack in {state_dir} has no restartable service {name!r}")
+    if processes.alive(old):
+        return old
+    new = processes.start(name, old.argv, Path(old.log))
+    state.processes = [new if p.name == name else p for p in state.processes]
+    state.save(state_dir)
+    ready_url = state.endpoints[name] + "/healthz"
+    deadline = time.monotonic() + budget_s
+    while not _is_ready(ready_url):
+        if not processes.alive(new) or time.monotonic() > deadline:
+            raise Unreachable(f"{name} did not come back after a restart; see {new.log}")
+        time.sleep(0.1)
+    return new
 
 
 def running(state: LocalState) -> dict[str, bool]:

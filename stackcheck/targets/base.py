@@ -6,6 +6,7 @@ component are skipped with that reason instead of failing or silently passing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from stackcheck.clients.http import Credentials
 
@@ -36,6 +37,8 @@ class Target:
     missing_components: dict[str, str] = field(default_factory=dict)
     #: Fault injection is allowed without --allow-faults (the local runtime, a CI namespace).
     disposable: bool = False
+    #: The local runtime's state dir (fault ledger, restarts, tmpfs mounts); None elsewhere.
+    state_dir: Path | None = None
 
     def url(self, component: str) -> str | None:
         """The component's base URL, or None when the target does not have it."""

@@ -27,4 +27,5 @@ def local_target(state_dir: Path) -> Target:
         missing_sources=dict(LOCAL_MISSING_SOURCES),
         missing_components=missing,
         disposable=True,
+        state_dir=state_dir,
     )

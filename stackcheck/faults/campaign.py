@@ -1,0 +1,258 @@
+"""Run every fault scenario at once and judge each alert's way from fault to receiver and back.
+
+Each scenario runs in its own thread: inject, wait until the alert fires in Prometheus, is active in
+Alertmanager and reaches its channels at the sink, then clear and wait for the resolved notification.
+Total time is about that of the slowest scenario. Waits poll against budgets from the live config.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from stackcheck.budgets import MARGIN_S, Budgets
+from stackcheck.clients.alertmanager import AlertmanagerClient
+from stackcheck.clients.prometheus import PrometheusClient
+from stackcheck.errors import StackcheckError
+from stackcheck.faults import ledger
+from stackcheck.faults.scenarios import Scenario
+from stackcheck.routing import channels, route
+from stackcheck.targets.base import Target
+from stackcheck.timescale import parse_duration
+
+#: An alert may take this many times its computed bound before its delivery check fails.
+LATENCY_TOLERANCE = 1.5
+STAGES = ("fires", "delivered", "resolves")
+#: The reference rate window (5m), which the time scale shrinks like every other timer.
+RATE_WINDOW_S = 300.0
+
+
+@dataclass
+class StageResult:
+    """The verdict of one stage of one scenario."""
+
+    ok: bool
+    message: str
+    latency_s: float | None = None
+    bound_s: float | None = None
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Where an alert must be delivered, from routes.test.yml and the manifests' alertmanager.yml."""
+
+    severity: str
+    component: str | None
+    receivers: tuple[str, ...]
+    slack: frozenset[str]
+    email: frozenset[str]
+    webhook: frozenset[str]
+
+
+def expectations(routes_table: list[dict[str, Any]], am_config: dict[str, Any]) -> dict[str, Expectation]:
+    """alert → where it must go, from the route test table and the production receivers."""
+    out = {}
+    for entry in routes_table:
+        slack, email, hooks = set(), set(), set()
+        for receiver in entry["receivers"]:
+            found = channels(am_config, receiver)
+            slack |= set(found["slack"])
+            email |= set(found["email"])
+            hooks |= set(found["webhook"])
+        labels = entry.get("labels") or {}
+        out[str(entry["alert"])] = Expectation(
+            severity=str(labels.get("severity", "")), component=labels.get("component"),
+            receivers=tuple(entry["receivers"]), slack=frozenset(slack), email=frozenset(email),
+            webhook=frozenset(hooks))
+    return out
+
+
+class Campaign:
+    """All scenarios of one run, started together, each stage's verdict awaited by its check."""
+
+    def __init__(self, target: Target, prometheus: PrometheusClient, alertmanager: AlertmanagerClient,
+                 sink: Any, budgets: Budgets, live_am_config: dict[str, Any],
+                 expected: dict[str, Expectation]) -> None:
+        self.target, self.prometheus, self.alertmanager, self.sink = target, prometheus, alertmanager, sink
+        self.budgets, self.live_am_config, self.expected = budgets, live_am_config, expected
+        self.run_id = "stackcheck-" + uuid.uuid4().hex[:10]
+        self._stop = threading.Event()
+        self._results: dict[tuple[str, str], StageResult] = {}
+        self._done: dict[tuple[str, str], threading.Event] = {}
+        self._injected: dict[str, Scenario] = {}
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self.window_s = RATE_WINDOW_S / max(target.time_scale, 1e-9)
+
+    # -- public -----------------------------------------------------------------------------------
+
+    def start(self, scenarios: list[Scenario]) -> None:
+        """Start every supported scenario in its own thread."""
+        for scenario in scenarios:
+            for stage in STAGES:
+                self._done[(scenario.alert, stage)] = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(scenarios)), thread_name_prefix="fault")
+        for scenario in scenarios:
+            self._pool.submit(self._run_guarded, scenario)
+
+    def result(self, alert: str, stage: str) -> StageResult:
+        """Block until the stage has a verdict (Ctrl-C interrupts the wait)."""
+        done = self._done[(alert, stage)]
+        while not done.wait(0.2):
+            pass
+        return self._results[(alert, stage)]
+
+    def stop(self) -> None:
+        """Stop every scenario and clear every fault still injected (safe to call twice)."""
+        self._stop.set()
+        with self._lock:
+            pending = list(self._injected.values())
+        for scenario in pending:
+            self._clear(scenario)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- one scenario ----------------------------------------------------------------------------
+
+    def _set(self, alert: str, stage: str, result: StageResult) -> None:
+        self._results[(alert, stage)] = result
+        self._done[(alert, stage)].set()
+
+    def _finish(self, alert: str, result: StageResult) -> None:
+        for stage in STAGES:
+            if not self._done[(alert, stage)].is_set():
+                self._set(alert, stage, result)
+
+    def _run_guarded(self, scenario: Scenario) -> None:
+        try:
+            self._run(scenario)
+        except StackcheckError as exc:
+            self._finish(scenario.alert, StageResult(False, f"{scenario.alert}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - a verdict, not a crash, for every scenario
+            self._finish(scenario.alert, StageResult(False, f"{scenario.alert}: {type(exc).__name__}: {exc}"))
+        finally:
+            self._clear(scenario)
+
+    def _inject(self, scenario: Scenario) -> None:
+        if self.target.state_dir is not None:
+            ledger.record(self.target.state_dir, self.run_id, scenario.alert, "injecting")
+        with self._lock:
+            self._injected[scenario.alert] = scenario
+        scenario.inject(self.target, self.run_id)
+
+    def _clear(self, scenario: Scenario) -> None:
+        with self._lock:
+            if self._injected.pop(scenario.alert, None) is None:
+                return
+        scenario.clear(self.target, self.run_id)
+        if self.target.state_dir is not None:
+            ledger.record(self.target.state_dir, self.run_id, scenario.alert, "cleared")
+
+    def _for_s(self, alert: str) -> float:
+        for group in self.prometheus.rule_groups():
+            for rule in group.get("rules", []):
+                if rule.get("name") == alert and rule.get("type") == "alerting":
+                    return float(rule.get("duration", 0))
+        return 0.0
+
+    def _run(self, scenario: Scenario) -> None:
+        alert, labels = scenario.alert, scenario.alert_labels(self.target)
+        expect = self.expected.get(alert)
+        if expect is None:
+            raise StackcheckError(f"no entry for {alert} in routes.test.yml; add one with its receivers")
+        for_s = self._for_s(alert)
+        routing_labels = {"alertname": alert, "severity": expect.severity, **labels,
+                          **({"component": expect.component} if expect.component else {})}
+        group_wait = max(parse_duration(m.group_wait) for m in route(self.live_am_config, routing_labels))
+        bound = self.budgets.scrape_s + self.budgets.evaluation_s + for_s + group_wait
+        budget = LATENCY_TOLERANCE * bound + self.window_s + self.budgets.resend_delay_s + MARGIN_S
+
+        t0 = time.time()
+        self._inject(scenario)
+        seen = self._wait_firing(alert, labels, budget)
+        if not seen:
+            last = [a["labels"] for a in self.prometheus.alerts() if a["labels"].get("alertname") == alert]
+            self._finish(alert, StageResult(False, f"{alert} did not fire within {budget:.0f}s of the fault; "
+                                                   f"Prometheus shows {last or 'no such alert'}"))
+            return
+        problems = self._label_problems(alert, seen, expect)
+        self._set(alert, "fires", StageResult(not problems, "; ".join(problems) or
+                                              f"fired {time.time() - t0:.1f}s after the fault"))
+        delivered_at, message = self._wait_delivered(alert, expect, t0, budget, "firing")
+        if delivered_at is None:
+            self._set(alert, "delivered", StageResult(False, message, bound_s=bound))
+        else:
+            latency = delivered_at - t0
+            ok = latency <= LATENCY_TOLERANCE * bound
+            note = "" if ok else f" — slower than {LATENCY_TOLERANCE}× the bound"
+            self._set(alert, "delivered", StageResult(ok, message + note, latency_s=latency, bound_s=bound))
+        if alert == "Watchdog":
+            self._set(alert, "resolves", StageResult(True, "Watchdog never resolves, by design", skipped=True))
+            return
+        t1 = time.time()
+        self._clear(scenario)
+        resolve_budget = self.window_s + 2 * self.budgets.evaluation_s + self.budgets.scrape_s + MARGIN_S + \
+            parse_duration(str((self.live_am_config.get("route") or {}).get("group_interval", "5m"))) + for_s
+        resolved_at, message = self._wait_delivered(alert, expect, t1, resolve_budget, "resolved")
+        self._set(alert, "resolves", StageResult(resolved_at is not None, message))
+
+    def _matching(self, alert: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        return [a for a in self.prometheus.alerts()
+                if a["labels"].get("alertname") == alert and all(a["labels"].get(k) == v for k, v in labels.items())]
+
+    def _wait_firing(self, alert: str, labels: dict[str, str], budget: float) -> list[dict[str, Any]]:
+        deadline = time.time() + budget
+        while time.time() < deadline and not self._stop.is_set():
+            firing = [a for a in self._matching(alert, labels) if a.get("state") == "firing"]
+            if firing:
+                return firing
+            time.sleep(0.25)
+        return []
+
+    def _label_problems(self, alert: str, seen: list[dict[str, Any]], expect: Expectation) -> list[str]:
+        got = seen[0]["labels"]
+        problems = []
+        if got.get("severity") != expect.severity:
+            problems.append(f"{alert} fired with severity {got.get('severity')!r}, expected {expect.severity!r}")
+        if expect.component and got.get("component") != expect.component:
+            problems.append(f"{alert} fired with component {got.get('component')!r}, expected {expect.component!r}")
+        return problems
+
+    def _wait_delivered(self, alert: str, expect: Expectation, since: float, budget: float,
+                        status: str) -> tuple[float | None, str]:
+        """Poll the sink until every expected channel got a ``status`` notification for ``alert``."""
+        wanted = {f"slack {c}" for c in expect.slack} | {f"email {t}" for t in expect.email} | \
+            {f"webhook {h}" for h in expect.webhook}
+        deadline = time.time() + budget
+        got: dict[str, float] = {}
+        while not self._stop.is_set():
+            got = {}
+            for n in self.sink.notifications(alertname=alert):
+                if n.received_at < since or not any(a.alertname == alert and a.status == status for a in n.alerts):
+                    continue
+                for place in _places(n):
+                    got.setdefault(place, n.received_at)
+            if wanted <= set(got) or time.time() > deadline:
+                break
+            time.sleep(0.25)
+        missing, extra = wanted - set(got), set(got) - wanted
+        where = ", ".join(sorted(got)) or "nowhere"
+        if missing:
+            return None, (f"{alert} ({status}) did not reach {', '.join(sorted(missing))} within {budget:.0f}s; "
+                          f"it reached {where}")
+        if extra:
+            return None, f"{alert} ({status}) also reached unexpected {', '.join(sorted(extra))}"
+        return max(got[p] for p in wanted), f"{status} notification reached {where}"
+
+
+def _places(notification: Any) -> list[str]:
+    kind = notification.kind
+    if kind == "slack":
+        return [f"slack {notification.channel}"]
+    if kind == "email":
+        return [f"email {to}" for to in notification.to]
+    return [f"webhook {notification.raw.get('name')}"]

@@ -1,0 +1,69 @@
+"""Faults on the local runtime: the probe's switches, killing a probe instance, filling a tmpfs."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from stackcheck.errors import ApiError, Unreachable
+from stackcheck.local.state import LocalState
+
+#: Size of the tmpfs the DiskSpaceLow fault fills (small: it lives in RAM).
+DISK_TMPFS_SIZE = "4m"
+
+
+def set_switches(probe_url: str, run_id: str, switches: dict[str, Any]) -> None:
+    """POST fault switches to a probe (``0``/``false`` turns a switch off)."""
+    try:
+        response = requests.post(f"{probe_url}/faults", json={"run_id": run_id, **switches}, timeout=5)
+    except requests.RequestException as exc:
+        raise Unreachable(f"probe at {probe_url} is unreachable ({type(exc).__name__}); is the stack up?") from exc
+    if response.status_code != 200:
+        raise ApiError(f"probe at {probe_url} refused faults {switches}: {response.text[:200]}")
+
+
+def kill_service(state_dir: Path, name: str) -> None:
+    """SIGKILL one process of the local stack (a pod that disappears)."""
+    state = LocalState.require(state_dir)
+    for proc in state.processes:
+        if proc.name == name:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def restart_service(state_dir: Path, name: str) -> None:
+    """Bring a killed process back with its recorded command."""
+    from stackcheck.local.runtime import restart
+    restart(state_dir, name)
+
+
+def disk_mount(state_dir: Path) -> Path:
+    return state_dir / "faults" / "disk"
+
+
+def fill_disk(state_dir: Path) -> None:
+    """Mount a small tmpfs and fill it to 97%, so node-exporter reports it almost full."""
+    mount = disk_mount(state_dir)
+    mount.mkdir(parents=True, exist_ok=True)
+    if not os.path.ismount(mount):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_TMPFS_SIZE}", "stackcheck-fault", str(mount)],
+                       check=True, capture_output=True)
+    usage = shutil.disk_usage(mount)
+    with open(mount / "fill", "wb") as out:
+        out.write(b"\0" * int(usage.total * 0.97))
+
+
+def clear_disk(state_dir: Path) -> None:
+    """Unmount the tmpfs (idempotent)."""
+    mount = disk_mount(state_dir)
+    if os.path.ismount(mount):
+        subprocess.run(["umount", str(mount)], check=False, capture_output=True)
+    if mount.exists() and not os.path.ismount(mount):
+        shutil.rmtree(mount, ignore_errors=True)

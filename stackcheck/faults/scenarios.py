@@ -1,0 +1,96 @@
+"""One scenario per reference alert: how to cause it on a target, and how to undo it.
+
+>>> SCENARIOS["HighErrorRate"].labels
+{'service': 'phase5-backend'}
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from stackcheck.faults import local
+from stackcheck.targets.base import Target
+
+K8S_ONLY = "needs Kubernetes objects or cAdvisor ({what}); the local target has neither"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named fault: inject and clear act through the target; ``labels`` pick out its alert."""
+
+    alert: str
+    inject: Callable[[Target, str], None]
+    clear: Callable[[Target, str], None]
+    labels: dict[str, str] = field(default_factory=dict)
+    #: Why the scenario cannot run on a target, or None when it can.
+    unsupported: Callable[[Target], str | None] = lambda target: None
+    #: Labels known only once the target is known (e.g. the tmpfs mountpoint).
+    labels_for: Callable[[Target], dict[str, str]] | None = None
+
+    def alert_labels(self, target: Target) -> dict[str, str]:
+        """Labels that pick out this scenario's alert among others of the same name."""
+        return {**self.labels, **(self.labels_for(target) if self.labels_for else {})}
+
+
+def _probe(target: Target, name: str = "probe") -> str:
+    url = target.url(name)
+    assert url is not None, f"target {target.name} has no {name} endpoint"
+    return url
+
+
+def _switch(**switches: object) -> tuple[Callable[[Target, str], None], Callable[[Target, str], None]]:
+    """An inject/clear pair setting probe switches on, then off (0/false)."""
+    off = {key: (False if isinstance(value, bool) else 0) for key, value in switches.items()}
+    return (lambda t, run: local.set_switches(_probe(t), run, dict(switches)),
+            lambda t, run: local.set_switches(_probe(t), run, off))
+
+
+def _needs_local(target: Target) -> str | None:
+    if target.state_dir is None:
+        return f"this fault acts on the local runtime's processes; target {target.name} is not local"
+    return None
+
+
+def _needs_root_local(target: Target) -> str | None:
+    return _needs_local(target) or (None if os.geteuid() == 0 else "mounting the fault tmpfs needs root")
+
+
+def _k8s_only(what: str) -> Callable[[Target], str | None]:
+    return lambda target: K8S_ONLY.format(what=what) if target.state_dir is not None else (
+        "the kubernetes fault driver is not implemented yet")
+
+
+def _noop(target: Target, run_id: str) -> None:
+    """Watchdog needs no fault: it fires always."""
+
+
+def _scenarios() -> dict[str, Scenario]:
+    backend = {"service": "phase5-backend"}
+    found = [
+        Scenario("HighErrorRate", *_switch(error_rate=0.5), labels=backend),
+        Scenario("HighResponseTime", *_switch(latency_s=2.0), labels=backend),
+        Scenario("DatabaseConnectionPoolExhausted", *_switch(db_pool_saturation=True), labels=backend),
+        Scenario("AuditLogFailures", *_switch(audit_failures=True), labels=backend),
+        Scenario("ReminderDeliveryFailures", *_switch(reminder_failure_rate=0.5), labels=backend),
+        Scenario("KafkaConsumerLag", *_switch(consumer_lag=5000), labels=backend),
+        Scenario("PodDown",
+                 lambda t, run: local.kill_service(t.state_dir, "probe_canary"),  # type: ignore[arg-type]
+                 lambda t, run: local.restart_service(t.state_dir, "probe_canary"),  # type: ignore[arg-type]
+                 unsupported=_needs_local),
+        Scenario("DiskSpaceLow",
+                 lambda t, run: local.fill_disk(t.state_dir),  # type: ignore[arg-type]
+                 lambda t, run: local.clear_disk(t.state_dir),  # type: ignore[arg-type]
+                 unsupported=_needs_root_local,
+                 labels_for=lambda t: {"mountpoint": str(local.disk_mount(t.state_dir))}),  # type: ignore[arg-type]
+        Scenario("HighCPUUsage", _noop, _noop, unsupported=_k8s_only("cAdvisor CPU and pod limits")),
+        Scenario("HighMemoryUsage", _noop, _noop, unsupported=_k8s_only("cAdvisor memory and pod limits")),
+        Scenario("PodRestartingTooOften", _noop, _noop, unsupported=_k8s_only("kube-state-metrics restarts")),
+        Scenario("DeploymentReplicaMismatch", _noop, _noop, unsupported=_k8s_only("a Deployment")),
+        Scenario("HPAMaxedOut", _noop, _noop, unsupported=_k8s_only("a HorizontalPodAutoscaler")),
+        Scenario("Watchdog", _noop, _noop),
+    ]
+    return {s.alert: s for s in found}
+
+
+SCENARIOS = _scenarios()

@@ -1,0 +1,80 @@
+"""Full profile: every alert fires under a real fault, reaches its channels, and resolves afterwards.
+
+All scenarios run at once (one campaign per session); each check waits for its own scenario's verdict.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stackcheck.budgets import Budgets
+from stackcheck.clients.alertmanager import AlertmanagerClient
+from stackcheck.clients.prometheus import PrometheusClient
+from stackcheck.faults.campaign import Campaign, StageResult, expectations
+from stackcheck.faults.scenarios import SCENARIOS
+from stackcheck.inventory import ALERTS
+from stackcheck.manifests import Manifests, load_yaml
+from stackcheck.targets.base import Target
+
+pytestmark = pytest.mark.full
+
+
+@pytest.fixture(scope="session")
+def campaign(stackcheck_target: Target, prometheus: PrometheusClient, alertmanager: AlertmanagerClient,
+             sink: Any, budgets: Budgets, alertmanager_config: dict[str, Any],
+             manifests: Manifests) -> Iterator[Campaign]:
+    """Inject every supported fault at once; clear them all afterwards, even on Ctrl-C."""
+    table = load_yaml(manifests.alertmanager_yml.parent / "routes.test.yml") or []
+    expected = expectations(table, manifests.alertmanager_config())
+    run = Campaign(stackcheck_target, prometheus, alertmanager, sink, budgets, alertmanager_config, expected)
+    run.start([s for s in SCENARIOS.values() if s.unsupported(stackcheck_target) is None])
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+def _verdict(result: StageResult, record_property: Any) -> None:
+    __tracebackhide__ = True
+    if result.latency_s is not None:
+        record_property("latency_s", result.latency_s)
+    if result.bound_s is not None:
+        record_property("bound_s", result.bound_s)
+    if result.skipped:
+        pytest.skip(result.message)
+    assert result.ok, result.message
+
+
+def _supported(alert: str, target: Target) -> None:
+    reason = SCENARIOS[alert].unsupported(target)
+    if reason:
+        pytest.skip(f"{alert}: {reason}")
+
+
+@pytest.mark.check("alerts.fires", component="prometheus")
+@pytest.mark.parametrize("alert", list(ALERTS))
+def test_alert_fires_under_its_fault(alert: str, stackcheck_target: Target, campaign: Campaign,
+                                     record_property: Any) -> None:
+    """The fault makes the alert go pending then firing in Prometheus, with its severity and component."""
+    _supported(alert, stackcheck_target)
+    _verdict(campaign.result(alert, "fires"), record_property)
+
+
+@pytest.mark.check("alerts.delivered", component="alertmanager")
+@pytest.mark.parametrize("alert", list(ALERTS))
+def test_alert_reaches_its_channels_within_its_bound(alert: str, stackcheck_target: Target,
+                                                     campaign: Campaign, record_property: Any) -> None:
+    """The alert reaches exactly its channels (Slack channel, email recipient) within 1.5× its bound."""
+    _supported(alert, stackcheck_target)
+    _verdict(campaign.result(alert, "delivered"), record_property)
+
+
+@pytest.mark.check("alerts.resolves", component="alertmanager")
+@pytest.mark.parametrize("alert", list(ALERTS))
+def test_alert_resolves_after_the_fault_is_cleared(alert: str, stackcheck_target: Target,
+                                                   campaign: Campaign, record_property: Any) -> None:
+    """Once the fault is cleared the alert resolves and a resolved notification reaches its channels."""
+    _supported(alert, stackcheck_target)
+    _verdict(campaign.result(alert, "resolves"), record_property)
