@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from stackcheck.secrets import scrub
+
 #: Server text echoed in a message is cut to this length, so a large error page cannot flood a report.
 TEXT_ERROR_MAX_SIZE = 256
 
@@ -60,6 +62,6 @@ class Interrupted(StackcheckError):
 
 
 def truncate(text: str, limit: int = TEXT_ERROR_MAX_SIZE) -> str:
-    """Cut server text for a message, marking the cut."""
-    text = text.strip()
+    """Mask registered secrets in server text, then cut it for a message, marking the cut."""
+    text = scrub(text).strip()
     return text if len(text) <= limit else text[:limit] + "…"

@@ -39,6 +39,7 @@ LOCAL_RESEND_DELAY_S = 1.0
 _report_key = pytest.StashKey[Report]()
 _target_key = pytest.StashKey[Target]()
 _exit_key = pytest.StashKey[int]()
+_exited_key = pytest.StashKey[bool]()  # our own pytest.exit(), as opposed to Ctrl-C
 _durations_key = pytest.StashKey[dict[str, float]]()
 
 
@@ -143,6 +144,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _preflight(target)
     except StackcheckError as exc:
         config.stash[_exit_key] = int(exc.exit_code)
+        config.stash[_exited_key] = True
         _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
         pytest.exit(scrub(str(exc)), returncode=int(exc.exit_code))
 
@@ -319,7 +321,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         report.write_json(Path(path))
     if not report.checks and _exit_key not in config.stash:
         return  # not a stackcheck run (e.g. the project's own tests)
-    if _exit_key in config.stash and int(exitstatus) != int(pytest.ExitCode.INTERRUPTED):
+    interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED) and _exited_key not in config.stash
+    if _exit_key in config.stash and not interrupted:
         session.exitstatus = config.stash[_exit_key]
         return
     session.exitstatus = {

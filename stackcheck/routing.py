@@ -5,11 +5,30 @@ Used for wait budgets (which ``group_wait`` applies) and for naming the channel 
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
+# One matcher of a comma-separated list: name, operator, then a quoted (Go escapes) or bare value.
+_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|[^,"]*?)\s*(?:,|$)')
+
+
+def parse_matchers(line: str) -> list[tuple[str, str, str]]:
+    """One ``matchers`` entry → (name, op, value) triples, read like Alertmanager's ``labels.ParseMatchers``:
+    a comma-separated list, optionally in braces (``'{a="1", b=~"x|y"}'``)."""
+    text = line.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1].strip()
+    found, pos = [], 0
+    while pos < len(text):
+        match = _MATCHER.match(text, pos)
+        if match is None or match.end() == pos:
+            raise ValueError(f"cannot parse matcher {line!r}; `amtool check-config` shows why")
+        name, op, value = match.groups()
+        found.append((name, op, json.loads(value) if value.startswith('"') else value))
+        pos = match.end()
+    return found
 
 
 @dataclass(frozen=True)
@@ -28,16 +47,13 @@ def _matches(route: dict[str, Any], labels: dict[str, str]) -> bool:
     for name, pattern in (route.get("match_re") or {}).items():
         if not re.fullmatch(str(pattern), labels.get(name, "")):
             return False
-    for matcher in route.get("matchers") or []:
-        found = _MATCHER.match(str(matcher))
-        if not found:
-            continue
-        name, op, value = found.groups()
-        actual = labels.get(name, "")
-        ok = {"=": actual == value, "!=": actual != value,
-              "=~": bool(re.fullmatch(value, actual)), "!~": not re.fullmatch(value, actual)}[op]
-        if not ok:
-            return False
+    for line in route.get("matchers") or []:
+        for name, op, value in parse_matchers(str(line)):
+            actual = labels.get(name, "")
+            ok = {"=": actual == value, "!=": actual != value,
+                  "=~": bool(re.fullmatch(value, actual)), "!~": not re.fullmatch(value, actual)}[op]
+            if not ok:
+                return False
     return True
 
 

@@ -35,7 +35,9 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Seconds → the shortest exact duration string, millisecond precision, at least 1ms."""
+    """Seconds → the shortest exact duration string, millisecond precision; non-zero values are ≥ 1ms."""
+    if seconds == 0:
+        return "0s"
     ms = max(1, round(seconds * 1000))
     out = []
     for unit in ("h", "m", "s", "ms"):

@@ -21,8 +21,6 @@ from stackcheck.errors import ExitCode
 from tests.fakes import ALERTMANAGER, CONTRACTS, PROMETHEUS, FakeServer
 
 STACKCHECK = Path(sys.executable).parent / "stackcheck"
-EXIT_CODE_BUG = ("BUG: a UsageError raised while verify collects exits 4: pytest.exit(returncode=2) equals "
-                 "pytest.ExitCode.INTERRUPTED, which pytest_sessionfinish maps to 4")
 
 
 @dataclass(frozen=True)
@@ -143,7 +141,6 @@ def test_verify_kubernetes_says_it_is_not_implemented(runs: Runs) -> None:
             ) in ran.err, str(ran)
 
 
-@pytest.mark.xfail(strict=True, reason=EXIT_CODE_BUG)
 def test_verify_kubernetes_exits_2(runs: Runs) -> None:
     """`verify --target kubernetes` is a usage error: exit 2."""
     assert runs["kubernetes"].code == ExitCode.USAGE, str(runs["kubernetes"])
@@ -168,7 +165,6 @@ def test_verify_urls_without_prometheus_url_names_the_option(runs: Runs) -> None
             in ran.err), str(ran)
 
 
-@pytest.mark.xfail(strict=True, reason=EXIT_CODE_BUG)
 def test_verify_urls_without_prometheus_url_exits_2(runs: Runs) -> None:
     """`verify --target urls` without --prometheus-url is a usage error: exit 2."""
     assert runs["urls-without-prometheus"].code == ExitCode.USAGE, str(runs["urls-without-prometheus"])

@@ -183,7 +183,6 @@ def test_bearer_token_is_sent(prometheus_fake: FakeServer) -> None:
     assert all(r.headers.get("Authorization") == "Bearer the-right-token" for r in prometheus_fake.requests)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: query() and targets() skip Http.check_auth: 401 is an ApiError")
 @pytest.mark.parametrize("call", ["query", "targets"])
 def test_unauthorized_query_and_targets_are_unauthorized(prometheus_fake: FakeServer, call: str) -> None:
     """query() and targets() report 401 as Unauthorized (exit 3), like every other call."""
@@ -192,8 +191,6 @@ def test_unauthorized_query_and_targets_are_unauthorized(prometheus_fake: FakeSe
         PROM_CALLS[call](prom(prometheus_fake.url, credentials=Credentials(bearer_token="a-wrong-token")))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: PrometheusConnect mounts a retrying adapter (3 retries, "
-                                       "back-off 0+2+4s, status 500/502/503/504) on the shared session")
 def test_prometheus_server_error_is_an_api_error_after_one_request(prometheus_fake: FakeServer) -> None:
     """A 500 is an ApiError naming the status, after exactly one request (no hidden retries)."""
     prometheus_fake.force_status(500)
@@ -202,8 +199,6 @@ def test_prometheus_server_error_is_an_api_error_after_one_request(prometheus_fa
     assert len(prometheus_fake.requests) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: PrometheusConnect retries connection errors with back-off, so a "
-                                       "down Prometheus takes ~6s to report (e.g. `verify --target urls`)")
 def test_unreachable_prometheus_is_reported_without_back_off(closed_url: str, backoffs: list[float]) -> None:
     """A refused connection is reported at once: no retry back-off is requested."""
     with pytest.raises(Unreachable):

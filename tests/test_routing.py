@@ -130,8 +130,6 @@ def test_channels_lists_slack_channels_email_recipients_and_webhooks() -> None:
     assert channels(INLINE, "no-such-receiver") == {"slack": [], "email": [], "webhook": []}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a matchers entry is parsed as one matcher; Alertmanager reads a "
-                                       "comma-separated list (optionally in braces) per entry")
 def test_route_reads_several_matchers_in_one_entry() -> None:
     """`['severity="critical", team="db"']` and `['{team="infra"}']` are read as Alertmanager reads them."""
     config = yaml.safe_load("""

@@ -30,7 +30,6 @@ def test_format_duration_round_trips_canonical_durations(text: str) -> None:
     assert format_duration(parse_duration(text)) == text
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: format_duration(0) returns '1ms' (floor applied to zero)")
 def test_format_duration_round_trips_zero() -> None:
     """0s survives parse → format unchanged (zero is not rounded up to 1ms)."""
     assert format_duration(parse_duration("0s")) == "0s"

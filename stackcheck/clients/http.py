@@ -59,6 +59,8 @@ class Http:
             self.session.headers["Authorization"] = f"Bearer {creds.bearer_token}"
         elif creds.basic_user is not None:
             self.session.auth = (creds.basic_user, creds.basic_password or "")
+        # Also for requests sent by libraries through this session (prometheus-api-client's query/targets).
+        self.session.hooks["response"].append(lambda response, *args, **kwargs: self.check_auth(response))
 
     @property
     def display_url(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any, TypedDict, cast
 
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
 
 from stackcheck.clients.http import Http
 from stackcheck.errors import ApiError, truncate
@@ -60,6 +61,9 @@ class PrometheusClient:
         self._api = PrometheusConnect(
             url=http.base_url, session=http.session, timeout=int(http.timeout) or 1,
             headers=dict(http.session.headers),
+            # PrometheusConnect otherwise mounts a 3-retry, 0+2+4 s back-off adapter on our shared session:
+            # a 500 became "unreachable (RetryError)" after 6 s, and a down Prometheus took 6 s to report.
+            retry=Retry(total=0, read=False),
         )
 
     @property
