@@ -151,7 +151,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _preflight(target: Target) -> None:
     """Prometheus must answer before any check runs; otherwise exit 3 naming its URL."""
-    prom = PrometheusClient(_http(target, "prometheus"))
+    prom = PrometheusClient(component_http(target, "prometheus"))
     if not prom.ready():
         raise Unreachable(f"prometheus at {prom.url} is not ready (/-/ready); wait for start-up or check its log")
 
@@ -165,7 +165,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"stackcheck: target {report.target}, profile {report.profile}"]
 
 
-def _http(target: Target, component: str) -> Http:
+def component_http(target: Target, component: str) -> Http:
+    """An HTTP session for one component of the target; skips the check when the target lacks it."""
     url = target.url(component)
     if url is None:
         pytest.skip(target.why_missing(component))
@@ -186,13 +187,13 @@ def stackcheck_target(request: pytest.FixtureRequest) -> Target:
 @pytest.fixture(scope="session")
 def prometheus(stackcheck_target: Target) -> PrometheusClient:
     """Client of the target's Prometheus."""
-    return PrometheusClient(_http(stackcheck_target, "prometheus"))
+    return PrometheusClient(component_http(stackcheck_target, "prometheus"))
 
 
 @pytest.fixture(scope="session")
 def alertmanager(stackcheck_target: Target) -> AlertmanagerClient:
     """Client of the target's Alertmanager (skips the check when the target has none)."""
-    return AlertmanagerClient(_http(stackcheck_target, "alertmanager"))
+    return AlertmanagerClient(component_http(stackcheck_target, "alertmanager"))
 
 
 @pytest.fixture(scope="session")

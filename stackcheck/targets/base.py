@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stackcheck.clients.http import Credentials
 
@@ -39,6 +40,8 @@ class Target:
     disposable: bool = False
     #: The local runtime's state dir (fault ledger, restarts, tmpfs mounts); None elsewhere.
     state_dir: Path | None = None
+    #: The kubernetes target's API access (a ``stackcheck.targets.kubernetes.KubeAccess``); None elsewhere.
+    kube: Any = None
 
     def url(self, component: str) -> str | None:
         """The component's base URL, or None when the target does not have it."""
