@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--basic-auth-password-file", metavar="PATH", default=None)
     verify.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
 
-    for name in ("deploy", "destroy", "cleanup", "lint"):
+    _common(sub.add_parser("cleanup", help="revert faults a killed run left behind (found by run id)"), "state-dir")
+
+    for name in ("deploy", "destroy", "lint"):
         sub.add_parser(name, help=f"{name} (see README for status)")
     return parser
 
@@ -143,6 +145,15 @@ def run(argv: Sequence[str] | None, console: Console) -> int:
     if args.command == "status":
         from stackcheck.local.runtime import status
         return ExitCode.OK if status(resolve_state_dir(args.state_dir), console) else ExitCode.UNREACHABLE
+    if args.command == "cleanup":
+        from stackcheck.faults.cleanup import cleanup_local
+        state_dir = resolve_state_dir(args.state_dir)
+        console.print(f"Cleaning up leftover faults of the local stack in {state_dir}")
+        done = cleanup_local(state_dir)
+        for line in done:
+            console.print(f"  {escape(line)}")
+        console.print("Nothing to clean up." if not done else f"Reverted {len(done)} leftover(s).")
+        return ExitCode.OK
     if args.command == "verify":
         import pytest
         return int(pytest.main(_verify_args(args)))

@@ -21,15 +21,22 @@ from stackcheck.targets.base import Target
 pytestmark = pytest.mark.full
 
 
+def _alert_of(item: pytest.Item) -> str | None:
+    """The alert a selected fault check is about (so -k runs only the scenarios it needs)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("alert") if callspec and item.get_closest_marker("full") else None
+
+
 @pytest.fixture(scope="session")
-def campaign(stackcheck_target: Target, prometheus: PrometheusClient, alertmanager: AlertmanagerClient,
-             sink: Any, budgets: Budgets, alertmanager_config: dict[str, Any],
-             manifests: Manifests) -> Iterator[Campaign]:
-    """Inject every supported fault at once; clear them all afterwards, even on Ctrl-C."""
+def campaign(request: pytest.FixtureRequest, stackcheck_target: Target, prometheus: PrometheusClient,
+             alertmanager: AlertmanagerClient, sink: Any, budgets: Budgets,
+             alertmanager_config: dict[str, Any], manifests: Manifests) -> Iterator[Campaign]:
+    """Inject every selected, supported fault at once; clear them all afterwards, even on Ctrl-C."""
     table = load_yaml(manifests.alertmanager_yml.parent / "routes.test.yml") or []
     expected = expectations(table, manifests.alertmanager_config())
+    selected = {_alert_of(item) for item in request.session.items} - {None}
     run = Campaign(stackcheck_target, prometheus, alertmanager, sink, budgets, alertmanager_config, expected)
-    run.start([s for s in SCENARIOS.values() if s.unsupported(stackcheck_target) is None])
+    run.start([s for s in SCENARIOS.values() if s.alert in selected and s.unsupported(stackcheck_target) is None])
     try:
         yield run
     finally:

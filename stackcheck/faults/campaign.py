@@ -16,7 +16,7 @@ from typing import Any
 from stackcheck.budgets import MARGIN_S, Budgets
 from stackcheck.clients.alertmanager import AlertmanagerClient
 from stackcheck.clients.prometheus import PrometheusClient
-from stackcheck.errors import StackcheckError
+from stackcheck.errors import Interrupted, StackcheckError
 from stackcheck.faults import ledger
 from stackcheck.faults.scenarios import Scenario
 from stackcheck.routing import channels, route
@@ -107,14 +107,18 @@ class Campaign:
         return self._results[(alert, stage)]
 
     def stop(self) -> None:
-        """Stop every scenario and clear every fault still injected (safe to call twice)."""
+        """Stop every scenario, then clear every fault still injected (safe to call twice).
+
+        The stop flag is set first, so no thread injects anything after this point; the threads
+        end within one poll interval and clear their own faults; whatever is left is cleared here.
+        """
         self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             pending = list(self._injected.values())
         for scenario in pending:
             self._clear(scenario)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
 
     # -- one scenario ----------------------------------------------------------------------------
 
@@ -138,9 +142,11 @@ class Campaign:
             self._clear(scenario)
 
     def _inject(self, scenario: Scenario) -> None:
-        if self.target.state_dir is not None:
-            ledger.record(self.target.state_dir, self.run_id, scenario.alert, "injecting")
         with self._lock:
+            if self._stop.is_set():
+                raise Interrupted(f"{scenario.alert}: stopped before its fault was injected")
+            if self.target.state_dir is not None:
+                ledger.record(self.target.state_dir, self.run_id, scenario.alert, "injecting")
             self._injected[scenario.alert] = scenario
         scenario.inject(self.target, self.run_id)
 
