@@ -1,0 +1,124 @@
+"""The full profile end to end on the real binaries: faults fire alerts that reach the right channels
+and resolve; broken rules or routes are reported; Ctrl-C leaves no fault behind."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.localstack import REPO, STACKCHECK, Stack, copy_manifests, kill, needs_binaries, processes_under
+
+pytestmark = [needs_binaries, pytest.mark.binaries]
+
+LOCAL_ALERTS = ("HighErrorRate", "HighResponseTime", "DatabaseConnectionPoolExhausted", "AuditLogFailures",
+                "ReminderDeliveryFailures", "KafkaConsumerLag", "PodDown", "Watchdog")
+K8S_ALERTS = ("HighCPUUsage", "HighMemoryUsage", "PodRestartingTooOften", "DeploymentReplicaMismatch", "HPAMaxedOut")
+
+
+def _started(tmp: Path, port_base: int, edit: tuple[str, str, str] | None = None) -> Stack:
+    manifests = copy_manifests(tmp / "manifests")
+    if edit is not None:
+        path = manifests / edit[0]
+        text = path.read_text()
+        assert edit[1] in text, f"seed target {edit[1]!r} not in {path}"
+        path.write_text(text.replace(edit[1], edit[2], 1))
+    stack = Stack(tmp / "state", manifests, port_base)
+    stack.up()
+    return stack
+
+
+@pytest.fixture
+def stack_factory(tmp_path: Path) -> Iterator[list[Stack]]:
+    started: list[Stack] = []
+    yield started
+    for stack in started:
+        stack.down()
+        for pid in processes_under(stack.state_dir):
+            kill(pid)
+
+
+def _report(stack: Stack, tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, object]]]:
+    path = tmp / "r.json"
+    result = stack.run("verify", "--profile", "full", "--json", str(path), *args, timeout=300)
+    checks = {c["id"]: c for c in json.loads(path.read_text())["checks"]}
+    return result, checks
+
+
+def test_every_local_alert_fires_is_delivered_within_its_bound_and_resolves(
+        tmp_path: Path, stack_factory: list[Stack]) -> None:
+    """Full profile: each alert whose signals exist locally fires, reaches its channels within
+    1.5× its bound and resolves; Kubernetes-only alerts are skipped with their reason."""
+    stack = _started(tmp_path, 40000)
+    stack_factory.append(stack)
+    result, checks = _report(stack, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    for alert in LOCAL_ALERTS:
+        assert checks[f"alerts.fires[{alert}]"]["status"] == "passed"
+        delivered = checks[f"alerts.delivered[{alert}]"]
+        assert delivered["status"] == "passed"
+        assert delivered["latency_s"] <= 1.5 * delivered["bound_s"], delivered  # type: ignore[operator]
+    for alert in K8S_ALERTS:
+        assert checks[f"alerts.fires[{alert}]"]["status"] == "skipped"
+        assert "Kubernetes" in str(checks[f"alerts.fires[{alert}]"]["message"])
+    assert checks["alerts.resolves[HighErrorRate]"]["status"] == "passed"
+    probe = stack.state()["endpoints"]["probe"]  # type: ignore[index]
+    assert requests.get(f"{probe}/faults", timeout=5).json()["faults"] == {}
+
+
+def test_an_alert_whose_threshold_cannot_be_reached_fails_naming_it(
+        tmp_path: Path, stack_factory: list[Stack]) -> None:
+    """On manifests where HighErrorRate can never fire, its check fails and says what was seen."""
+    stack = _started(tmp_path, 41000, ("config/prometheus/rules/alerts.rules.yml",
+                                       "phase5:http_requests:rate5m > 0.05", "phase5:http_requests:rate5m > 5"))
+    stack_factory.append(stack)
+    result, checks = _report(stack, tmp_path, "-k", "HighErrorRate")
+    assert result.returncode == 1
+    fires = checks["alerts.fires[HighErrorRate]"]
+    assert fires["status"] == "failed"
+    assert "HighErrorRate did not fire" in str(fires["message"]) and "Prometheus shows" in str(fires["message"])
+
+
+def test_a_critical_alert_routed_to_the_wrong_channel_fails_naming_the_channel(
+        tmp_path: Path, stack_factory: list[Stack]) -> None:
+    """On manifests where critical alerts go to the warning channel, delivery fails naming the channels."""
+    stack = _started(tmp_path, 42000, ("config/alertmanager/alertmanager.yml",
+                                       "- receiver: critical\n", "- receiver: slack-warning\n"))
+    stack_factory.append(stack)
+    result, checks = _report(stack, tmp_path, "-k", "DatabaseConnectionPoolExhausted")
+    assert result.returncode == 1
+    delivered = checks["alerts.delivered[DatabaseConnectionPoolExhausted]"]
+    assert delivered["status"] == "failed"
+    assert "#alerts-critical" in str(delivered["message"]) and "#alerts-warning" in str(delivered["message"])
+
+
+def test_sigint_during_the_full_profile_leaves_no_fault_and_a_healthy_probe(
+        tmp_path: Path, stack_factory: list[Stack]) -> None:
+    """SIGINT while faults are active exits 4; every fault is cleared and both probes are healthy."""
+    stack = _started(tmp_path, 43000)
+    stack_factory.append(stack)
+    argv = [*STACKCHECK, "verify", "--profile", "full", "--state-dir", str(stack.state_dir),
+            "--manifests", str(stack.manifests)]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ledger = stack.state_dir / "faults.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not ledger.exists() or ledger.read_text().count("injecting") < 7):
+        time.sleep(0.1)  # poll until the campaign has injected its faults
+    assert ledger.exists(), "the full profile never injected a fault"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 4, out[-3000:] + err
+    endpoints = stack.state()["endpoints"]
+    for name in ("probe", "probe_canary"):
+        url = endpoints[name]  # type: ignore[index]
+        assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+        assert requests.get(f"{url}/faults", timeout=5).json()["faults"] == {}
+    assert not os.path.ismount(stack.state_dir / "faults" / "disk")
+    cleanup = stack.run("cleanup")
+    assert cleanup.returncode == 0 and "Nothing to clean up" in cleanup.stdout, cleanup.stdout
