@@ -97,13 +97,12 @@ LOCAL_JOB_GAPS = {
 
 
 def _localise_job(job: dict[str, Any], targets: list[str], ports: Ports) -> dict[str, Any]:
-    out = {k: v for k, v in job.items() if not k.endswith("_sd_configs")}
+    # Discovery and in-cluster credentials (service-account token, kubelet TLS) have no local meaning.
+    dropped = ("authorization", "bearer_token_file", "tls_config")
+    out = {k: v for k, v in job.items() if not k.endswith("_sd_configs") and k not in dropped}
+    if out.get("scheme") == "https":
+        del out["scheme"]
     out["static_configs"] = [{"targets": targets, "labels": {"stackcheck_runtime": "local"}}]
-    for key in ("scheme", "authorization", "bearer_token_file", "tls_config", "honor_labels"):
-        if key == "scheme" and out.get(key) == "https":
-            out.pop(key)
-        elif key in ("authorization", "bearer_token_file", "tls_config"):
-            out.pop(key, None)
     relabels = []
     for rule in job.get("relabel_configs") or []:
         sources = " ".join(rule.get("source_labels") or [])
