@@ -92,7 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     _common(sub.add_parser("cleanup", help="revert faults a killed run left behind (found by run id)"), "state-dir")
 
-    for name in ("deploy", "destroy", "lint"):
+    lint = sub.add_parser("lint", help="check manifests/ offline: schemas, Pod Security, promtool, amtool, "
+                                       "dashboards (no cluster needed)")
+    _common(lint, "manifests")
+    lint.add_argument("--json", metavar="PATH", default=_env_default("json"), help="write the JSON report")
+    lint.add_argument("--junit-xml", metavar="PATH", default=_env_default("junit-xml"), help="write JUnit XML")
+
+    for name in ("deploy", "destroy"):
         sub.add_parser(name, help=f"{name} (see README for status)")
     return parser
 
@@ -157,6 +163,9 @@ def run(argv: Sequence[str] | None, console: Console) -> int:
     if args.command == "verify":
         import pytest
         return int(pytest.main(_verify_args(args)))
+    if args.command == "lint":
+        from stackcheck.lint.runner import lint
+        return lint(args.manifests, args.json, args.junit_xml, console)
     raise UsageError(f"`stackcheck {args.command}` is not implemented yet in this version; see README.md")
 
 

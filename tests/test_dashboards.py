@@ -3,16 +3,16 @@
 A dashboard that loads but whose queries read metrics nobody produces shows "No data" forever and
 looks like a broken stack. These tests read only files under manifests/ and need no Grafana.
 
-The helpers at the top (walking panels, substituting dashboard variables, extracting metric names
-and label matchers from PromQL with promql-parser's AST) are pure functions so that
-`stackcheck lint` can reuse them.
+The pure helpers (walking panels, substituting dashboard variables, extracting metric names and
+label matchers from PromQL with promql-parser's AST) and the probe/exporter metric tables live in
+`stackcheck.lint`, which `stackcheck lint` runs; these tests use the same ones.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,140 +20,17 @@ import promql_parser  # extra "lint" of pyproject.toml
 import pytest
 import yaml
 
-# --------------------------------------------------------------------------- reusable helpers
-
-_VARIABLE = re.compile(r"\$\{(\w+)(?::[\w-]+)?\}|\$(\w+)|\[\[(\w+)\]\]")
-_SAMPLE_VALUES = {
-    "__rate_interval": "1m",
-    "__interval": "30s",
-    "__range": "1h",
-    "__range_s": "3600",
-    "__range_ms": "3600000",
-    "__interval_ms": "30000",
-}
-
-
-def substitute_variables(expr: str, values: Mapping[str, str] | None = None) -> str:
-    """Replace Grafana variables (`$x`, `${x}`, `${x:regex}`, `[[x]]`) by sample values.
-
-    Built-in interval variables become durations so that `[$__rate_interval]` still parses;
-    any other variable becomes `values[name]` or the string `sample`.
-
-    >>> substitute_variables('rate(x{service=~"$service"}[$__rate_interval])')
-    'rate(x{service=~"sample"}[1m])'
-    """
-    table = {**_SAMPLE_VALUES, **(values or {})}
-
-    def repl(match: re.Match[str]) -> str:
-        name = next(g for g in match.groups() if g is not None)
-        return table.get(name, "sample")
-
-    return _VARIABLE.sub(repl, expr)
-
-
-def iter_panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """Yield every panel of a dashboard, including those nested in (collapsed) row panels.
-
-    Rows themselves are yielded too; callers that want only data panels skip `type == "row"`.
-    """
-    stack = list(reversed(dashboard.get("panels", [])))
-    while stack:
-        panel = stack.pop()
-        yield panel
-        stack.extend(reversed(panel.get("panels", [])))
-
-
-def iter_targets(dashboard: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """Yield `(panel, target)` for every query target of every panel of a dashboard."""
-    for panel in iter_panels(dashboard):
-        for target in panel.get("targets", []):
-            yield panel, target
-
-
-def target_datasource(panel: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
-    """The datasource reference a target uses: its own, else its panel's (`{}` if neither has one)."""
-    ds = target.get("datasource") or panel.get("datasource") or {}
-    return ds if isinstance(ds, dict) else {"uid": ds}
-
-
-def _selector_name(node: Any) -> str | None:
-    """The metric name of a VectorSelector, from `name` or a `__name__="..."` matcher."""
-    if node.name:
-        return str(node.name)
-    for m in node.matchers.matchers:
-        if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal:
-            return str(m.value)
-    return None
-
-
-def _selectors_under(node: Any) -> list[Any]:
-    """All VectorSelector nodes of an AST (those inside MatrixSelectors and subqueries too)."""
-    found: list[Any] = []
-
-    def visit(n: Any) -> None:
-        if isinstance(n, promql_parser.VectorSelector):
-            found.append(n)
-
-    promql_parser.walk(node, pre_visit=visit)
-    return found
-
-
-def vector_selectors(expr: str) -> list[Any]:
-    """All VectorSelector nodes of a PromQL expression. Raises ValueError when it does not parse."""
-    return _selectors_under(promql_parser.parse(expr))
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names a PromQL expression reads, taken from the AST (not from a regex).
-
-    >>> sorted(metric_names('sum(rate(a_total[5m])) / on() b or vector(0)'))
-    ['a_total', 'b']
-    """
-    return {name for node in vector_selectors(expr) if (name := _selector_name(node))}
-
-
-def label_matchers(expr: str) -> set[tuple[str, str]]:
-    """`(metric, label)` for every label matcher in a PromQL expression (`__name__` excluded)."""
-    out = set()
-    for node in vector_selectors(expr):
-        name = _selector_name(node) or ""
-        for m in node.matchers.matchers:
-            if m.name != "__name__":
-                out.add((name, str(m.name)))
-    return out
-
-
-def grouping_labels(expr: str) -> list[tuple[set[str], set[str]]]:
-    """For every `by (...)` aggregation: (its labels, metric names it aggregates over)."""
-    out: list[tuple[set[str], set[str]]] = []
-
-    def visit(node: Any) -> None:
-        modifier = getattr(node, "modifier", None)
-        if isinstance(node, promql_parser.AggregateExpr) and modifier is not None \
-                and modifier.type == promql_parser.AggModifierType.By:
-            inner = {_selector_name(n) or "" for n in _selectors_under(node.expr)}
-            out.append((set(modifier.labels), inner))
-
-    promql_parser.walk(promql_parser.parse(expr), pre_visit=visit)
-    return out
-
-
-def variable_query(variable: Mapping[str, Any]) -> str:
-    """The query string of a dashboard template variable (`query` is a string or an object)."""
-    q = variable.get("query", "")
-    return str(q.get("query", "") if isinstance(q, dict) else q)
-
-
-_LABEL_VALUES = re.compile(r"^\s*label_values\((?P<selector>.+),\s*(?P<label>\w+)\s*\)\s*$")
-
-
-def loki_stream_selector(expr: str) -> str:
-    """The `{...}` stream selector at the start of a LogQL query (a metric query's inner one too)."""
-    match = re.search(r"\{[^{}]*\}", expr)
-    if match is None:
-        raise ValueError(f"no stream selector in LogQL {expr!r}")
-    return match.group(0)
-
+from stackcheck.lint.grafana import (
+    LABEL_VALUES,
+    iter_panels,
+    iter_targets,
+    loki_stream_selector,
+    substitute_variables,
+    target_datasource,
+    variable_query,
+)
+from stackcheck.lint.metrics import EXPORTER_METRICS, PROBE_METRICS
+from stackcheck.lint.promql_ast import grouping_labels, label_matchers, metric_names
 
 # --------------------------------------------------------------------------- what the stack produces
 
@@ -184,46 +61,6 @@ DESIGN_RECORDING_RULES: dict[str, set[str]] = {
     "phase5:websocket_connections:current": {"service"},
     "phase5:kafka_consumer_lag:sum": {"service", "consumer_group", "topic"},
 }
-
-_TARGET = {"job", "instance"}
-_HTTP = {"method", "route", "status", "service"} | _TARGET
-# The probe instrumentation contract, docs/architecture.md.
-PROBE_METRICS: dict[str, set[str]] = {
-    "http_requests_total": _HTTP,
-    "http_request_duration_seconds_bucket": _HTTP | {"le"},
-    "http_request_duration_seconds_sum": _HTTP,
-    "http_request_duration_seconds_count": _HTTP,
-    "phase5_task_operations_total": {"service", "operation"} | _TARGET,
-    "phase5_reminder_deliveries_total": {"service", "outcome"} | _TARGET,
-    "phase5_audit_log_writes_total": {"service", "outcome"} | _TARGET,
-    "phase5_websocket_connections": {"service"} | _TARGET,
-    "phase5_db_pool_connections_in_use": {"service", "pool"} | _TARGET,
-    "phase5_db_pool_connections_max": {"service", "pool"} | _TARGET,
-    "phase5_kafka_consumer_lag": {"service", "topic", "partition", "consumer_group"} | _TARGET,
-    "phase5_probe_fault_active": {"service", "fault"} | _TARGET,
-}
-_FS = {"device", "fstype", "mountpoint"} | _TARGET
-_KSM_POD = {"namespace", "pod", "container", "uid"} | _TARGET
-_KSM_DEPLOY = {"namespace", "deployment"} | _TARGET
-_KSM_HPA = {"namespace", "horizontalpodautoscaler"} | _TARGET
-EXPORTER_METRICS: dict[str, set[str]] = {
-    "node_filesystem_avail_bytes": _FS,
-    "node_filesystem_size_bytes": _FS,
-    "node_cpu_seconds_total": {"cpu", "mode"} | _TARGET,
-    "node_memory_MemAvailable_bytes": _TARGET,
-    "node_memory_MemTotal_bytes": _TARGET,
-    "kube_pod_container_status_restarts_total": _KSM_POD,
-    "kube_pod_container_resource_limits": _KSM_POD | {"node", "resource", "unit"},
-    "kube_deployment_spec_replicas": _KSM_DEPLOY,
-    "kube_deployment_status_replicas_available": _KSM_DEPLOY,
-    "kube_horizontalpodautoscaler_status_current_replicas": _KSM_HPA,
-    "kube_horizontalpodautoscaler_spec_max_replicas": _KSM_HPA,
-    "container_cpu_usage_seconds_total": {"namespace", "pod", "container", "image", "name", "cpu"} | _TARGET,
-    "container_memory_working_set_bytes": {"namespace", "pod", "container", "image", "name"} | _TARGET,
-    "up": _TARGET | {"namespace", "pod", "service"},
-    "ALERTS": {"alertname", "alertstate", "severity", "component", "service", "namespace", "pod"} | _TARGET,
-}
-
 
 def recording_rules() -> dict[str, set[str] | None]:
     """Recording rule names -> output labels (None when unknown).
@@ -467,7 +304,7 @@ def test_template_variables_read_produced_metrics() -> None:
         for var in d.get("templating", {}).get("list", []):
             if var.get("type") != "query":
                 continue
-            match = _LABEL_VALUES.match(variable_query(var))
+            match = LABEL_VALUES.match(variable_query(var))
             assert match, f"{stem}: variable {var['name']}: expected label_values(metric, label)"
             (metric,) = metric_names(match["selector"])
             assert metric in known, f"{stem}: variable {var['name']} reads unknown {metric}"

@@ -21,11 +21,13 @@ from typing import Any
 import pytest
 import yaml
 
+# Pods allowed to fall short of "restricted" (manifests/README.md), and the check admission makes:
+# shared with `stackcheck lint`.
+from stackcheck.lint.podsecurity import POD_SECURITY_EXCEPTIONS, restricted_violations
+
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"
 
-#: Pods allowed to fall short of the "restricted" Pod Security Standard, and why (manifests/README.md).
-POD_SECURITY_EXCEPTIONS = {"node-exporter": "hostNetwork, hostPID, hostPath / and /sys"}
 #: The only pods that talk to the API server, so the only ones that get a service-account token.
 API_CALLERS = {"prometheus", "kube-state-metrics", "alloy"}
 #: Secrets the workloads mount; they are created by hand (or by stackcheck deploy), never kept in git.
@@ -153,42 +155,12 @@ def test_every_image_is_pinned_to_an_exact_tag() -> None:
 
 # --------------------------------------------------------------------------- hardening
 
-def _restricted_violations(obj: dict[str, Any]) -> list[str]:
-    """What keeps a pod template from meeting Pod Security "restricted" (the checks admission makes)."""
-    spec = obj["spec"]["template"]["spec"]
-    pod_sc = spec.get("securityContext") or {}
-    found = [f"{k}: true" for k in ("hostNetwork", "hostPID", "hostIPC") if spec.get(k)]
-    found += [f"volume {v['name']} is hostPath" for v in spec.get("volumes") or [] if "hostPath" in v]
-    for c in containers(obj):
-        sc = c.get("securityContext") or {}
-        where = f"container {c['name']}"
-        if not (sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))):
-            found.append(f"{where}: runAsNonRoot not true")
-        if sc.get("runAsUser", pod_sc.get("runAsUser")) in (0, None):
-            found.append(f"{where}: runAsUser unset or 0")
-        if sc.get("allowPrivilegeEscalation") is not False:
-            found.append(f"{where}: allowPrivilegeEscalation not false")
-        if sc.get("privileged"):
-            found.append(f"{where}: privileged")
-        caps = sc.get("capabilities") or {}
-        if "ALL" not in (caps.get("drop") or []):
-            found.append(f"{where}: capabilities not dropped (drop: [ALL])")
-        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
-            found.append(f"{where}: adds capabilities {caps['add']}")
-        seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
-        if seccomp not in ("RuntimeDefault", "Localhost"):
-            found.append(f"{where}: seccompProfile not RuntimeDefault")
-        if any("hostPort" in p for p in c.get("ports") or []):
-            found.append(f"{where}: hostPort")
-    return found
-
-
 def test_every_pod_meets_restricted_pod_security_except_the_documented_exceptions() -> None:
     """Every pod template meets the "restricted" Pod Security Standard (non-root, no privilege
     escalation, all capabilities dropped, RuntimeDefault seccomp, no host namespaces or hostPath),
     except the pods listed in POD_SECURITY_EXCEPTIONS, which must really need the exception."""
     for path, obj in workloads():
-        violations = _restricted_violations(obj)
+        violations = restricted_violations(obj)
         if app(obj) in POD_SECURITY_EXCEPTIONS:
             assert violations, f"{rel(path)}: meets 'restricted' now; drop it from the exceptions list"
         else:
