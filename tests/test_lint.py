@@ -168,6 +168,56 @@ def bad_promql_in_dashboard(root: Path) -> list[str]:
     ]
 
 
+def unknown_datasource_uid(root: Path) -> list[str]:
+    path = root / "config" / "grafana" / "dashboards" / "agents-monitoring.json"
+    board = json.loads(path.read_text())
+    (panel,) = [p for p in board["panels"] if p.get("title") == "Task operations by operation"]
+    panel["datasource"]["uid"] = "promethues"
+    path.write_text(json.dumps(board, indent=2))
+    return [
+        (
+            "config/grafana/dashboards/agents-monitoring.json: panel 'Task operations by operation': "
+            "datasource uid 'promethues' is not provisioned in config/grafana/datasources.yml"
+        ),
+        "lint.dashboard[agents-monitoring.json]",
+    ]
+
+
+def unused_recording_rule(root: Path) -> list[str]:
+    def change(doc: Any) -> None:
+        doc["groups"][0]["rules"].append({"record": "phase5:unused:rate5m", "expr": "sum(rate(up[5m]))"})
+
+    edit_yaml(root / "config" / "prometheus" / "rules" / "recording.rules.yml", change)
+    return [
+        (
+            "config/prometheus/rules/recording.rules.yml: recording rule phase5:unused:rate5m: read by no "
+            "dashboard panel or alert"
+        ),
+        "lint.rules.recording_used",
+    ]
+
+
+def alert_without_route_test(root: Path) -> list[str]:
+    def change(doc: Any) -> None:
+        doc["groups"][0]["rules"].append(
+            {
+                "alert": "NewAlert",
+                "expr": "vector(1)",
+                "labels": {"severity": "warning"},
+                "annotations": {"summary": "s", "runbook_url": "https://example.invalid/r"},
+            }
+        )
+
+    edit_yaml(root / "config" / "prometheus" / "rules" / "meta.rules.yml", change)
+    return [
+        (
+            "config/prometheus/rules/meta.rules.yml: alert NewAlert: no entry in "
+            "config/alertmanager/routes.test.yml"
+        ),
+        "lint.routes.coverage",
+    ]
+
+
 def line_of(path: Path, text: str) -> int:
     return path.read_text().splitlines().index(text) + 1
 
@@ -192,6 +242,9 @@ DEFECTS = [
     pytest.param(critical_to_warning_channel, 1, id="critical-routed-to-warning-receiver"),
     pytest.param(failing_promtool_test, 1, id="failing-promtool-unit-test"),
     pytest.param(bad_promql_in_dashboard, 1, id="bad-promql-in-dashboard"),
+    pytest.param(unknown_datasource_uid, 1, id="unknown-datasource-uid"),
+    pytest.param(unused_recording_rule, 1, id="unused-recording-rule"),
+    pytest.param(alert_without_route_test, 1, id="alert-without-route-test"),
     pytest.param(malformed_object_yaml, 2, id="malformed-object-yaml"),
     pytest.param(malformed_config_yaml, 2, id="malformed-config-yaml"),
 ]

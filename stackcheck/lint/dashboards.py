@@ -79,16 +79,22 @@ def dashboard_item(ctx: Context, path: Path, recording_rules: set[str]) -> Item:
         item.problems.append(f"{rel}: {exc}")
         return item
     types, default = datasource_types(ctx)
-    for panel in iter_panels(board):
-        refs = [panel.get("datasource"), *(t.get("datasource") for t in panel.get("targets", []))]
-        for ref in refs:
-            uid = ref.get("uid") if isinstance(ref, dict) else ref
-            if uid and "$" not in str(uid) and str(uid) not in types:
-                item.problems.append(
-                    f"{rel}: panel {panel.get('title', '?')!r}: datasource uid {uid!r} is not "
-                    f"provisioned in {ctx.rel(ctx.datasources_path)}"
-                )
-                break
+    variables = (board.get("templating") or {}).get("list") or []
+    owners = [
+        (
+            f"panel {p.get('title', '?')!r}",
+            [p.get("datasource"), *(t.get("datasource") for t in p.get("targets", []))],
+        )
+        for p in iter_panels(board)
+    ]
+    owners += [(f"variable {v.get('name', '?')!r}", [v.get("datasource")]) for v in variables]
+    for where, refs in owners:
+        uids = {str(uid) for ref in refs if (uid := ref.get("uid") if isinstance(ref, dict) else ref)}
+        for uid in sorted(u for u in uids if u not in types and "$" not in u):  # "$ds": a variable
+            item.problems.append(
+                f"{rel}: {where}: datasource uid {uid!r} is not provisioned in "
+                f"{ctx.rel(ctx.datasources_path)}"
+            )
     known = known_metrics(recording_rules)
     count = 0
     for where, query in prometheus_queries(board, types, default):

@@ -86,6 +86,7 @@ def lint(option: str | None, json_path: str | None, junit_path: str | None, cons
     report = Report(target="manifests", profile="lint", time_scale=1.0)
     ctx = Context.load(option)
     ensure_available()
+    planned = tasks(ctx)  # renders with stackcheck's renderer: malformed object YAML stops here (exit 2)
     renderer = (
         f"kubectl kustomize ({ctx.kubectl})" if ctx.kubectl else "stackcheck's renderer (no kubectl on PATH)"
     )
@@ -97,7 +98,6 @@ def lint(option: str | None, json_path: str | None, junit_path: str | None, cons
         soft_wrap=True,
     )
     console.print()
-    planned = tasks(ctx)
     with ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 2) * 4, len(planned) or 1)) as pool:
         # promtool test rules is the longest item: start it first, so that it does not finish last.
         order = sorted(range(len(planned)), key=lambda i: not planned[i][0].startswith("lint.promtool.tests"))
