@@ -2,7 +2,7 @@
 its bound (target: under 3 minutes; latency_s <= 1.5 x bound_s).
 
 Usage: .venv/bin/python benchmarks/bench_full.py
-Starts its own stack (port base 39000, temp state dir) and stops it afterwards.
+Starts its own stack (port base 28000, temp state dir) and stops it afterwards.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         state = ["--state-dir", str(Path(tmp) / "state")]
         cli = [sys.executable, "-m", "stackcheck.cli"]
-        subprocess.run([*cli, "up", "--time-scale", "20", "--port-base", "39000", *state], check=True,
+        subprocess.run([*cli, "up", "--time-scale", "20", "--port-base", "28000", *state], check=True,
                        capture_output=True, cwd=REPO)
         try:
             report = Path(tmp) / "full.json"

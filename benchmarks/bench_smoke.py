@@ -1,7 +1,7 @@
 """Wall time of `stackcheck verify --profile smoke` on a healthy, warm local stack (target: < 5 s).
 
 Usage: .venv/bin/python benchmarks/bench_smoke.py [--runs 5]
-Starts its own stack (time scale 20, port base 38000, a temp state dir), warms it with one verify,
+Starts its own stack (time scale 20, port base 27000, a temp state dir), warms it with one verify,
 then times N runs and prints min/median/max. Stops the stack afterwards.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         state = ["--state-dir", str(Path(tmp) / "state")]
         cli = [sys.executable, "-m", "stackcheck.cli"]
-        subprocess.run([*cli, "up", "--time-scale", "20", "--port-base", "38000", *state], check=True,
+        subprocess.run([*cli, "up", "--time-scale", "20", "--port-base", "27000", *state], check=True,
                        capture_output=True, cwd=REPO)
         try:
             subprocess.run([*cli, "verify", *state], check=True, capture_output=True, cwd=REPO)  # warm-up

@@ -1,6 +1,7 @@
 """Helpers to run a real local stack (Debian's Prometheus and Alertmanager) from the tests.
 
-Each stack gets its own state dir and port base, so tests never touch a user's running stack.
+Each stack gets its own state dir and port base, so tests never touch a user's running stack. Bases stay
+below 32768, where Linux starts handing out ephemeral client ports that could collide with ours.
 """
 from __future__ import annotations
 
