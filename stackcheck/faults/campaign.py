@@ -54,11 +54,25 @@ class Expectation:
 
 
 def expectations(routes_table: list[dict[str, Any]], am_config: dict[str, Any]) -> dict[str, Expectation]:
-    """alert → where it must go, from the route test table and the production receivers."""
+    """alert → where it must go.
+
+    The ``channels`` an entry of routes.test.yml declares win (``#slack-channel``, an email address,
+    ``webhook:<receiver>``), so a receiver whose channel was changed by mistake is caught too; without
+    them, the channels of the entry's receivers in the production alertmanager.yml are expected.
+    """
     out = {}
     for entry in routes_table:
         slack, email, hooks = set(), set(), set()
-        for receiver in entry["receivers"]:
+        declared = entry.get("channels")
+        if declared:
+            for place in map(str, declared):
+                if place.startswith("webhook:"):
+                    hooks.add(place.removeprefix("webhook:"))
+                elif "@" in place:
+                    email.add(place)
+                else:
+                    slack.add(place)
+        for receiver in entry["receivers"] if not declared else ():
             found = channels(am_config, receiver)
             slack |= set(found["slack"])
             email |= set(found["email"])
