@@ -146,6 +146,19 @@ def critical_to_warning_channel(root: Path) -> list[str]:
     ]
 
 
+def receiver_on_the_wrong_channel(root: Path) -> list[str]:
+    edit_text(root / "config" / "alertmanager" / "alertmanager.yml", '"#alerts-backend"', '"#alerts-infra"')
+    return [
+        (
+            "config/alertmanager/routes.test.yml: alert HighErrorRate: declares channels "
+            "['#alerts-backend', '#alerts-critical', 'oncall@stackcheck.example'], but receivers "
+            "critical,slack-backend deliver to ['#alerts-critical', '#alerts-infra', "
+            "'oncall@stackcheck.example']"
+        ),
+        "lint.routes[HighResponseTime]",
+    ]
+
+
 def failing_promtool_test(root: Path) -> list[str]:
     edit_text(root / "config" / "prometheus" / "tests" / "recording.test.yml", "value: 0.85", "value: 0.86")
     return [
@@ -240,6 +253,7 @@ DEFECTS = [
     pytest.param(dashboard_metric_typo, 1, id="dashboard-metric-typo"),
     pytest.param(alert_without_severity, 1, id="alert-without-severity"),
     pytest.param(critical_to_warning_channel, 1, id="critical-routed-to-warning-receiver"),
+    pytest.param(receiver_on_the_wrong_channel, 1, id="receiver-on-the-wrong-channel"),
     pytest.param(failing_promtool_test, 1, id="failing-promtool-unit-test"),
     pytest.param(bad_promql_in_dashboard, 1, id="bad-promql-in-dashboard"),
     pytest.param(unknown_datasource_uid, 1, id="unknown-datasource-uid"),

@@ -15,7 +15,8 @@ Items and their ids (stable; ``<target>`` is ``manifests``, ``overlays/kind`` or
 ``lint.promtool.config``                ``promtool check config`` on a copy with Kubernetes SD made static
 ``lint.promtool.tests[<file>]``         ``promtool test rules`` per ``*.test.yml``
 ``lint.amtool.config``                  ``amtool check-config alertmanager.yml``
-``lint.routes[<alert>]``                each routes.test.yml case via ``amtool config routes test``
+``lint.routes[<alert>]``                each routes.test.yml case via ``amtool config routes test``;
+                                        its ``channels`` match what the receivers deliver to
 ``lint.routes.watchdog``                the Watchdog reaches only the dead-man receiver
 ``lint.routes.coverage``                every alert has a route test
 ``lint.dashboard[<file>]``              JSON, PromQL parses, metrics produced, datasources provisioned
