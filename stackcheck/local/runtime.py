@@ -22,6 +22,7 @@ from stackcheck.errors import Interrupted, Unreachable, UsageError
 from stackcheck.local import binaries, configs, processes
 from stackcheck.local.configs import Ports, addr, url
 from stackcheck.local.processes import Proc
+from stackcheck.local.service import Service
 from stackcheck.local.state import LocalState, clear
 from stackcheck.manifests import Manifests
 
@@ -32,16 +33,6 @@ CANARY_SERVICE = "phase5-canary"
 #: would delay the first notification by a minute when discovery is slower than the first evaluation).
 RESEND_DELAY = "1s"
 DEFAULT_READY_BUDGET_S = 30.0
-
-
-@dataclass(frozen=True)
-class Service:
-    """One process of the local stack: how to start it and how to tell it is ready."""
-
-    name: str
-    argv: list[str]
-    ready_url: str
-    endpoint: str
 
 
 @dataclass(frozen=True)
