@@ -1,0 +1,545 @@
+"""Faults on a Kubernetes target: probe switches on the probe pods, and kubectl-level actions.
+
+Every action uses the kubernetes client or the API server's pod proxy. ``clear`` undoes it, and
+after a killed run :func:`revert_leftovers` does. All of it happens in namespace ``phase5``:
+
+- HighErrorRate, HighResponseTime, DatabaseConnectionPoolExhausted, AuditLogFailures,
+  ReminderDeliveryFailures, KafkaConsumerLag: POST ``/faults`` to every Running probe pod through
+  ``pods/{pod}:{port}/proxy`` (a Service would reach one pod); clear sets the same switches to 0/false.
+- HighCPUUsage: ``cpu_burn`` on one probe pod; clear turns it off on every probe pod.
+- HighMemoryUsage: ``memory_hog_mb`` on one pod, sized to 90 % of the Deployment's memory limit;
+  clear sets it to 0 on every probe pod.
+- HPAMaxedOut: patch the HPA's ``maxReplicas`` down to its current replicas; clear patches the
+  recorded value back.
+- PodDown: create Pod ``stackcheck-fault-pod-down``, whose readiness probe never passes; clear
+  deletes it.
+- PodRestartingTooOften: create Pod ``stackcheck-fault-restart``, whose container exits once, then
+  idles; clear deletes it.
+- DeploymentReplicaMismatch: create Deployment ``stackcheck-fault-replica-mismatch`` with 2 replicas,
+  of which only 1 can be scheduled; clear deletes it.
+
+Why fault objects of our own, rather than changes to ``phase5-backend``: the Deployment belongs to
+its HPA, which undoes any change to the replica count. Scaling it, or rolling it onto unschedulable
+nodes, would also trip PodDown and starve the six switch scenarios that run at the same time.
+An object stackcheck created can be deleted safely. When it is gone its series disappear, so the
+alert resolves quickly instead of waiting out ``increase(...[15m])``. The same reasoning holds for
+the HPA: clamping ``maxReplicas`` to the current count adds no pods, so the fleet-wide ratios
+(DatabaseConnectionPoolExhausted needs every pod saturated) keep their switches. It also needs no
+metrics-server.
+
+Marking: every object patched or created gets the label and annotation ``stackcheck.dev/fault-run:
+<run id>``. A patched object also gets ``stackcheck.dev/fault-original``, a JSON merge patch that
+restores what was changed. A created one gets ``stackcheck.dev/fault-created: "true"``. Nothing
+without the annotation is ever touched.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from stackcheck.errors import ApiError, StackcheckError, Unreachable, UsageError, truncate
+from stackcheck.targets.base import Target
+from stackcheck.targets.kubernetes import PROBE_NAMESPACE, KubeAccess, status_message
+
+PROBE_DEPLOYMENT = "phase5-backend"
+PROBE_HPA = "phase5-backend"
+PROBE_SELECTOR = "app.kubernetes.io/name=phase5-backend"
+PROBE_CONTAINER = "probe"
+PROBE_PORT_NAME = "http"
+PROBE_DEFAULT_PORT = 8080
+
+RUN_KEY = "stackcheck.dev/fault-run"  # label and annotation
+ORIGINAL_ANNOTATION = "stackcheck.dev/fault-original"
+CREATED_ANNOTATION = "stackcheck.dev/fault-created"
+FAULT_ANNOTATION = "stackcheck.dev/fault"
+FIELD_MANAGER = "stackcheck"
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+
+POD_DOWN_POD = "stackcheck-fault-pod-down"
+RESTART_POD = "stackcheck-fault-restart"
+MISMATCH_DEPLOYMENT = "stackcheck-fault-replica-mismatch"
+
+#: HighMemoryUsage fires above 80 % of the limit. We aim for 90 %: the hog plus the probe's own
+#: resident size, which we estimate at this many MiB (Python 3.12 with the probe loaded).
+MEMORY_TARGET_RATIO = 0.9
+PROBE_BASELINE_MIB = 24
+MEMORY_HOG_MAX_MIB = 4096  # the probe's upper bound for memory_hog_mb
+#: cpu_burn is one busy Python thread, about one core. Above this limit it cannot reach 80 %.
+CPU_BURN_MAX_LIMIT_CORES = 1.2
+
+#: Labels that single out each scenario's alert (for the campaign's ``alert_labels``).
+K8S_ALERT_LABELS = {
+    "PodDown": {"namespace": PROBE_NAMESPACE, "pod": POD_DOWN_POD},
+    "PodRestartingTooOften": {"namespace": PROBE_NAMESPACE, "pod": RESTART_POD},
+    "DeploymentReplicaMismatch": {"namespace": PROBE_NAMESPACE, "deployment": MISMATCH_DEPLOYMENT},
+    "HPAMaxedOut": {"namespace": PROBE_NAMESPACE, "horizontalpodautoscaler": PROBE_HPA},
+}
+
+#: The six probe-switch scenarios (the same values the local target uses).
+PROBE_SWITCHES: dict[str, dict[str, bool | int | float]] = {
+    "HighErrorRate": {"error_rate": 0.5},
+    "HighResponseTime": {"latency_s": 2.0},
+    "DatabaseConnectionPoolExhausted": {"db_pool_saturation": True},
+    "AuditLogFailures": {"audit_failures": True},
+    "ReminderDeliveryFailures": {"reminder_failure_rate": 0.5},
+    "KafkaConsumerLag": {"consumer_lag": 5000},
+}
+
+#: Idles forever; Python as PID 1 ignores SIGTERM, so the pods also get a 1 s grace period.
+IDLE = ["python", "-c", "import signal; signal.pause()"]
+#: Exits 1 the first time (one restart), then idles. The marker lives in an emptyDir, which
+#: survives restarts of the container within the pod.
+CRASH_ONCE = ["python", "-c", ("import os, signal, sys\n"
+                               "if not os.path.exists('/tmp/crashed'):\n"
+                               "    open('/tmp/crashed', 'w').close()\n"
+                               "    sys.exit(1)\n"
+                               "signal.pause()\n")]
+
+FaultFn = Callable[[Target, str], None]
+
+
+def _kube(target: Target) -> KubeAccess:
+    if not isinstance(target.kube, KubeAccess):
+        raise UsageError(f"this fault acts on a cluster, and target {target.name} is not --target kubernetes")
+    return target.kube
+
+
+def _off(switches: dict[str, bool | int | float]) -> dict[str, bool | int | float]:
+    return {key: (False if isinstance(value, bool) else 0) for key, value in switches.items()}
+
+
+# -- probe switches through the pod proxy ---------------------------------------------------------
+
+def probe_pods(kube: KubeAccess) -> list[dict[str, Any]]:
+    """The Running, not terminating, probe pods, by name. None at all is an error."""
+    body = kube.call(f"list pods {PROBE_SELECTOR} in namespace {PROBE_NAMESPACE}",
+                     kube.core.list_namespaced_pod, PROBE_NAMESPACE, label_selector=PROBE_SELECTOR)
+    pods = [p for p in body.get("items") or []
+            if (p.get("status") or {}).get("phase") == "Running"
+            and not (p.get("metadata") or {}).get("deletionTimestamp")]
+    if not pods:
+        raise ApiError(
+            f"no Running pod with label {PROBE_SELECTOR} in namespace {PROBE_NAMESPACE} "
+            f"(context {kube.context}); is the probe deployed? (`kubectl -n {PROBE_NAMESPACE} get pods`)")
+    return sorted(pods, key=lambda p: str(p["metadata"]["name"]))
+
+
+def _probe_port(pod: dict[str, Any]) -> int:
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        if container.get("name") == PROBE_CONTAINER:
+            for port in container.get("ports") or []:
+                if port.get("name") == PROBE_PORT_NAME:
+                    return int(port["containerPort"])
+    return PROBE_DEFAULT_PORT
+
+
+def _probe_request(kube: KubeAccess, pod: dict[str, Any], method: str, *, json_body: Any = None,
+                   params: dict[str, str] | None = None) -> requests.Response:
+    name = str(pod["metadata"]["name"])
+    url = kube.pod_url(PROBE_NAMESPACE, name, _probe_port(pod)) + "/faults"
+    what = f"{method} /faults on pod {PROBE_NAMESPACE}/{name} through the pod proxy"
+    try:
+        with kube.session() as session:
+            response = session.request(method, url, json=json_body, params=params, timeout=kube.timeout)
+    except requests.RequestException as exc:
+        raise Unreachable(f"the Kubernetes API server {kube.server} is unreachable ({type(exc).__name__}) "
+                          f"while trying to {what}") from exc
+    if response.status_code in (401, 403):
+        raise kube.error(what, response.status_code, response.text)
+    if response.status_code in (502, 503):
+        raise ApiError(
+            f"the API server could not reach pod {PROBE_NAMESPACE}/{name} to {what} (HTTP "
+            f"{response.status_code}: {truncate(status_message(response.text))}); a NetworkPolicy in "
+            f"{PROBE_NAMESPACE} may drop traffic from the API server: allow it to the probe's port")
+    if response.status_code != 200:
+        raise ApiError(f"probe pod {PROBE_NAMESPACE}/{name} refused {what} (HTTP {response.status_code}): "
+                       f"{truncate(status_message(response.text))}")
+    return response
+
+
+def post_switches(kube: KubeAccess, pods: list[dict[str, Any]], run_id: str,
+                  switches: dict[str, bool | int | float]) -> None:
+    """POST the switches to each pod (a Service would reach only one of them).
+
+    Every pod is tried even when one fails, so a clear turns off what it can. The first error is
+    raised afterwards.
+    """
+    errors: list[StackcheckError] = []
+    for pod in pods:
+        try:
+            _probe_request(kube, pod, "POST", json_body={"run_id": run_id, **switches})
+        except StackcheckError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+def switch_fault(switches: dict[str, bool | int | float]) -> tuple[FaultFn, FaultFn]:
+    """inject/clear setting probe switches on every Running probe pod, then 0/false on every one."""
+    def inject(target: Target, run_id: str) -> None:
+        kube = _kube(target)
+        post_switches(kube, probe_pods(kube), run_id, switches)
+
+    def clear(target: Target, run_id: str) -> None:
+        kube = _kube(target)
+        post_switches(kube, probe_pods(kube), run_id, _off(switches))
+
+    return inject, clear
+
+
+def _one_pod_fault(size: Callable[[KubeAccess], dict[str, bool | int | float]],
+                   off: dict[str, bool | int | float]) -> tuple[FaultFn, FaultFn]:
+    """inject on the first probe pod (one pod is enough for a per-pod alert); clear on all of them."""
+    def inject(target: Target, run_id: str) -> None:
+        kube = _kube(target)
+        switches = size(kube)
+        post_switches(kube, probe_pods(kube)[:1], run_id, switches)
+
+    def clear(target: Target, run_id: str) -> None:
+        kube = _kube(target)
+        post_switches(kube, probe_pods(kube), run_id, off)
+
+    return inject, clear
+
+
+# -- quantities and the probe's resources ---------------------------------------------------------
+
+_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+             "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+             "P": 1e15, "E": 1e18}
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+
+
+def parse_quantity(text: str | float) -> float:
+    """A Kubernetes resource quantity as a number: ``"256Mi"`` → 268435456, ``"500m"`` → 0.5."""
+    match = _QUANTITY.match(str(text).strip())
+    if match is None:
+        raise ApiError(f"{text!r} is not a Kubernetes quantity")
+    return float(match.group(1)) * _SUFFIXES[match.group(2) or ""]
+
+
+def _probe_limit(kube: KubeAccess, resource: str) -> float | None:
+    body = kube.call(f"read deployment {PROBE_NAMESPACE}/{PROBE_DEPLOYMENT}",
+                     kube.apps.read_namespaced_deployment, PROBE_DEPLOYMENT, PROBE_NAMESPACE)
+    for container in body["spec"]["template"]["spec"].get("containers") or []:
+        if container.get("name") == PROBE_CONTAINER:
+            limit = ((container.get("resources") or {}).get("limits") or {}).get(resource)
+            return None if limit is None else parse_quantity(limit)
+    return None
+
+
+def memory_hog_mib(limit_bytes: float) -> int:
+    """The ``memory_hog_mb`` that brings the probe to ``MEMORY_TARGET_RATIO`` of its memory limit."""
+    wanted = round(limit_bytes / 2**20 * MEMORY_TARGET_RATIO) - PROBE_BASELINE_MIB
+    return max(1, min(MEMORY_HOG_MAX_MIB, wanted))
+
+
+def _memory_switch(kube: KubeAccess) -> dict[str, bool | int | float]:
+    limit = _probe_limit(kube, "memory")
+    if limit is None:
+        raise ApiError(f"container {PROBE_CONTAINER} of deployment {PROBE_NAMESPACE}/{PROBE_DEPLOYMENT} "
+                       "has no memory limit; HighMemoryUsage compares usage with the limit, so it cannot "
+                       "fire")
+    return {"memory_hog_mb": memory_hog_mib(limit)}
+
+
+def _cpu_switch(kube: KubeAccess) -> dict[str, bool | int | float]:
+    limit = _probe_limit(kube, "cpu")
+    if limit is None:
+        raise ApiError(f"container {PROBE_CONTAINER} of deployment {PROBE_NAMESPACE}/{PROBE_DEPLOYMENT} "
+                       "has no CPU limit; HighCPUUsage compares usage with the limit, so it cannot fire")
+    if limit > CPU_BURN_MAX_LIMIT_CORES:
+        raise ApiError(f"the probe's CPU limit is {limit:g} cores; cpu_burn uses one core, so it cannot "
+                       f"reach 80 % (keep the limit at or below {CPU_BURN_MAX_LIMIT_CORES:g})")
+    return {"cpu_burn": True}
+
+
+# -- patched objects: the HPA ---------------------------------------------------------------------
+
+def _annotations(body: dict[str, Any]) -> dict[str, str]:
+    return dict((body.get("metadata") or {}).get("annotations") or {})
+
+
+def _marks(run_id: str, extra: dict[str, str]) -> dict[str, Any]:
+    return {"labels": {RUN_KEY: run_id}, "annotations": {RUN_KEY: run_id, **extra}}
+
+
+def _unmark(original: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch restoring ``original`` and removing our label and annotations."""
+    patch: dict[str, Any] = json.loads(json.dumps(original))
+    meta = patch.setdefault("metadata", {})
+    meta.setdefault("labels", {})[RUN_KEY] = None
+    meta.setdefault("annotations", {}).update({RUN_KEY: None, ORIGINAL_ANNOTATION: None})
+    return patch
+
+
+def _refuse_leftover(kind: str, body: dict[str, Any], run_id: str) -> bool:
+    """True when this run already patched the object; a UsageError when another run left it."""
+    other = _annotations(body).get(RUN_KEY)
+    if other is None:
+        return False
+    if other == run_id:
+        return True
+    name = body["metadata"]["name"]
+    raise UsageError(f"{kind} {PROBE_NAMESPACE}/{name} still carries the fault of run {other}; "
+                     "revert it with `stackcheck cleanup` first")
+
+
+def _read_hpa(kube: KubeAccess) -> dict[str, Any]:
+    body: dict[str, Any] = kube.call(
+        f"read horizontalpodautoscaler {PROBE_NAMESPACE}/{PROBE_HPA}",
+        kube.autoscaling.read_namespaced_horizontal_pod_autoscaler, PROBE_HPA, PROBE_NAMESPACE)
+    return body
+
+
+def _patch_hpa(kube: KubeAccess, patch: dict[str, Any]) -> None:
+    kube.call(f"patch horizontalpodautoscaler {PROBE_NAMESPACE}/{PROBE_HPA}",
+              kube.autoscaling.patch_namespaced_horizontal_pod_autoscaler, PROBE_HPA, PROBE_NAMESPACE, patch,
+              field_manager=FIELD_MANAGER, _content_type=STRATEGIC_MERGE)
+
+
+def inject_hpa_maxed_out(target: Target, run_id: str) -> None:
+    """Clamp the HPA's ``maxReplicas`` to its current replicas, so it sits at its maximum."""
+    kube = _kube(target)
+    hpa = _read_hpa(kube)
+    if _refuse_leftover("HorizontalPodAutoscaler", hpa, run_id):
+        return
+    spec, status = hpa["spec"], hpa.get("status") or {}
+    low, high = int(spec.get("minReplicas", 1)), int(spec["maxReplicas"])
+    clamp = max(low, min(int(status.get("currentReplicas") or low), high))
+    original = {"spec": {"maxReplicas": high}}
+    _patch_hpa(kube, {"metadata": _marks(run_id, {ORIGINAL_ANNOTATION: json.dumps(original)}),
+                      "spec": {"maxReplicas": clamp}})
+
+
+def clear_hpa_maxed_out(target: Target, run_id: str) -> None:
+    """Put back the recorded ``maxReplicas``, only if this run's annotation is on the HPA."""
+    kube = _kube(target)
+    hpa = _read_hpa(kube)
+    annotations = _annotations(hpa)
+    if annotations.get(RUN_KEY) != run_id or ORIGINAL_ANNOTATION not in annotations:
+        return
+    _patch_hpa(kube, _unmark(json.loads(annotations[ORIGINAL_ANNOTATION])))
+
+
+# -- created objects: PodDown, PodRestartingTooOften, DeploymentReplicaMismatch -------------------
+
+def _fault_labels(name: str, run_id: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "stackcheck-fault", "app.kubernetes.io/instance": name,
+            "app.kubernetes.io/component": "fault", "app.kubernetes.io/part-of": "stackcheck",
+            "app.kubernetes.io/managed-by": "stackcheck", RUN_KEY: run_id}
+
+
+def _fault_meta(name: str, alert: str, run_id: str) -> dict[str, Any]:
+    return {"name": name, "namespace": PROBE_NAMESPACE, "labels": _fault_labels(name, run_id),
+            "annotations": {RUN_KEY: run_id, CREATED_ANNOTATION: "true", FAULT_ANNOTATION: alert}}
+
+
+def fault_pod_spec(kube: KubeAccess, command: list[str],
+                   readiness: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A pod spec running ``command`` with the probe's image, security context and resources.
+
+    Copying from the probe's Deployment means the pod passes the namespace's "restricted" Pod
+    Security level and any quota that admits the probe, and its image is already on the nodes.
+    No prometheus.io annotations: nobody scrapes it.
+    """
+    deployment = kube.call(f"read deployment {PROBE_NAMESPACE}/{PROBE_DEPLOYMENT}",
+                           kube.apps.read_namespaced_deployment, PROBE_DEPLOYMENT, PROBE_NAMESPACE)
+    template = deployment["spec"]["template"]["spec"]
+    containers = template.get("containers") or []
+    source = next((c for c in containers if c.get("name") == PROBE_CONTAINER), containers[0])
+    container: dict[str, Any] = {
+        "name": "fault", "image": source["image"],
+        "imagePullPolicy": source.get("imagePullPolicy", "IfNotPresent"), "command": command,
+        "securityContext": source.get("securityContext") or {},
+        "resources": source.get("resources") or {},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if readiness is not None:
+        container["readinessProbe"] = readiness
+    return {"automountServiceAccountToken": False, "securityContext": template.get("securityContext") or {},
+            "terminationGracePeriodSeconds": 1, "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Mi"}}]}
+
+
+_CREATED: dict[str, tuple[str, str]] = {
+    # kind → (client attribute, method suffix)
+    "Pod": ("core", "namespaced_pod"),
+    "Deployment": ("apps", "namespaced_deployment"),
+}
+
+
+def _api(kube: KubeAccess, kind: str, verb: str) -> Callable[..., Any]:
+    attribute, suffix = _CREATED[kind]
+    method: Callable[..., Any] = getattr(getattr(kube, attribute), f"{verb}_{suffix}")
+    return method
+
+
+def _create(kube: KubeAccess, kind: str, body: dict[str, Any], run_id: str) -> None:
+    name = body["metadata"]["name"]
+    existing = kube.call(f"read {kind.lower()} {PROBE_NAMESPACE}/{name}", _api(kube, kind, "read"),
+                         name, PROBE_NAMESPACE, missing_ok=True)
+    if existing is not None:
+        if _annotations(existing).get(RUN_KEY) == run_id:
+            return
+        other = _annotations(existing).get(RUN_KEY)
+        raise UsageError(f"{kind} {PROBE_NAMESPACE}/{name} already exists"
+                         + (f" (left by run {other}); remove it with `stackcheck cleanup` first" if other else
+                            ", and stackcheck did not create it; rename or remove it"))
+    kube.call(f"create {kind.lower()} {PROBE_NAMESPACE}/{name}", _api(kube, kind, "create"), PROBE_NAMESPACE,
+              body, field_manager=FIELD_MANAGER)
+
+
+def _delete_created(kube: KubeAccess, kind: str, name: str, run_id: str | None) -> bool:
+    """Delete an object this run (any run, when ``run_id`` is None) created; True when it did."""
+    existing = kube.call(f"read {kind.lower()} {PROBE_NAMESPACE}/{name}", _api(kube, kind, "read"),
+                         name, PROBE_NAMESPACE, missing_ok=True)
+    if existing is None:
+        return False
+    annotations = _annotations(existing)
+    if annotations.get(CREATED_ANNOTATION) != "true" or RUN_KEY not in annotations:
+        return False
+    if run_id is not None and annotations[RUN_KEY] != run_id:
+        return False
+    kube.call(f"delete {kind.lower()} {PROBE_NAMESPACE}/{name}", _api(kube, kind, "delete"), name,
+              PROBE_NAMESPACE, propagation_policy="Background", missing_ok=True)
+    return True
+
+
+def _pod(kube: KubeAccess, name: str, alert: str, run_id: str, command: list[str],
+         readiness: dict[str, Any] | None = None) -> dict[str, Any]:
+    spec = fault_pod_spec(kube, command, readiness)
+    spec["restartPolicy"] = "Always"
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": _fault_meta(name, alert, run_id), "spec": spec}
+
+
+def inject_pod_down(target: Target, run_id: str) -> None:
+    """A pod that never becomes ready: kube_pod_status_ready{condition="false"} for it."""
+    kube = _kube(target)
+    never_ready = {"tcpSocket": {"port": PROBE_DEFAULT_PORT}, "periodSeconds": 5}  # nothing listens there
+    _create(kube, "Pod", _pod(kube, POD_DOWN_POD, "PodDown", run_id, IDLE, never_ready), run_id)
+
+
+def clear_pod_down(target: Target, run_id: str) -> None:
+    _delete_created(_kube(target), "Pod", POD_DOWN_POD, run_id)
+
+
+def inject_pod_restarting(target: Target, run_id: str) -> None:
+    """A pod whose container exits once (one restart), then stays up, so only the restart counter moves."""
+    kube = _kube(target)
+    _create(kube, "Pod", _pod(kube, RESTART_POD, "PodRestartingTooOften", run_id, CRASH_ONCE), run_id)
+
+
+def clear_pod_restarting(target: Target, run_id: str) -> None:
+    _delete_created(_kube(target), "Pod", RESTART_POD, run_id)
+
+
+def inject_replica_mismatch(target: Target, run_id: str) -> None:
+    """A Deployment of 2 whose pods repel each other on ``kubernetes.io/os``: 1 runs, 1 stays Pending.
+
+    Every node of an all-Linux cluster has the same ``kubernetes.io/os`` value. Required
+    anti-affinity on that key therefore allows one pod in the whole cluster, whatever the node
+    count. The Deployment then has 1 available replica against 2 wanted, and because 1 is still
+    available, PodDown's "no available replica" branch does not fire too.
+    """
+    kube = _kube(target)
+    name = MISMATCH_DEPLOYMENT
+    labels = _fault_labels(name, run_id)
+    spec = fault_pod_spec(kube, IDLE)
+    spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app.kubernetes.io/instance": name}},
+         "topologyKey": "kubernetes.io/os"}]}}
+    body = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": _fault_meta(name, "DeploymentReplicaMismatch", run_id),
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app.kubernetes.io/instance": name}},
+                     "template": {"metadata": {"labels": labels}, "spec": spec}}}
+    _create(kube, "Deployment", body, run_id)
+
+
+def clear_replica_mismatch(target: Target, run_id: str) -> None:
+    _delete_created(_kube(target), "Deployment", MISMATCH_DEPLOYMENT, run_id)
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+def _table() -> dict[str, tuple[FaultFn, FaultFn]]:
+    table = {alert: switch_fault(switches) for alert, switches in PROBE_SWITCHES.items()}
+    table.update({
+        "HighCPUUsage": _one_pod_fault(_cpu_switch, {"cpu_burn": False}),
+        "HighMemoryUsage": _one_pod_fault(_memory_switch, {"memory_hog_mb": 0}),
+        "HPAMaxedOut": (inject_hpa_maxed_out, clear_hpa_maxed_out),
+        "PodDown": (inject_pod_down, clear_pod_down),
+        "PodRestartingTooOften": (inject_pod_restarting, clear_pod_restarting),
+        "DeploymentReplicaMismatch": (inject_replica_mismatch, clear_replica_mismatch),
+    })
+    return table
+
+
+#: alert → (inject, clear) on a kubernetes target. DiskSpaceLow has none: stackcheck does not fill a
+#: node's disk. Watchdog needs no fault.
+K8S_FAULTS: dict[str, tuple[FaultFn, FaultFn]] = _table()
+
+
+# -- cleanup --------------------------------------------------------------------------------------
+
+_LISTS: dict[str, tuple[str, str]] = {
+    "HorizontalPodAutoscaler": ("autoscaling", "list_namespaced_horizontal_pod_autoscaler"),
+    "Deployment": ("apps", "list_namespaced_deployment"),
+    "Pod": ("core", "list_namespaced_pod"),
+}
+_PATCHES: dict[str, tuple[str, str]] = {
+    "HorizontalPodAutoscaler": ("autoscaling", "patch_namespaced_horizontal_pod_autoscaler"),
+    "Deployment": ("apps", "patch_namespaced_deployment"),
+    "Pod": ("core", "patch_namespaced_pod"),
+}
+
+
+def revert_leftovers(kube: KubeAccess) -> list[str]:
+    """Revert what killed runs left behind in ``phase5``; returns one line per thing reverted.
+
+    Only objects that carry the ``stackcheck.dev/fault-run`` annotation are touched. A patched one
+    gets its recorded original back, and one that stackcheck created is deleted. Then any probe
+    switches still set by a ``stackcheck-…`` run are cleared.
+    """
+    done: list[str] = []
+    for kind, (attribute, method) in _LISTS.items():
+        listed = kube.call(f"list {kind.lower()}s labelled {RUN_KEY} in namespace {PROBE_NAMESPACE}",
+                           getattr(getattr(kube, attribute), method), PROBE_NAMESPACE, label_selector=RUN_KEY)
+        for item in listed.get("items") or []:
+            annotations = _annotations(item)
+            run_id = annotations.get(RUN_KEY)
+            name = str(item["metadata"]["name"])
+            if run_id is None:
+                continue  # labelled but not annotated, e.g. the pods of a fault Deployment
+            if annotations.get(CREATED_ANNOTATION) == "true" and kind in _CREATED:
+                if _delete_created(kube, kind, name, run_id):
+                    done.append(f"deleted {kind} {PROBE_NAMESPACE}/{name} created by run {run_id}")
+            elif ORIGINAL_ANNOTATION in annotations:
+                original = json.loads(annotations[ORIGINAL_ANNOTATION])
+                attribute, patch = _PATCHES[kind]
+                kube.call(f"patch {kind.lower()} {PROBE_NAMESPACE}/{name}",
+                          getattr(getattr(kube, attribute), patch), name, PROBE_NAMESPACE, _unmark(original),
+                          field_manager=FIELD_MANAGER, _content_type=STRATEGIC_MERGE)
+                done.append(f"restored {kind} {PROBE_NAMESPACE}/{name} ({json.dumps(original)}) "
+                            f"patched by run {run_id}")
+    done += _clear_leftover_switches(kube)
+    return done
+
+
+def _clear_leftover_switches(kube: KubeAccess) -> list[str]:
+    done: list[str] = []
+    try:
+        pods = probe_pods(kube)
+    except ApiError:
+        return done  # no probe running: nothing can hold a switch
+    for pod in pods:
+        active = _probe_request(kube, pod, "GET").json().get("run_ids") or {}
+        for run_id in sorted({str(r) for r in active.values() if str(r).startswith("stackcheck-")}):
+            _probe_request(kube, pod, "DELETE", params={"run_id": run_id})
+            where = f"{PROBE_NAMESPACE}/{pod['metadata']['name']}"
+            done.append(f"cleared probe switches of run {run_id} on pod {where}")
+    return done
