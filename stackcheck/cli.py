@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="file with a bearer token for every URL (target urls)")
     verify.add_argument("--basic-auth-user", metavar="USER", default=None)
     verify.add_argument("--basic-auth-password-file", metavar="PATH", default=None)
+    verify.add_argument("--context", metavar="NAME", default=_env_default("context"),
+                        help="kubeconfig context (target kubernetes; default: the current-context)")
+    verify.add_argument("--kubeconfig", metavar="PATH", default=_env_default("kubeconfig"),
+                        help="kubeconfig file (target kubernetes; default: $KUBECONFIG, ~/.kube/config, "
+                             "then the pod's service account)")
+    verify.add_argument("-n", "--namespace", metavar="NS", default=_env_default("namespace"),
+                        help="namespace of Prometheus, Alertmanager, Grafana and Loki (target kubernetes; "
+                             "default monitoring)")
     verify.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
 
     _common(sub.add_parser("cleanup", help="revert faults a killed run left behind (found by run id)"), "state-dir")
@@ -112,7 +120,9 @@ def _verify_args(args: argparse.Namespace) -> list[str]:
              "--stackcheck-state-dir": args.state_dir, "--stackcheck-manifests": args.manifests,
              "--stackcheck-bearer-token-file": args.bearer_token_file,
              "--stackcheck-basic-auth-user": args.basic_auth_user,
-             "--stackcheck-basic-auth-password-file": args.basic_auth_password_file}
+             "--stackcheck-basic-auth-password-file": args.basic_auth_password_file,
+             "--stackcheck-context": args.context, "--stackcheck-kubeconfig": args.kubeconfig,
+             "--stackcheck-namespace": args.namespace}
     for component in ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe"):
         pairs[f"--{component}-url"] = getattr(args, f"{component}_url")
     for flag, value in pairs.items():

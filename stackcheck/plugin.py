@@ -65,6 +65,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="file holding a bearer token for the urls target")
     group.addoption("--stackcheck-basic-auth-user", metavar="USER", default=None)
     group.addoption("--stackcheck-basic-auth-password-file", metavar="PATH", default=None)
+    group.addoption("--stackcheck-context", metavar="NAME", default=None,
+                    help="kubeconfig context for target kubernetes (default: current-context) "
+                         "[env STACKCHECK_CONTEXT]")
+    group.addoption("--stackcheck-kubeconfig", metavar="PATH", default=None,
+                    help="kubeconfig for target kubernetes (default: $KUBECONFIG, ~/.kube/config, "
+                         "in-cluster) [env STACKCHECK_KUBECONFIG]")
+    group.addoption("--stackcheck-namespace", metavar="NS", default=None,
+                    help="namespace of Prometheus, Alertmanager, Grafana, Loki (default monitoring)")
 
 
 def _opt(config: pytest.Config, name: str, env: str | None = None) -> Any:
@@ -110,9 +118,12 @@ def build_target(config: pytest.Config) -> Target:
         )
         endpoints = {c: _opt(config, f"{c}-url", f"{c}-url") for c in URL_COMPONENTS}
         return urls_target(endpoints, credentials)
-    raise UsageError(
-        "the kubernetes target is not implemented yet in this version of stackcheck; "
-        "use --target local (stackcheck up) or --target urls with port-forwarded URLs"
+    from stackcheck.targets.kubernetes import DEFAULT_NAMESPACE, kubernetes_target
+    return kubernetes_target(
+        context=_opt(config, "stackcheck-context", "context"),
+        kubeconfig=_opt(config, "stackcheck-kubeconfig", "kubeconfig"),  # else KUBECONFIG, ~/.kube/config
+        namespace=_opt(config, "stackcheck-namespace", "namespace") or DEFAULT_NAMESPACE,
+        manifests=Manifests.find(_opt(config, "stackcheck-manifests", "manifests")),
     )
 
 
@@ -136,6 +147,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         target = build_target(config)
         config.stash[_target_key] = target
         report.target, report.time_scale = target.name, target.time_scale
+        _say(f"stackcheck: {escape(target.description)}")  # before anything changes (DESIGN: Safety)
         if report.profile == "full" and not target.disposable and not config.getoption("stackcheck_allow_faults"):
             raise UsageError(
                 f"the full profile injects faults, and target {target.name} is not known to be disposable; "
@@ -170,7 +182,8 @@ def component_http(target: Target, component: str) -> Http:
     url = target.url(component)
     if url is None:
         pytest.skip(target.why_missing(component))
-    return Http(component, url, credentials=target.credentials)
+    session = target.kube.session() if target.kube is not None else None  # kubeconfig auth for the proxy
+    return Http(component, url, credentials=target.credentials, session=session)
 
 
 # --- fixtures -------------------------------------------------------------------------------------
@@ -203,7 +216,8 @@ def sink(stackcheck_target: Target) -> Any:
     url = stackcheck_target.url("sink")
     if url is None:
         pytest.skip("delivery is checked at stackcheck's sink, and this target has none (--sink-url)")
-    return SinkClient(url)
+    kube = stackcheck_target.kube
+    return SinkClient(url, session=kube.session() if kube is not None else None)
 
 
 @pytest.fixture(scope="session")

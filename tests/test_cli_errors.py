@@ -90,7 +90,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             # First: the slowest (it waits out PrometheusConnect's retry back-off, see test_clients).
             "urls-closed-port": (
                 ["verify", "--target", "urls", "--manifests", manifests, "--prometheus-url", closed], env),
-            "kubernetes": (["verify", "--target", "kubernetes", "--manifests", manifests], env),
+            "kubernetes": (["verify", "--target", "kubernetes", "--manifests", manifests],
+                           {**{k: v for k, v in env.items() if k != "KUBECONFIG"}, "HOME": str(base)}),
             "local-empty": (["verify", "--target", "local", "--manifests", manifests], env),
             "urls-without-prometheus": (["verify", "--target", "urls", "--manifests", manifests], env),
             "urls-unauthorized": (
@@ -133,12 +134,11 @@ def test_expected_failures_print_no_traceback(runs: Runs, name: str) -> None:
     assert "Traceback" not in runs[name].stderr, str(runs[name])
 
 
-def test_verify_kubernetes_says_it_is_not_implemented(runs: Runs) -> None:
-    """`verify --target kubernetes` says the target is not implemented and what to use instead."""
+def test_verify_kubernetes_without_a_kubeconfig_says_how_to_give_one(runs: Runs) -> None:
+    """`verify --target kubernetes` without any kubeconfig says to pass --kubeconfig or set KUBECONFIG."""
     ran = runs["kubernetes"]
-    assert ("UsageError: the kubernetes target is not implemented yet in this version of stackcheck; "
-            "use --target local (stackcheck up) or --target urls with port-forwarded URLs"
-            ) in ran.err, str(ran)
+    assert "UsageError: no kubeconfig:" in ran.err, str(ran)
+    assert "pass --kubeconfig PATH or set KUBECONFIG" in " ".join(ran.err.split()), str(ran)
 
 
 def test_verify_kubernetes_exits_2(runs: Runs) -> None:

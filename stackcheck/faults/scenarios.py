@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from stackcheck.faults import local
+from stackcheck.faults import kubernetes, local
 from stackcheck.targets.base import Target
 
 K8S_ONLY = "needs Kubernetes objects or cAdvisor ({what}); the local target has neither"
@@ -58,7 +58,23 @@ def _needs_root_local(target: Target) -> str | None:
 
 def _k8s_only(what: str) -> Callable[[Target], str | None]:
     return lambda target: K8S_ONLY.format(what=what) if target.state_dir is not None else (
-        "the kubernetes fault driver is not implemented yet")
+        f"needs --target kubernetes ({what})")
+
+
+def _on_kubernetes(s: Scenario) -> Scenario:
+    """On a kubernetes target, the fault driver's inject/clear and alert labels; elsewhere its own."""
+    if s.alert not in kubernetes.K8S_FAULTS:
+        return s
+    k_inject, k_clear = kubernetes.K8S_FAULTS[s.alert]
+    k_labels = kubernetes.K8S_ALERT_LABELS.get(s.alert, {})
+    return replace(
+        s,
+        inject=lambda t, run: (k_inject if t.kube is not None else s.inject)(t, run),
+        clear=lambda t, run: (k_clear if t.kube is not None else s.clear)(t, run),
+        unsupported=lambda t: None if t.kube is not None else s.unsupported(t),
+        labels_for=lambda t: dict(k_labels) if t.kube is not None else (
+            s.labels_for(t) if s.labels_for else {}),
+    )
 
 
 def _noop(target: Target, run_id: str) -> None:
@@ -90,7 +106,7 @@ def _scenarios() -> dict[str, Scenario]:
         Scenario("HPAMaxedOut", _noop, _noop, unsupported=_k8s_only("a HorizontalPodAutoscaler")),
         Scenario("Watchdog", _noop, _noop),
     ]
-    return {s.alert: s for s in found}
+    return {s.alert: _on_kubernetes(s) for s in found}
 
 
 SCENARIOS = _scenarios()
