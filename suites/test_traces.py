@@ -1,0 +1,50 @@
+"""Traces reach Jaeger: the Phase 5 backend has recent traces, and a span sent on request is readable."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from stackcheck.checks.telemetry import (
+    PHASE5_SERVICE,
+    TRACE_FRESH_WINDOW_S,
+    trace_canary_problem,
+    trace_delivery_s,
+    trace_freshness_problem,
+)
+from stackcheck.clients.http import Http
+from stackcheck.clients.jaeger import JaegerClient
+from stackcheck.errors import truncate
+from stackcheck.wait import eventually, until
+
+
+@pytest.mark.check("traces.fresh", component="jaeger")
+def test_jaeger_holds_a_recent_trace_of_the_phase5_backend(jaeger: JaegerClient) -> None:
+    """Jaeger lists the service phase5-backend and holds a trace of it that started in the last 15 minutes."""
+    def problem() -> str | None:
+        recent = jaeger.find_traces(PHASE5_SERVICE, TRACE_FRESH_WINDOW_S, limit=1)
+        return trace_freshness_problem(jaeger.services(), recent, service=PHASE5_SERVICE,
+                                       window_s=TRACE_FRESH_WINDOW_S)
+
+    found = eventually(problem, trace_delivery_s())
+    assert found is None, found
+
+
+@pytest.mark.full
+@pytest.mark.check("traces.canary", component="jaeger")
+def test_a_span_the_probe_sends_is_readable_in_jaeger(jaeger: JaegerClient, probe_http: Http) -> None:
+    """A span the probe sends over OTLP with a fresh run id is readable by its trace id within the budget."""
+    run_id = "stackcheck-" + uuid.uuid4().hex[:10]
+    response = probe_http.request("POST", "/trace", json={"run_id": run_id})
+    # 409: the probe has no OTLP endpoint; 502: the endpoint (Jaeger's OTLP receiver) failed. Both quoted.
+    assert response.status_code == 200, (
+        f"the probe at {probe_http.display_url} did not send the canary span of run {run_id} "
+        f"(HTTP {response.status_code}): {truncate(response.text)}")
+    trace_id = str(probe_http.json_of(response)["trace_id"])
+    sent = time.monotonic()
+    budget = trace_delivery_s()
+    spans = until(lambda: jaeger.trace(trace_id), budget)
+    problem = trace_canary_problem(spans, trace_id=trace_id, run_id=run_id, service=PHASE5_SERVICE,
+                                   waited_s=time.monotonic() - sent)
+    assert problem is None, problem
