@@ -48,6 +48,18 @@ def _common(parser: argparse.ArgumentParser, *names: str) -> None:
                             help="local runtime state (default: ~/.local/state/stackcheck)")
 
 
+def _kube_options(parser: argparse.ArgumentParser) -> None:
+    """kubectl's vocabulary for reaching a cluster."""
+    parser.add_argument("--context", metavar="NAME", default=_env_default("context"),
+                        help="kubeconfig context (target kubernetes; default: the current-context)")
+    parser.add_argument("--kubeconfig", metavar="PATH", default=_env_default("kubeconfig"),
+                        help="kubeconfig file (target kubernetes; default: $KUBECONFIG, ~/.kube/config, "
+                             "then the pod's service account)")
+    parser.add_argument("-n", "--namespace", metavar="NS", default=_env_default("namespace"),
+                        help="namespace of Prometheus, Alertmanager, Grafana and Loki (target kubernetes; "
+                             "default monitoring)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackcheck",
@@ -88,17 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="file with a bearer token for every URL (target urls)")
     verify.add_argument("--basic-auth-user", metavar="USER", default=None)
     verify.add_argument("--basic-auth-password-file", metavar="PATH", default=None)
-    verify.add_argument("--context", metavar="NAME", default=_env_default("context"),
-                        help="kubeconfig context (target kubernetes; default: the current-context)")
-    verify.add_argument("--kubeconfig", metavar="PATH", default=_env_default("kubeconfig"),
-                        help="kubeconfig file (target kubernetes; default: $KUBECONFIG, ~/.kube/config, "
-                             "then the pod's service account)")
-    verify.add_argument("-n", "--namespace", metavar="NS", default=_env_default("namespace"),
-                        help="namespace of Prometheus, Alertmanager, Grafana and Loki (target kubernetes; "
-                             "default monitoring)")
+    _kube_options(verify)
     verify.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
 
-    _common(sub.add_parser("cleanup", help="revert faults a killed run left behind (found by run id)"), "state-dir")
+    cleanup = sub.add_parser("cleanup", help="revert faults a killed run left behind (found by run id)")
+    _common(cleanup, "state-dir")
+    cleanup.add_argument("--target", choices=("local", "kubernetes"), default=_env_default("target", "local"))
+    _kube_options(cleanup)
 
     lint = sub.add_parser("lint", help="check manifests/ offline: schemas, Pod Security, promtool, amtool, "
                                        "dashboards (no cluster needed)")
@@ -162,10 +170,18 @@ def run(argv: Sequence[str] | None, console: Console) -> int:
         from stackcheck.local.runtime import status
         return ExitCode.OK if status(resolve_state_dir(args.state_dir), console) else ExitCode.UNREACHABLE
     if args.command == "cleanup":
-        from stackcheck.faults.cleanup import cleanup_local
-        state_dir = resolve_state_dir(args.state_dir)
-        console.print(f"Cleaning up leftover faults of the local stack in {state_dir}")
-        done = cleanup_local(state_dir)
+        if args.target == "kubernetes":
+            from stackcheck.faults.kubernetes import revert_leftovers
+            from stackcheck.targets.kubernetes import DEFAULT_NAMESPACE, load_access
+            kube = load_access(args.context, args.kubeconfig, args.namespace or DEFAULT_NAMESPACE)
+            console.print(f"Cleaning up leftover faults: context {kube.context}, namespace {kube.namespace}, "
+                          f"server {kube.server}")
+            done = revert_leftovers(kube)
+        else:
+            from stackcheck.faults.cleanup import cleanup_local
+            state_dir = resolve_state_dir(args.state_dir)
+            console.print(f"Cleaning up leftover faults of the local stack in {state_dir}")
+            done = cleanup_local(state_dir)
         for line in done:
             console.print(f"  {escape(line)}")
         console.print("Nothing to clean up." if not done else f"Reverted {len(done)} leftover(s).")
@@ -180,11 +196,12 @@ def run(argv: Sequence[str] | None, console: Console) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # lines stay whole for grep and CI logs
     try:
         code = run(argv, console)
     except StackcheckError as exc:
-        Console(stderr=True, highlight=False).print(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        err.print(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
         code = exc.exit_code
     except KeyboardInterrupt:
         Console(stderr=True).print("[red]Interrupted[/red]")

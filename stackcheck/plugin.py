@@ -169,7 +169,7 @@ def _preflight(target: Target) -> None:
 
 
 def _say(text: str) -> None:
-    Console(file=sys.stderr, highlight=False).print(text)
+    Console(file=sys.stderr, highlight=False, soft_wrap=True).print(text)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
