@@ -553,3 +553,36 @@ def test_bad_arguments_exit_2(args: list[str], env: dict[str, str]) -> None:
                             env={**os.environ, **env}, timeout=5)
     assert result.returncode == 2
     assert "error:" in result.stderr and result.stdout == ""
+
+
+# --------------------------------------------------------------------------- heartbeat and error logs
+def test_heartbeat_sends_a_span_so_traces_stay_fresh() -> None:
+    """With an OTLP endpoint, each summary period sends a heartbeat span (run_id "heartbeat")."""
+    receiver = Receiver()
+    probe = make_probe(otlp_endpoint=receiver.url)
+    try:
+        probe._heartbeat_trace()
+    finally:
+        receiver.server.shutdown()
+    [(_, _, body)] = receiver.requests
+    [span] = json.loads(body)["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert {"key": "stackcheck.run_id", "value": {"stringValue": "heartbeat"}} in span["attributes"]
+
+
+def test_heartbeat_failure_is_logged_not_raised() -> None:
+    """A tracing backend that is down costs one error log line, never the traffic thread."""
+    stream = io.StringIO()
+    config = ProbeConfig(host="127.0.0.1", port=0, service=SERVICE, rate=20, pool_max=20, seed=7,
+                         otlp_endpoint="http://127.0.0.1:9")
+    probe = Probe(config, log=JsonLog(SERVICE, stream=stream), exit_func=_no_exit)
+    probe._heartbeat_trace()
+    [line] = [json.loads(x) for x in stream.getvalue().splitlines() if "heartbeat" in x]
+    assert line["level"] == "error"
+
+
+def test_error_lines_carry_level_error() -> None:
+    """JsonLog.error writes level "error", which the dashboards' error-log panels select."""
+    stream = io.StringIO()
+    JsonLog(SERVICE, stream=stream).error("requests failed", errors=3)
+    record = json.loads(stream.getvalue())
+    assert (record["level"], record["msg"], record["errors"]) == ("error", "requests failed", 3)

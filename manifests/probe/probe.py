@@ -48,9 +48,16 @@ class JsonLog:
         self._lock = threading.Lock()
 
     def info(self, msg: str, **fields: Any) -> None:
+        self.write("info", msg, **fields)
+
+    def error(self, msg: str, **fields: Any) -> None:
+        """Error-level lines are what the dashboards' error-log panels select."""
+        self.write("error", msg, **fields)
+
+    def write(self, level: str, msg: str, **fields: Any) -> None:
         record: JsonObject = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": "info",
+            "level": level,
             "service": self.service,
             "msg": msg,
         }
@@ -439,9 +446,10 @@ class Ticker:
     """Background thread driving the simulator in real time and logging a summary every ~10 s."""
 
     def __init__(self, traffic: TrafficSimulator, log: JsonLog, interval: float = 0.1,
-                 summary_every: float = 10.0) -> None:
+                 summary_every: float = 10.0, heartbeat: Callable[[], None] | None = None) -> None:
         self._traffic, self._log = traffic, log
         self._interval, self._summary_every = interval, summary_every
+        self._heartbeat = heartbeat
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
 
@@ -464,6 +472,10 @@ class Ticker:
                 sent, failed = self._traffic.requests - requests, self._traffic.errors - errors
                 self._log.info("traffic summary", requests=sent, errors=failed,
                                rps=round(sent / (now - last_summary), 2))
+                if failed:
+                    self._log.error("requests failed", errors=failed)
+                if self._heartbeat is not None:
+                    self._heartbeat()
                 requests, errors, last_summary = self._traffic.requests, self._traffic.errors, now
 
 
@@ -537,7 +549,8 @@ class Probe:
         self.sender = OtlpSender(otlp_traces_url(config.otlp_endpoint)) if config.otlp_endpoint else None
         self._exit = exit_func
         self._changing = threading.Lock()  # keeps switches and their effects (threads, memory) in step
-        self._ticker = Ticker(self.traffic, self.log, config.tick_interval)
+        self._ticker = Ticker(self.traffic, self.log, config.tick_interval,
+                              heartbeat=self._heartbeat_trace if self.sender is not None else None)
 
     def start(self) -> None:
         self._ticker.start()
@@ -590,6 +603,14 @@ class Probe:
                                     end_ns - 42_000_000, end_ns))
         self.log.info("trace sent", run_id=run_id, trace_id=trace_id)
         return trace_id
+
+
+    def _heartbeat_trace(self) -> None:
+        """A span every summary period, so traces stay fresh on a stack nobody calls."""
+        try:
+            self.send_trace({"run_id": "heartbeat"})
+        except Exception as exc:  # noqa: BLE001 - a tracing backend being down must not stop traffic
+            self.log.error("heartbeat trace failed", error=str(exc)[:200])
 
 
 def _object(payload: object) -> dict[str, object]:
