@@ -1,20 +1,24 @@
 """Helpers to run a real local stack (Debian's Prometheus and Alertmanager) from the tests.
 
-Each stack gets its own state dir and port base, so tests never touch a user's running stack. Bases stay
-below 32768, where Linux starts handing out ephemeral client ports that could collide with ours.
+Each stack gets its own state dir and a free port base, so tests never touch a user's running stack. Bases
+stay below 32768, where Linux starts handing out ephemeral client ports that could collide with ours.
 """
 from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from stackcheck.local.configs import Ports
 
 REPO = Path(__file__).resolve().parent.parent
 STACKCHECK = [sys.executable, "-m", "stackcheck.cli"]
@@ -44,7 +48,7 @@ class Stack:
         argv += ["--state-dir", str(self.state_dir)]
         if args[0] == "up":
             argv += ["--port-base", str(self.port_base), "--time-scale", TIME_SCALE]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO, check=False,
                               env={**os.environ, "COLUMNS": "200"})
 
     def state(self) -> dict[str, object]:
@@ -59,6 +63,25 @@ class Stack:
 
     def down(self) -> None:
         self.run("down")
+
+
+def free_port_base() -> int:
+    """A port base whose every port is free now, picked at random so concurrent test runs rarely meet."""
+    candidates = list(range(10_200, 31_800, 600))
+    random.shuffle(candidates)
+    for base in candidates:
+        if all(_free(port) for port in Ports(base).all().values()):
+            return base
+    raise RuntimeError("no free port base between 10200 and 32400 on 127.0.0.1")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def copy_manifests(dest: Path) -> Path:

@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.localstack import REPO, STACKCHECK, Stack, copy_manifests, kill, needs_binaries, processes_under
+from tests.localstack import (
+    REPO,
+    STACKCHECK,
+    Stack,
+    copy_manifests,
+    free_port_base,
+    kill,
+    needs_binaries,
+    processes_under,
+)
 
 pytestmark = [needs_binaries, pytest.mark.binaries]
 
@@ -55,7 +64,7 @@ def test_every_local_alert_fires_is_delivered_within_its_bound_and_resolves(
         tmp_path: Path, stack_factory: list[Stack]) -> None:
     """Full profile: each alert whose signals exist locally fires, reaches its channels within
     1.5× its bound and resolves; Kubernetes-only alerts are skipped with their reason."""
-    stack = _started(tmp_path, 23000)
+    stack = _started(tmp_path, free_port_base())
     stack_factory.append(stack)
     result, checks = _report(stack, tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
@@ -75,7 +84,7 @@ def test_every_local_alert_fires_is_delivered_within_its_bound_and_resolves(
 def test_an_alert_whose_threshold_cannot_be_reached_fails_naming_it(
         tmp_path: Path, stack_factory: list[Stack]) -> None:
     """On manifests where HighErrorRate can never fire, its check fails and says what was seen."""
-    stack = _started(tmp_path, 24000, ("config/prometheus/rules/alerts.rules.yml",
+    stack = _started(tmp_path, free_port_base(), ("config/prometheus/rules/alerts.rules.yml",
                                        "phase5:http_requests:rate5m > 0.05", "phase5:http_requests:rate5m > 5"))
     stack_factory.append(stack)
     result, checks = _report(stack, tmp_path, "-k", "HighErrorRate")
@@ -88,7 +97,7 @@ def test_an_alert_whose_threshold_cannot_be_reached_fails_naming_it(
 def test_a_critical_alert_routed_to_the_wrong_channel_fails_naming_the_channel(
         tmp_path: Path, stack_factory: list[Stack]) -> None:
     """On manifests where critical alerts go to the warning channel, delivery fails naming the channels."""
-    stack = _started(tmp_path, 25000, ("config/alertmanager/alertmanager.yml",
+    stack = _started(tmp_path, free_port_base(), ("config/alertmanager/alertmanager.yml",
                                        "- receiver: critical\n", "- receiver: slack-warning\n"))
     stack_factory.append(stack)
     result, checks = _report(stack, tmp_path, "-k", "DatabaseConnectionPoolExhausted")
@@ -101,7 +110,7 @@ def test_a_critical_alert_routed_to_the_wrong_channel_fails_naming_the_channel(
 def test_sigint_during_the_full_profile_leaves_no_fault_and_a_healthy_probe(
         tmp_path: Path, stack_factory: list[Stack]) -> None:
     """SIGINT while faults are active exits 4; every fault is cleared and both probes are healthy."""
-    stack = _started(tmp_path, 26000)
+    stack = _started(tmp_path, free_port_base())
     stack_factory.append(stack)
     argv = [*STACKCHECK, "verify", "--profile", "full", "--state-dir", str(stack.state_dir),
             "--manifests", str(stack.manifests)]

@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.localstack import STACKCHECK, REPO, Stack, copy_manifests, kill, needs_binaries, processes_under
+from tests.localstack import (
+    REPO,
+    STACKCHECK,
+    Stack,
+    copy_manifests,
+    free_port_base,
+    kill,
+    needs_binaries,
+    processes_under,
+)
 
 pytestmark = [needs_binaries, pytest.mark.binaries]
 
@@ -24,7 +33,7 @@ pytestmark = [needs_binaries, pytest.mark.binaries]
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A healthy local stack at time scale 20 on private ports."""
     base = tmp_path_factory.mktemp("healthy")
-    started = Stack(base / "state", copy_manifests(base / "manifests"), port_base=17000)
+    started = Stack(base / "state", copy_manifests(base / "manifests"), port_base=free_port_base())
     started.up()
     yield started
     started.down()
@@ -102,7 +111,7 @@ def _broken_stack(tmp: Path, port_base: int, seed: str) -> Stack:
 
 def test_recording_rule_reading_a_missing_metric_fails_and_names_the_rule(tmp_path: Path) -> None:
     """A recording rule whose metric does not exist makes its check fail (exit 1) and names the rule."""
-    broken = _broken_stack(tmp_path, 18000, "missing-metric")
+    broken = _broken_stack(tmp_path, free_port_base(), "missing-metric")
     broken.up()
     try:
         report_path = tmp_path / "r.json"
@@ -118,7 +127,7 @@ def test_recording_rule_reading_a_missing_metric_fails_and_names_the_rule(tmp_pa
 
 def test_down_target_fails_naming_the_job_and_its_error(tmp_path: Path) -> None:
     """A scrape target that is down fails targets.up, naming the job and Prometheus' lastError."""
-    broken = _broken_stack(tmp_path, 19000, "none")
+    broken = _broken_stack(tmp_path, free_port_base(), "none")
     broken.up()
     try:
         kill(broken.pids()["node-exporter"])
@@ -134,13 +143,13 @@ def test_down_target_fails_naming_the_job_and_its_error(tmp_path: Path) -> None:
 
 def test_prometheus_stopped_exits_3_naming_the_url(tmp_path: Path) -> None:
     """With Prometheus stopped, verify exits 3 and the message names Prometheus' URL."""
-    broken = _broken_stack(tmp_path, 20000, "none")
+    broken = _broken_stack(tmp_path, free_port_base(), "none")
     broken.up()
     try:
         kill(broken.pids()["prometheus"])
         result = broken.run("verify")
         assert result.returncode == 3, result.stdout + result.stderr
-        assert "http://127.0.0.1:20090" in result.stderr + result.stdout
+        assert f"http://127.0.0.1:{broken.port_base + 90}" in result.stderr + result.stdout
         assert "Traceback" not in result.stderr
     finally:
         broken.down()
@@ -148,7 +157,7 @@ def test_prometheus_stopped_exits_3_naming_the_url(tmp_path: Path) -> None:
 
 def test_down_leaves_no_process(tmp_path: Path) -> None:
     """After `stackcheck down`, no process of the stack is left."""
-    stack = _broken_stack(tmp_path, 21000, "none")
+    stack = _broken_stack(tmp_path, free_port_base(), "none")
     stack.up()
     pids = stack.pids()
     assert processes_under(stack.state_dir)
@@ -162,9 +171,9 @@ def test_down_leaves_no_process(tmp_path: Path) -> None:
 
 def test_ctrl_c_during_up_leaves_no_process_and_exits_4(tmp_path: Path) -> None:
     """SIGINT while `up` waits for readiness stops every started process and exits 4."""
-    stack = _broken_stack(tmp_path, 22000, "none")
+    stack = _broken_stack(tmp_path, free_port_base(), "none")
     argv = [*STACKCHECK, "up", "--manifests", str(stack.manifests), "--state-dir", str(stack.state_dir),
-            "--port-base", "22000"]
+            "--port-base", str(stack.port_base)]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not set(processes_under(stack.state_dir)) - {proc.pid} and time.monotonic() < deadline:
