@@ -91,7 +91,7 @@ def test_pytest_on_suites_does_the_same_as_verify(stack: Stack, tmp_path: Path) 
         [STACKCHECK[0], "-m", "pytest", "suites/", "--stackcheck-target=local", "-p", "no:cacheprovider",
          f"--stackcheck-state-dir={stack.state_dir}", f"--stackcheck-manifests={stack.manifests}",
          f"--stackcheck-json={report_path}", "-q"],
-        capture_output=True, text=True, cwd=REPO, timeout=120)
+        capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(report_path.read_text())["summary"]["failed"] == 0
 

@@ -29,11 +29,14 @@ def start(name: str, argv: list[str], log: Path, *, env: dict[str, str] | None =
           cwd: Path | None = None) -> Proc:
     """Start ``argv`` detached from the terminal, appending output to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    # `up` holds SIGINT/SIGTERM while it starts a process; a child must not inherit that mask. Only
+    # then is a preexec_fn needed (it is unsafe with threads, and fault threads also restart processes).
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, set()) & {signal.SIGINT, signal.SIGTERM}
     with open(log, "ab") as out:
-        popen = subprocess.Popen(  # noqa: S603 - argv is built by stackcheck, not a shell string
+        popen = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, env={**os.environ, **(env or {})}, cwd=cwd,
-            preexec_fn=_unblock_signals,  # the caller may hold SIGINT/SIGTERM; the child must not inherit that
+            preexec_fn=_unblock_signals if held else None,  # noqa: PLW1509 - single-threaded `up` only
         )
     _children[popen.pid] = popen
     return Proc(name=name, pid=popen.pid, argv0=argv[0], log=str(log), argv=list(argv))

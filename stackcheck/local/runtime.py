@@ -55,7 +55,7 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
         raise UsageError(f"{options.manifests.blackbox_yml} is missing; blackbox-exporter needs its config")
     ports = Ports(options.port_base)
     state_dir, factor = options.state_dir, options.time_scale
-    cfg, data, logs = state_dir / "config", state_dir / "data", state_dir / "logs"
+    cfg, data = state_dir / "config", state_dir / "data"
     prom_cfg, skipped = configs.prometheus_config(options.manifests, ports, factor, cfg / "rules")
     configs.write_rules(options.manifests, factor, cfg / "rules")
     prom_yml = configs.dump(prom_cfg, cfg / "prometheus.yml")
