@@ -3,19 +3,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from stackcheck.clients.http import Http
+from stackcheck.clients.http import ComponentClient
 
 
-class AlertmanagerClient:
+class AlertmanagerClient(ComponentClient):
     """Read-only access to one Alertmanager."""
-
-    def __init__(self, http: Http) -> None:
-        self.http = http
-
-    @property
-    def url(self) -> str:
-        """Base URL, safe to print."""
-        return self.http.display_url
 
     def ready(self) -> bool:
         """True when ``/-/ready`` answers 200."""

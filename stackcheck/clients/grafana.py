@@ -21,7 +21,7 @@ from typing import Any, TypedDict, cast
 
 import requests
 
-from stackcheck.clients.http import Http
+from stackcheck.clients.http import ComponentClient
 from stackcheck.errors import ApiError, truncate
 from stackcheck.secrets import safe_url
 
@@ -89,16 +89,8 @@ def _when(value: str | float) -> str:
     return value if isinstance(value, str) else str(int(value * 1000))
 
 
-class GrafanaClient:
+class GrafanaClient(ComponentClient):
     """Read-only access to one Grafana (queries through ``/api/ds/query`` change nothing)."""
-
-    def __init__(self, http: Http) -> None:
-        self.http = http
-
-    @property
-    def url(self) -> str:
-        """Base URL, safe to print."""
-        return self.http.display_url
 
     def _json(self, response: requests.Response, also: tuple[int, ...] = ()) -> Any:
         """Decode a 2xx body, or one of the ``also`` statuses whose JSON body carries the verdict."""

@@ -112,3 +112,15 @@ class Http:
             return response.json()
         except ValueError as exc:
             raise ApiError(f"{where} did not answer JSON: {truncate(response.text)}") from exc
+
+
+class ComponentClient:
+    """Base of the component clients: one :class:`Http` session and a URL that is safe to print."""
+
+    def __init__(self, http: Http) -> None:
+        self.http = http
+
+    @property
+    def url(self) -> str:
+        """Base URL, safe to print."""
+        return self.http.display_url

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from stackcheck.clients.http import Http
+from stackcheck.clients.http import ComponentClient
 
 
 @dataclass(frozen=True)
@@ -92,16 +92,8 @@ def spans_from_ui(trace: dict[str, Any]) -> list[Span]:
     ) for span in trace.get("spans") or []]
 
 
-class JaegerClient:
+class JaegerClient(ComponentClient):
     """Read-only access to one Jaeger query service (port 16686)."""
-
-    def __init__(self, http: Http) -> None:
-        self.http = http
-
-    @property
-    def url(self) -> str:
-        """Base URL, safe to print."""
-        return self.http.display_url
 
     def ready(self) -> bool:
         """True when the query API answers ``/api/v3/services`` with 200."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from stackcheck.clients.http import Http
+from stackcheck.clients.http import ComponentClient, Http
 from stackcheck.errors import ApiError, truncate
 
 #: One log entry: (nanoseconds since the epoch, the line).
@@ -31,18 +31,13 @@ def _ns(seconds: float) -> str:
     return str(int(seconds * _NS))
 
 
-class LokiClient:
+class LokiClient(ComponentClient):
     """Read-only access to one Loki (single tenant unless ``tenant`` is given)."""
 
     def __init__(self, http: Http, *, tenant: str | None = None) -> None:
-        self.http = http
+        super().__init__(http)
         # With auth_enabled (Loki's default) every request needs X-Scope-OrgID, else 401 "no org id".
         self._headers = {"X-Scope-OrgID": tenant} if tenant else {}
-
-    @property
-    def url(self) -> str:
-        """Base URL, safe to print."""
-        return self.http.display_url
 
     def ready(self) -> bool:
         """True when ``/ready`` answers 200; a starting Loki answers 503 for about 15 s (poll it)."""

@@ -15,7 +15,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from stackcheck.clients.http import Http
+from stackcheck.clients.http import ComponentClient, Http
 from stackcheck.errors import ApiError, truncate
 
 
@@ -53,11 +53,11 @@ class RuleGroup(TypedDict, total=False):
     rules: list[Rule]
 
 
-class PrometheusClient:
+class PrometheusClient(ComponentClient):
     """Read-only access to one Prometheus server."""
 
     def __init__(self, http: Http) -> None:
-        self.http = http
+        super().__init__(http)
         self._api = PrometheusConnect(
             url=http.base_url, session=http.session, timeout=int(http.timeout) or 1,
             headers=dict(http.session.headers),
@@ -65,11 +65,6 @@ class PrometheusClient:
             # a 500 became "unreachable (RetryError)" after 6 s, and a down Prometheus took 6 s to report.
             retry=Retry(total=0, read=False),
         )
-
-    @property
-    def url(self) -> str:
-        """Base URL, safe to print."""
-        return self.http.display_url
 
     def ready(self) -> bool:
         """True when ``/-/ready`` answers 200 (WAL replay finished)."""
