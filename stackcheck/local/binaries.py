@@ -57,6 +57,7 @@ OPTIONAL = (
     Binary("grafana", ("grafana", "grafana-server"), None,
            "install Grafana from https://grafana.com/grafana/download"),
     Binary("jaeger", ("jaeger",), None, "download jaeger v2 from https://github.com/jaegertracing/jaeger/releases"),
+    Binary("alloy", ("alloy",), None, "download Grafana Alloy from https://github.com/grafana/alloy/releases"),
 )
 
 PROMTOOL = Binary("promtool", ("promtool",), "prometheus", "promtool (ships with prometheus)")
