@@ -183,7 +183,8 @@ def component_http(target: Target, component: str) -> Http:
     if url is None:
         pytest.skip(target.why_missing(component))
     session = target.kube.session() if target.kube is not None else None  # kubeconfig auth for the proxy
-    return Http(component, url, credentials=target.credentials, session=session)
+    credentials = target.component_credentials.get(component, target.credentials)
+    return Http(component, url, credentials=credentials, session=session)
 
 
 # --- fixtures -------------------------------------------------------------------------------------

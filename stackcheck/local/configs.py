@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import secrets as pysecrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,15 +75,20 @@ def url(port: int) -> str:
     return f"http://{LOOPBACK}:{port}"
 
 
-def local_scrape_targets(ports: Ports) -> dict[str, list[str]]:
-    """The static targets that replace each job's service discovery on the local runtime."""
+def local_scrape_targets(ports: Ports, extra: Mapping[str, list[str]] | None = None,
+                         health_urls: Sequence[str] = ()) -> dict[str, list[str]]:
+    """The static targets that replace each job's service discovery on the local runtime.
+
+    ``extra`` and ``health_urls`` come from the optional services (Loki, Grafana, Jaeger) that run.
+    """
     return {
         "prometheus": [addr(ports.prometheus)],
         "alertmanager": [addr(ports.alertmanager)],
         "node-exporter": [addr(ports.node_exporter)],
         "phase5": [addr(ports.probe), addr(ports.probe_canary)],
         "blackbox-http": [f"{url(ports.probe)}/healthz", f"{url(ports.alertmanager)}/-/healthy",
-                          f"{url(ports.sink_http)}/healthz"],
+                          f"{url(ports.sink_http)}/healthz", *health_urls],
+        **(extra or {}),
     }
 
 
@@ -119,18 +125,20 @@ def _localise_job(job: dict[str, Any], targets: list[str], ports: Ports) -> dict
     return out
 
 
-def prometheus_config(manifests: Manifests, ports: Ports, factor: float, rules_dir: Path,
-                      ) -> tuple[dict[str, Any], dict[str, str]]:
+def prometheus_config(manifests: Manifests, ports: Ports, factor: float, rules_dir: Path, *,
+                      extra_targets: Mapping[str, list[str]] | None = None, extra_health: Sequence[str] = (),
+                      gaps: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """The local prometheus.yml and the jobs left out (job → reason)."""
     config = scale_prometheus_config(manifests.prometheus_config(), factor)
-    targets = local_scrape_targets(ports)
+    targets = local_scrape_targets(ports, extra_targets, extra_health)
+    reasons = {**LOCAL_JOB_GAPS, **(gaps or {})}
     jobs, skipped = [], {}
     for job in config.get("scrape_configs") or []:
         name = str(job["job_name"])
         if name in targets:
             jobs.append(_localise_job(job, targets[name], ports))
         else:
-            skipped[name] = LOCAL_JOB_GAPS.get(name, f"job {name} has no local counterpart")
+            skipped[name] = reasons.get(name, f"job {name} has no local counterpart")
     config["scrape_configs"] = jobs
     config["rule_files"] = [str(rules_dir / "*.yml")]
     config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [addr(ports.alertmanager)]}]}]}

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from stackcheck.errors import Interrupted, Unreachable, UsageError
-from stackcheck.local import binaries, configs, processes
+from stackcheck.local import binaries, configs, optional, processes
 from stackcheck.local.configs import Ports, addr, url
 from stackcheck.local.processes import Proc
 from stackcheck.local.service import Service
@@ -56,22 +56,28 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
     ports = Ports(options.port_base)
     state_dir, factor = options.state_dir, options.time_scale
     cfg, data = state_dir / "config", state_dir / "data"
-    prom_cfg, skipped = configs.prometheus_config(options.manifests, ports, factor, cfg / "rules")
+    found = {key: path for key, path in binaries.optional().items() if isinstance(path, Path)}
+    extra, optional_skipped = optional.optional_services(options.manifests, options.port_base, state_dir, found,
+                                                         factor)
+    running_extra = [s.name for s in extra]
+    prom_cfg, skipped = configs.prometheus_config(
+        options.manifests, ports, factor, cfg / "rules",
+        extra_targets=optional.scrape_targets(options.port_base, running_extra),
+        extra_health=optional.health_urls(options.port_base, running_extra),
+        gaps={job: why for job, why in optional_skipped.items() if job in configs.LOCAL_JOB_GAPS})
+    skipped.update(optional_skipped)
     configs.write_rules(options.manifests, factor, cfg / "rules")
     prom_yml = configs.dump(prom_cfg, cfg / "prometheus.yml")
     am_yml = configs.dump(configs.alertmanager_config(options.manifests, ports, factor, cfg / "secrets"),
                           cfg / "alertmanager.yml")
-    for key, found in binaries.optional().items():
-        if not isinstance(found, Path):
-            skipped[key] = f"{key} binary not found; {found}"
-        else:  # pragma: no cover - no Loki/Grafana/Jaeger binary exists on the machines we test on
-            skipped[key] = f"{key} found at {found}, but running it locally is not implemented yet"
+    # The probe sends its spans to the local Jaeger when one runs.
+    otlp = ["--otlp-endpoint", optional.otlp_http_url(options.port_base)] if "jaeger" in running_extra else []
     py = sys.executable
     services = [
         Service("sink", [py, "-m", "stackcheck.sink", "--http", addr(ports.sink_http), "--smtp",
                          addr(ports.sink_smtp), "--store", str(data / "notifications.jsonl")],
                 f"{url(ports.sink_http)}/healthz", url(ports.sink_http)),
-        Service("probe", [py, str(PROBE_FILE), "--listen", addr(ports.probe), "--service", PROBE_SERVICE],
+        Service("probe", [py, str(PROBE_FILE), "--listen", addr(ports.probe), "--service", PROBE_SERVICE, *otlp],
                 f"{url(ports.probe)}/healthz", url(ports.probe)),
         Service("probe_canary", [py, str(PROBE_FILE), "--listen", addr(ports.probe_canary), "--service",
                                  CANARY_SERVICE], f"{url(ports.probe_canary)}/healthz", url(ports.probe_canary)),
@@ -92,12 +98,15 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
                                f"--web.external-url={url(ports.prometheus)}",
                                f"--rules.alert.resend-delay={RESEND_DELAY}"],
                 f"{url(ports.prometheus)}/-/ready", url(ports.prometheus)),
+        *extra,
     ]
     endpoints = {s.name: s.endpoint for s in services}
     endpoints["sink_smtp"] = addr(ports.sink_smtp)
     digest = hashlib.sha256(json.dumps(
         [[s.argv for s in services], prom_yml.read_text(), am_yml.read_text(),
-         sorted(p.read_text() for p in (cfg / "rules").glob("*.yml")), PROBE_FILE.read_bytes().hex()[:64]],
+         sorted(p.read_text() for p in (cfg / "rules").glob("*.yml")),
+         hashlib.sha256(PROBE_FILE.read_bytes()).hexdigest(),
+         [p.read_text() for p in optional.generated_configs(state_dir)]],
     ).encode()).hexdigest()
     state = LocalState(
         manifests=str(options.manifests.root), time_scale=factor, port_base=options.port_base,
@@ -144,7 +153,8 @@ def up(options: UpOptions, console: Console) -> LocalState:
         console.print("Settings changed or a process died; restarting the local stack.")
         stop_all(current.processes, console)
         clear(options.state_dir)
-    _check_ports_free(Ports(options.port_base))
+    _check_ports_free({**Ports(options.port_base).all(),
+                       **optional.OptionalPorts(options.port_base).of(s.name for s in services)})
     console.print(f"Starting the local stack: manifests {options.manifests.root}, "
                   f"time scale {options.time_scale:g}, state dir {options.state_dir}")
     started: list[Proc] = []
@@ -172,8 +182,8 @@ def up(options: UpOptions, console: Console) -> LocalState:
     return planned
 
 
-def _check_ports_free(ports: Ports) -> None:
-    for name, port in ports.all().items():
+def _check_ports_free(ports: dict[str, int]) -> None:
+    for name, port in ports.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:

@@ -29,6 +29,8 @@ class Target:
     description: str
     endpoints: dict[str, str]
     credentials: Credentials = field(default_factory=Credentials)
+    #: Credentials for one component only (e.g. the local Grafana's admin), instead of ``credentials``.
+    component_credentials: dict[str, Credentials] = field(default_factory=dict)
     time_scale: float = 1.0
     #: Scrape jobs this target must have up; None means "every job Prometheus has".
     expected_jobs: list[str] | None = None

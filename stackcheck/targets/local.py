@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stackcheck.clients.http import Credentials
+from stackcheck.local.optional import grafana_admin
 from stackcheck.local.state import LocalState
 from stackcheck.targets.base import Target
 
@@ -18,10 +20,14 @@ def local_target(state_dir: Path) -> Target:
     state = LocalState.require(state_dir)
     endpoints = {name: url for name, url in state.endpoints.items() if url.startswith("http")}
     missing = {name: reason for name, reason in state.skipped.items() if name in ("grafana", "loki", "jaeger")}
+    # Grafana's datasource API needs an org admin; the local runtime generated that password (0600 file).
+    admin = grafana_admin(state_dir) if "grafana" in endpoints else None
+    per_component = {"grafana": Credentials(basic_user=admin[0], basic_password=admin[1])} if admin else {}
     return Target(
         name="local",
         description=f"local stack (state {state_dir}, manifests {state.manifests})",
         endpoints=endpoints,
+        component_credentials=per_component,
         time_scale=state.time_scale,
         expected_jobs=list(state.scrape_jobs),
         missing_sources=dict(LOCAL_MISSING_SOURCES),
