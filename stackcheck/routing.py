@@ -38,6 +38,7 @@ class Match:
     receiver: str
     group_wait: str
     group_interval: str
+    repeat_interval: str = "4h"
 
 
 def _matches(route: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -61,6 +62,7 @@ def route(config: dict[str, Any], labels: dict[str, str]) -> list[Match]:
     """Every receiver an alert with ``labels`` reaches, in order (honours ``continue``)."""
     root = config.get("route") or {}
     inherited = {"receiver": root.get("receiver", ""), "group_wait": root.get("group_wait", "30s"),
+                 "repeat_interval": root.get("repeat_interval", "4h"),
                  "group_interval": root.get("group_interval", "5m")}
 
     def walk(node: dict[str, Any], parent: dict[str, str]) -> list[Match]:
@@ -71,7 +73,8 @@ def route(config: dict[str, Any], labels: dict[str, str]) -> list[Match]:
                 found += walk(child, here)
                 if not child.get("continue", False):
                     break
-        return found or [Match(here["receiver"], here["group_wait"], here["group_interval"])]
+        return found or [Match(here["receiver"], here["group_wait"], here["group_interval"],
+                               here["repeat_interval"])]
 
     return walk(root, inherited)
 

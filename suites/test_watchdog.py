@@ -48,8 +48,7 @@ def test_watchdog_is_delivered_to_the_deadman_receiver(
     matches = route(alertmanager_config, WATCHDOG)
     receivers = {m.receiver for m in matches}
     # Alertmanager re-sends on group_interval ticks, so the gap is the larger of the two timers.
-    repeat = max(max(parse_duration(_repeat_interval(alertmanager_config, m.receiver)),
-                     parse_duration(m.group_interval)) for m in matches)
+    repeat = max(max(parse_duration(m.repeat_interval), parse_duration(m.group_interval)) for m in matches)
     group_wait = max(parse_duration(m.group_wait) for m in matches)
     fresh_since = time.time() - repeat - MARGIN_S
 
@@ -61,19 +60,6 @@ def test_watchdog_is_delivered_to_the_deadman_receiver(
     found = until(delivered, budget)
     assert found, (f"no Watchdog notification reached {', '.join(sorted(receivers))} at the sink in the last "
                    f"{repeat:.0f}s (waited {budget:.0f}s); check the route and the receiver's URL")
-
-
-def _repeat_interval(config: dict[str, Any], receiver: str) -> str:
-    """repeat_interval of the first route that names ``receiver`` (inherited from the root)."""
-    root = config.get("route") or {}
-    stack = [(root, str(root.get("repeat_interval", "4h")))]
-    while stack:
-        node, inherited = stack.pop()
-        here = str(node.get("repeat_interval", inherited))
-        if node.get("receiver") == receiver and node is not root:
-            return here
-        stack += [(child, here) for child in node.get("routes") or []]
-    return str(root.get("repeat_interval", "4h"))
 
 
 def _receiver_of(notification: Any) -> str:

@@ -29,6 +29,7 @@ from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from requests.structures import CaseInsensitiveDict
 
 CONTRACTS = Path(__file__).resolve().parent / "contracts"
 PROMETHEUS = "prometheus-2.42"
@@ -193,7 +194,7 @@ class FakeServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
-                status, content_type, body = fake._answer(self.command, self.path, dict(self.headers))
+                status, content_type, body = fake._answer(self.command, self.path, CaseInsensitiveDict(self.headers.items()))
                 self.send_response(status)
                 if content_type:
                     self.send_header("Content-Type", content_type)
@@ -508,7 +509,7 @@ class BodyFake:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, content_type, reply = fake._answer(self.command, self.path, dict(self.headers), body)
+                status, content_type, reply = fake._answer(self.command, self.path, CaseInsensitiveDict(self.headers.items()), body)
                 self.send_response(status)
                 if content_type:
                     self.send_header("Content-Type", content_type)

@@ -47,6 +47,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
+from requests.structures import CaseInsensitiveDict
 
 from stackcheck.manifests import BUNDLED_MANIFESTS
 from stackcheck.probe import FaultState, ProbeError, parse_fault_request
@@ -353,7 +354,7 @@ class KubeFake:
                     body: Any = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw
-                record = Recorded(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()),
+                record = Recorded(self.command, parts.path, parse_qs(parts.query), CaseInsensitiveDict(self.headers.items()),
                                   body, parts.query)
                 fake.requests.append(record)
                 code, content_type, payload = fake.answer(record)

@@ -187,8 +187,14 @@ class Campaign:
         for_s = self._for_s(alert)
         routing_labels = {"alertname": alert, "severity": expect.severity, **labels,
                           **({"component": expect.component} if expect.component else {})}
-        group_wait = max(parse_duration(m.group_wait) for m in route(self.live_am_config, routing_labels))
+        matches = route(self.live_am_config, routing_labels)
+        group_wait = max(parse_duration(m.group_wait) for m in matches)
         bound = self.budgets.scrape_s + self.budgets.evaluation_s + for_s + group_wait
+        if alert == "Watchdog":
+            # Already firing before the run: the next notification comes on the route's re-send
+            # cadence (Alertmanager re-sends on group_interval ticks once repeat_interval has passed).
+            bound += max(max(parse_duration(m.repeat_interval), parse_duration(m.group_interval))
+                         for m in matches)
         budget = LATENCY_TOLERANCE * bound + self.window_s + self.budgets.resend_delay_s + MARGIN_S
 
         t0 = time.time()
