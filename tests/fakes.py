@@ -20,16 +20,16 @@ captured.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from requests.structures import CaseInsensitiveDict
+
+from tests.loopback import LoopbackServer
 
 CONTRACTS = Path(__file__).resolve().parent / "contracts"
 PROMETHEUS = "prometheus-2.42"
@@ -106,7 +106,7 @@ class Seen:
 
 
 @dataclass
-class FakeServer:
+class FakeServer(LoopbackServer):
     """A ThreadingHTTPServer on 127.0.0.1:0 replaying one capture directory."""
 
     name: str
@@ -121,11 +121,7 @@ class FakeServer:
 
     def __post_init__(self) -> None:
         self.captures = load_captures(self.name)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        # A short poll interval: shutdown() waits for the next poll, and tests start and stop many fakes.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.002},
-                                        name=f"fake-{self.name}", daemon=True)
+        self._serve(self._handler())
 
     # --- knobs ------------------------------------------------------------------------------------
 
@@ -148,18 +144,6 @@ class FakeServer:
 
     # --- life cycle -------------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
     # --- serving ----------------------------------------------------------------------------------
 
@@ -424,7 +408,7 @@ class Reply:
 
 
 @dataclass
-class BodyFake:
+class BodyFake(LoopbackServer):
     """A loopback server answering ``(method, path)`` with upstream bodies; ``<x>`` matches any segment.
 
     >>> with BodyFake("loki", loki_routes()) as fake:                     # doctest: +SKIP
@@ -444,10 +428,7 @@ class BodyFake:
     _bearer: str | None = None
 
     def __post_init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.002},
-                                        name=f"fake-{self.name}", daemon=True)
+        self._serve(self._handler())
 
     def force_status(self, status: int) -> None:
         """Answer every request with ``status`` and an empty body."""
@@ -465,18 +446,6 @@ class BodyFake:
         """Query parameters of a received request (the last by default)."""
         return parse_qs(urlsplit(self.requests[index].path).query, keep_blank_values=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
     def lookup(self, method: str, target: str) -> Reply | None:
         """The reply for ``method target``: an exact path first, then a ``<placeholder>`` pattern."""

@@ -41,9 +41,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -51,6 +51,7 @@ from requests.structures import CaseInsensitiveDict
 
 from stackcheck.manifests import BUNDLED_MANIFESTS
 from stackcheck.probe import FaultState, ProbeError, parse_fault_request
+from tests.loopback import LoopbackServer
 
 Json = dict[str, Any]
 CREATED_AT = "2026-07-23T10:00:00Z"
@@ -186,7 +187,7 @@ class ProbePod:
 ServiceHandler = Callable[[str, str, str], tuple[int, str, bytes]]
 
 
-class KubeFake:
+class KubeFake(LoopbackServer):
     """The double: a ThreadingHTTPServer on 127.0.0.1 and the objects it serves."""
 
     def __init__(self, token: str, *, allow_faults: Iterable[str] = (), probe_pods: int = 2,
@@ -205,25 +206,10 @@ class KubeFake:
         self._lock = threading.Lock()
         self._versions = itertools.count(1000)
         self._seed(manifests, set(allow_faults), probe_pods, with_sink)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        # A short poll interval: shutdown() waits for it, once per test.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
+        self._serve(self._handler_class(), poll_interval=0.02)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def write_kubeconfig(self, path: Path, *, token: str | None = None, context: str = CONTEXT,
                          server: str | None = None, others: Iterable[str] = ()) -> Path:
