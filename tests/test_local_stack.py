@@ -186,3 +186,14 @@ def test_ctrl_c_during_up_leaves_no_process_and_exits_4(tmp_path: Path) -> None:
     assert proc.returncode == 4, err
     assert leftovers == []
     assert not (stack.state_dir / "state.json").exists()
+
+
+def test_up_with_an_unparsable_rule_exits_2_naming_the_file_and_starts_nothing(tmp_path: Path) -> None:
+    """A rule that does not parse stops `up` before any process starts, naming the user's file and line."""
+    stack = _broken_stack(tmp_path, free_port_base(), "none")
+    path = stack.manifests / "config/prometheus/rules/alerts.rules.yml"
+    path.write_text(path.read_text().replace("phase5:http_requests:rate5m > 0.05", "(phase5:http_requests:rate5m", 1))
+    result = stack.run("up")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{path}:" in result.stderr and "HighErrorRate" in result.stderr
+    assert processes_under(stack.state_dir) == []

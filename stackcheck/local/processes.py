@@ -26,13 +26,13 @@ class Proc:
 
 
 def start(name: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> Proc:
-    """Start ``argv`` detached from the terminal, appending output to ``log``."""
+          cwd: Path | None = None, append: bool = True) -> Proc:
+    """Start ``argv`` detached from the terminal, writing output to ``log`` (appending, or afresh)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     # `up` holds SIGINT/SIGTERM while it starts a process; a child must not inherit that mask. Only
     # then is a preexec_fn needed (it is unsafe with threads, and fault threads also restart processes).
     held = signal.pthread_sigmask(signal.SIG_BLOCK, set()) & {signal.SIGINT, signal.SIGTERM}
-    with open(log, "ab") as out:
+    with open(log, "ab" if append else "wb") as out:
         popen = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, env={**os.environ, **(env or {})}, cwd=cwd,
@@ -109,9 +109,12 @@ def _reap(proc: Proc) -> None:
 
 
 def log_tail(proc: Proc, lines: int = 8) -> str:
-    """The last lines of a process's log, to explain why it did not start."""
+    """Why a process did not start: its error lines (Prometheus logs the cause well before it exits),
+    else the last lines of its log."""
     try:
         text = Path(proc.log).read_text(errors="replace")
     except OSError:
         return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+    all_lines = text.rstrip().splitlines()
+    errors = [line for line in all_lines if "level=error" in line or '"level":"error"' in line]
+    return "\n".join((errors or all_lines)[-lines:])

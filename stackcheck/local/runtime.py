@@ -9,6 +9,7 @@ import hashlib
 import json
 import signal
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
     if options.time_scale <= 0:
         raise UsageError(f"--time-scale must be positive, got {options.time_scale:g}")
     bins = binaries.require(binaries.REQUIRED)
+    _check_rules(options.manifests)
     if not options.manifests.blackbox_yml.is_file():
         raise UsageError(f"{options.manifests.blackbox_yml} is missing; blackbox-exporter needs its config")
     ports = Ports(options.port_base)
@@ -116,6 +118,20 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
     return services, state
 
 
+def _check_rules(manifests: Manifests) -> None:
+    """Reject a broken rule file before anything starts, naming the user's file and line (not our copy)."""
+    promtool = binaries.PROMTOOL.find()
+    files = [str(p) for p in manifests.rule_files()]
+    if promtool is None or not files:
+        return
+    ran = subprocess.run([str(promtool), "check", "rules", *files], capture_output=True, text=True, check=False)
+    if ran.returncode != 0:
+        problems = [line.strip() for line in (ran.stdout + ran.stderr).splitlines() if "FAILED" in line
+                    or ": " in line and "SUCCESS" not in line and "Checking" not in line]
+        raise UsageError("promtool check rules failed on the manifests; fix them and retry:\n"
+                         + "\n".join(problems[:10]))
+
+
 def restart(state_dir: Path, name: str, budget_s: float = DEFAULT_READY_BUDGET_S) -> Proc:
     """Start a stopped service of the running stack again with its recorded command (used by faults)."""
     state = LocalState.require(state_dir)
@@ -164,7 +180,7 @@ def up(options: UpOptions, console: Console) -> LocalState:
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             try:
                 started.append(processes.start(service.name, service.argv,
-                                               options.state_dir / "logs" / f"{service.name}.log"))
+                                               options.state_dir / "logs" / f"{service.name}.log", append=False))
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         _wait_ready(services, started, options.ready_budget_s, console)
@@ -205,7 +221,9 @@ def _wait_ready(services: list[Service], procs: list[Proc], budget_s: float, con
                 if not processes.alive(proc):
                     raise UsageError(
                         f"{name} exited during start-up (exit code {processes.exit_code(proc)}); "
-                        f"see {proc.log}:\n{processes.log_tail(proc)}"
+                        f"see {proc.log}. Configs under {Path(proc.log).parent.parent / 'config'} are "
+                        f"generated from your manifests (`stackcheck lint` checks those). Its errors:\n"
+                        f"{processes.log_tail(proc)}"
                     )
                 if _is_ready(service.ready_url):
                     console.print(f"  [green]✓[/green] {name:<18} {service.endpoint:<26} "
