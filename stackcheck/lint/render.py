@@ -5,8 +5,10 @@ module implements exactly the kustomize subset manifests/ uses (manifests/README
 features used"; ``tests/test_manifests_objects.py`` keeps the manifests inside it):
 
 - ``resources``: object files (one or more YAML documents) and directories with a kustomization;
-- ``configMapGenerator``: ``name``, ``namespace``, ``files`` (``key=path`` allowed) and
-  ``options.disableNameSuffixHash: true``;
+- ``configMapGenerator`` and ``secretGenerator`` (type Opaque): ``name``, ``namespace``, ``files``
+  (``key=path`` allowed), ``options.disableNameSuffixHash: true`` and ``behavior`` (``create``, or
+  ``replace``/``merge`` of an object the resources already hold, as kustomize does: the kind overlay
+  swaps config/'s ConfigMaps for time-scaled copies this way);
 - ``labels``: ``pairs`` with ``includeSelectors: false`` (metadata labels only);
 - ``patches``: inline or file JSON6902 operations ``add``/``replace``/``remove`` on a ``target`` by
   kind, name and namespace.
@@ -19,6 +21,7 @@ it knows which file each object comes from, so kubectl's objects are attributed 
 
 from __future__ import annotations
 
+import base64
 import copy
 import subprocess
 from pathlib import Path
@@ -34,8 +37,18 @@ KUBECTL = Binary(
     "kubectl", ("kubectl",), None, "kubectl (https://kubernetes.io/docs/tasks/tools/; it embeds kustomize)"
 )
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-SUPPORTED_KEYS = {"apiVersion", "kind", "resources", "configMapGenerator", "labels", "patches"}
-GENERATOR_KEYS = {"name", "namespace", "files", "options"}
+SUPPORTED_KEYS = {
+    "apiVersion",
+    "kind",
+    "resources",
+    "configMapGenerator",
+    "secretGenerator",
+    "labels",
+    "patches",
+}
+GENERATOR_KEYS = {"name", "namespace", "behavior", "files", "options"}
+GENERATORS = {"configMapGenerator": "ConfigMap", "secretGenerator": "Secret"}
+BEHAVIORS = {"create", "replace", "merge"}
 PATCH_OPS = {"add", "replace", "remove"}
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -92,8 +105,9 @@ def _build(directory: Path, stack: tuple[Path, ...]) -> list[KObject]:
     objects: list[KObject] = []
     for resource in doc.get("resources") or []:
         objects += _resource(kfile, str(resource), stack + (directory,))
-    for generator in doc.get("configMapGenerator") or []:
-        objects.append(KObject(_config_map(kfile, generator), kfile))
+    for key, kind in GENERATORS.items():  # kustomize runs generators after resources, before patches
+        for generator in doc.get(key) or []:
+            _generate(kfile, kind, generator, objects)
     for patch in doc.get("patches") or []:  # kustomize runs patches before the label transformer
         _patch(kfile, patch, objects)
     for entry in doc.get("labels") or []:
@@ -124,14 +138,62 @@ def _resource(kfile: Path, resource: str, stack: tuple[Path, ...]) -> list[KObje
     return found
 
 
-def _config_map(kfile: Path, generator: dict[str, Any]) -> dict[str, Any]:
+def _generate(kfile: Path, kind: str, generator: dict[str, Any], objects: list[KObject]) -> None:
+    """Add a generated ConfigMap/Secret, or replace/merge the one with its id, as kustomize does.
+
+    ``replace`` keeps the old object's labels and annotations under the new ones and drops its data;
+    ``merge`` also keeps the old data keys the generator does not set. The result keeps the old
+    object's ``source`` and lists this kustomization in ``patched_by``, so lint names both files.
+    """
+    body = _generated_body(kfile, kind, generator)
+    behavior = str(generator.get("behavior", "create"))
+    if behavior not in BEHAVIORS:
+        raise UnsupportedFeature(
+            f"{kfile}: {kind} generator {generator.get('name')}: behavior {behavior!r} "
+            f"(only {', '.join(sorted(BEHAVIORS))})"
+        )
+    if behavior == "create":
+        objects.append(KObject(body, kfile))  # a clash with an existing id is reported by _build
+        return
+    hits = [o for o in objects if _same_id(o.body, body)]
+    if len(hits) != 1:
+        raise RenderError(
+            f"{kfile}: {kind} generator {generator.get('name')} has behavior {behavior}, but "
+            f"{object_ref(body)} is {'not among the resources' if not hits else 'defined twice'}"
+        )
+    old = hits[0]
+    old_meta, meta = old.body.get("metadata") or {}, body["metadata"]
+    for field in ("labels", "annotations"):
+        merged = {**(old_meta.get(field) or {}), **(meta.get(field) or {})}
+        if merged:
+            meta[field] = merged
+    if behavior == "merge":
+        for field in ("data", "binaryData"):
+            merged = {**(old.body.get(field) or {}), **(body.get(field) or {})}
+            if merged:
+                body[field] = merged
+    old.body = body
+    old.patched_by.append(kfile)
+
+
+def _same_id(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Same kind, name and namespace; kustomize treats no namespace as ``default``."""
+    ma, mb = a.get("metadata") or {}, b.get("metadata") or {}
+    return (a.get("kind"), ma.get("name"), ma.get("namespace") or "default") == (
+        b.get("kind"),
+        mb.get("name"),
+        mb.get("namespace") or "default",
+    )
+
+
+def _generated_body(kfile: Path, kind: str, generator: dict[str, Any]) -> dict[str, Any]:
     name = generator.get("name")
     extra = sorted(set(generator) - GENERATOR_KEYS)
     if extra:
-        raise UnsupportedFeature(f"{kfile}: configMapGenerator {name} uses {', '.join(extra)}")
+        raise UnsupportedFeature(f"{kfile}: {kind} generator {name} uses {', '.join(extra)}")
     if (generator.get("options") or {}) != {"disableNameSuffixHash": True}:
         raise UnsupportedFeature(
-            f"{kfile}: configMapGenerator {name} needs exactly options: "
+            f"{kfile}: {kind} generator {name} needs exactly options: "
             "{disableNameSuffixHash: true} (a hash suffix is not implemented)"
         )
     data: dict[str, str] = {}
@@ -139,15 +201,34 @@ def _config_map(kfile: Path, generator: dict[str, Any]) -> dict[str, Any]:
         key, _, rel = str(entry).rpartition("=")
         path = kfile.parent / rel
         try:
-            data[key or Path(rel).name] = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise RenderError(f"{kfile}: {kind} generator {name}: cannot read {rel}: {exc.strerror}") from exc
+        if kind == "Secret":
+            data[key or Path(rel).name] = _kustomize_base64(raw)
+            continue
+        try:
+            data[key or Path(rel).name] = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UnsupportedFeature(f"{kfile}: {rel} is binary (binaryData is not implemented)") from exc
-        except OSError as exc:
-            raise RenderError(
-                f"{kfile}: configMapGenerator {name}: cannot read {rel}: {exc.strerror}"
-            ) from exc
     metadata = {"name": name, **({"namespace": generator["namespace"]} if generator.get("namespace") else {})}
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": kind, "metadata": metadata, "data": data}
+    if kind == "Secret":
+        body["type"] = "Opaque"
+    return body
+
+
+def _kustomize_base64(raw: bytes) -> str:
+    """Base64 the way kustomize writes Secret data: from 70 characters on, 70-character lines, each
+    ending in a newline (the API server's decoder skips them); shorter values on one line.
+
+    >>> _kustomize_base64(b"x" * 60).count("\\n")
+    2
+    """
+    text = base64.b64encode(raw).decode("ascii")
+    if len(text) < 70:
+        return text
+    return "".join(text[i : i + 70] + "\n" for i in range(0, len(text), 70))
 
 
 def _labels(kfile: Path, entry: dict[str, Any], objects: list[KObject]) -> None:
