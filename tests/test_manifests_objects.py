@@ -30,12 +30,16 @@ MANIFESTS = ROOT / "manifests"
 
 #: The only pods that talk to the API server, so the only ones that get a service-account token.
 API_CALLERS = {"prometheus", "kube-state-metrics", "alloy"}
-#: Secrets the workloads mount; they are created by hand (or by stackcheck deploy), never kept in git.
-EXTERNAL_SECRETS = {"grafana-admin", "alertmanager-secrets", "alertmanager-sink-secrets"}
+#: Secrets the workloads mount that are created by hand, never kept in git. (The kind overlay's
+#: alertmanager-sink-secrets is generated from CI-only placeholders: GENERATED_SECRETS below.)
+EXTERNAL_SECRETS = {"grafana-admin", "alertmanager-secrets"}
+GENERATED_SECRETS = {"alertmanager-sink-secrets"}
 COMMON_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component",
                  "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
-SUPPORTED_KUSTOMIZE_KEYS = {"apiVersion", "kind", "resources", "configMapGenerator", "labels", "patches"}
+SUPPORTED_KUSTOMIZE_KEYS = {"apiVersion", "kind", "resources", "configMapGenerator", "secretGenerator", "labels",
+                            "patches"}
+GENERATOR_KEYS = ("configMapGenerator", "secretGenerator")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -92,10 +96,10 @@ def kustomizations() -> list[Path]:
     return sorted(MANIFESTS.rglob("kustomization.yaml"))
 
 
-def generator_files(kustomization: Path) -> Iterator[tuple[str, Path]]:
-    """(ConfigMap name, source file) for every file of every configMapGenerator."""
+def generator_files(kustomization: Path, key: str = "configMapGenerator") -> Iterator[tuple[str, Path]]:
+    """(object name, source file) for every file of every generator under `key` (ConfigMaps by default)."""
     doc = yaml.safe_load(kustomization.read_text())
-    for gen in doc.get("configMapGenerator") or []:
+    for gen in doc.get(key) or []:
         for entry in gen.get("files") or []:
             yield gen["name"], kustomization.parent / str(entry).split("=", 1)[-1]
 
@@ -289,6 +293,8 @@ def test_mounted_configmaps_are_generated_and_secrets_are_external() -> None:
     """Every ConfigMap a pod mounts comes from a configMapGenerator (the config files are the single
     source of truth); every Secret it mounts is one of the documented, hand-created Secrets."""
     generated = {name for k in kustomizations() for name, _ in generator_files(k)}
+    secrets = {name for k in kustomizations() for name, _ in generator_files(k, "secretGenerator")}
+    assert secrets == GENERATED_SECRETS, f"generated Secrets {secrets}: only CI placeholders may be generated"
     readme = (MANIFESTS / "README.md").read_text()
     for path, obj in workloads():
         for vol in obj["spec"]["template"]["spec"].get("volumes") or []:
@@ -297,7 +303,7 @@ def test_mounted_configmaps_are_generated_and_secrets_are_external() -> None:
                 assert name in generated, f"{rel(path)}: ConfigMap {name} comes from no configMapGenerator"
             if "secret" in vol:
                 name = vol["secret"]["secretName"]
-                assert name in EXTERNAL_SECRETS and name in readme, (
+                assert name in EXTERNAL_SECRETS | GENERATED_SECRETS and name in readme, (
                     f"{rel(path)}: Secret {name} is not documented in manifests/README.md")
 
 
@@ -403,22 +409,25 @@ def test_every_file_a_kustomization_references_exists() -> None:
         for res in doc.get("resources") or []:
             target = k.parent / res
             assert target.is_file() or (target / "kustomization.yaml").is_file(), f"{rel(k)}: {res} not found"
-        for _, source in generator_files(k):
-            assert source.is_file(), f"{rel(k)}: generator file {rel(source)} not found"
+        for key in GENERATOR_KEYS:
+            for _, source in generator_files(k, key):
+                assert source.is_file(), f"{rel(k)}: generator file {rel(source)} not found"
         for patch in doc.get("patches") or []:
             if "path" in patch:
                 assert (k.parent / patch["path"]).is_file(), f"{rel(k)}: patch {patch['path']} not found"
 
 
 def test_kustomizations_use_only_features_stackcheck_can_render() -> None:
-    """Kustomizations use only resources, configMapGenerator (files, fixed names), labels without
-    selectors and JSON6902 add/replace/remove patches by kind/name: what stackcheck's renderer implements."""
+    """Kustomizations use only resources, configMapGenerator/secretGenerator (files, fixed names, behavior
+    create/replace/merge), labels without selectors and JSON6902 add/replace/remove patches by kind/name:
+    what stackcheck's renderer implements."""
     for k in kustomizations():
         doc = yaml.safe_load(k.read_text())
         assert set(doc) <= SUPPORTED_KUSTOMIZE_KEYS, (
             f"{rel(k)}: unsupported {set(doc) - SUPPORTED_KUSTOMIZE_KEYS}")
-        for gen in doc.get("configMapGenerator") or []:
-            assert set(gen) <= {"name", "namespace", "files", "options"}, f"{rel(k)}: {gen['name']}"
+        for gen in [g for key in GENERATOR_KEYS for g in doc.get(key) or []]:
+            assert set(gen) <= {"name", "namespace", "behavior", "files", "options"}, f"{rel(k)}: {gen['name']}"
+            assert gen.get("behavior", "create") in {"create", "replace", "merge"}, f"{rel(k)}: {gen['name']}"
             assert gen.get("options") == {"disableNameSuffixHash": True}, (
                 f"{rel(k)}: {gen['name']} needs options.disableNameSuffixHash: true")
         for entry in doc.get("labels") or []:
