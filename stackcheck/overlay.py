@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from stackcheck.errors import StackcheckError, UsageError
+from stackcheck.local.configs import deliver_to_sink
 from stackcheck.manifests import Manifests, load_yaml
 from stackcheck.timescale import scale_alertmanager_config, scale_prometheus_config, scale_rules
 
@@ -52,24 +53,6 @@ SINK_SECRETS = {
 }
 #: Receiver integrations the sink understands; any other would reach a real service from CI.
 SINK_INTEGRATIONS = {"slack_configs", "email_configs", "webhook_configs"}
-_SMTP_AUTH = (
-    "smtp_auth_username",
-    "smtp_auth_password",
-    "smtp_auth_password_file",
-    "smtp_auth_secret",
-    "smtp_auth_secret_file",
-    "smtp_auth_identity",
-)
-_EMAIL_AUTH = (
-    "smarthost",
-    "auth_username",
-    "auth_password",
-    "auth_password_file",
-    "auth_secret",
-    "auth_secret_file",
-    "auth_identity",
-    "tls_config",
-)
 _ANNOTATION_LINE = re.compile(r"^(\s+" + re.escape(TIME_SCALE_ANNOTATION) + r': )"([^"]*)"$', re.MULTILINE)
 
 
@@ -93,31 +76,6 @@ def header(factor: float, source: str, *what: str) -> str:
         *what,
     ]
     return "".join(f"# {line}\n" for line in lines)
-
-
-def deliver_to_sink(config: dict[str, Any], smarthost: str, http_base: str) -> None:
-    """Point SMTP and every webhook of an alertmanager.yml at the sink, in place.
-
-    SMTP goes to ``smarthost`` without TLS or authentication (the sink speaks neither); each webhook
-    URL becomes ``<http_base>/webhook/<receiver>`` so the sink records which receiver sent it. A
-    webhook's ``http_config.authorization`` stays: the sink accepts any token, and the credentials
-    path stays exercised. Slack is left to the caller (the URL comes from a file or a secret).
-    """
-    glob = config.setdefault("global", {})
-    glob["smtp_smarthost"] = smarthost
-    glob["smtp_require_tls"] = False
-    for key in _SMTP_AUTH:
-        glob.pop(key, None)
-    for receiver in config.get("receivers") or []:
-        name = str(receiver.get("name"))
-        for email in receiver.get("email_configs") or []:
-            for key in _EMAIL_AUTH:
-                email.pop(key, None)
-            email["require_tls"] = False
-        for hook in receiver.get("webhook_configs") or []:
-            hook.pop("url_file", None)
-            hook["url"] = f"{http_base}/webhook/{name}"
-            (hook.get("http_config") or {}).pop("tls_config", None)
 
 
 def kind_alertmanager_config(manifests: Manifests, factor: float) -> dict[str, Any]:

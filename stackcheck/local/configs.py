@@ -165,12 +165,8 @@ def alertmanager_config(manifests: Manifests, ports: Ports, factor: float, secre
     """
     config = scale_alertmanager_config(manifests.alertmanager_config(), factor)
     secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    glob = config.setdefault("global", {})
-    glob["smtp_smarthost"] = addr(ports.sink_smtp)
-    glob["smtp_require_tls"] = False
-    for key in ("smtp_auth_username", "smtp_auth_password", "smtp_auth_password_file", "smtp_auth_secret",
-                "smtp_auth_identity"):
-        glob.pop(key, None)
+    deliver_to_sink(config, addr(ports.sink_smtp), url(ports.sink_http))
+    glob = config["global"]
     if "slack_api_url_file" in glob or "slack_api_url" in glob:
         glob.pop("slack_api_url", None)
         glob["slack_api_url_file"] = str(_secret(secrets_dir, "slack-default", f"{url(ports.sink_http)}/slack/default"))
@@ -180,19 +176,57 @@ def alertmanager_config(manifests: Manifests, ports: Ports, factor: float, secre
         for slack in receiver.get("slack_configs") or []:
             slack.pop("api_url", None)
             slack["api_url_file"] = str(_secret(secrets_dir, f"slack-{name}", f"{url(ports.sink_http)}/slack/{name}"))
-        for email in receiver.get("email_configs") or []:
-            for key in ("smarthost", "auth_username", "auth_password", "auth_password_file", "auth_secret",
-                        "auth_identity", "tls_config"):
-                email.pop(key, None)
-            email["require_tls"] = False
         for hook in receiver.get("webhook_configs") or []:
-            hook["url"] = f"{url(ports.sink_http)}/webhook/{name}"
             http_config = hook.get("http_config") or {}
             if "authorization" in http_config:
                 http_config["authorization"] = {"type": "Bearer",
                                                 "credentials_file": str(_secret(secrets_dir, "webhook-token", token))}
-            http_config.pop("tls_config", None)
     return config
+
+
+_SMTP_AUTH = (
+    "smtp_auth_username",
+    "smtp_auth_password",
+    "smtp_auth_password_file",
+    "smtp_auth_secret",
+    "smtp_auth_secret_file",
+    "smtp_auth_identity",
+)
+_EMAIL_AUTH = (
+    "smarthost",
+    "auth_username",
+    "auth_password",
+    "auth_password_file",
+    "auth_secret",
+    "auth_secret_file",
+    "auth_identity",
+    "tls_config",
+)
+
+
+def deliver_to_sink(config: dict[str, Any], smarthost: str, http_base: str) -> None:
+    """Point SMTP and every webhook of an alertmanager.yml at the sink, in place.
+
+    SMTP goes to ``smarthost`` without TLS or authentication (the sink speaks neither); each webhook
+    URL becomes ``<http_base>/webhook/<receiver>`` so the sink records which receiver sent it. A
+    webhook's ``http_config.authorization`` stays: the sink accepts any token, and the credentials
+    path stays exercised. Slack is left to the caller (the URL comes from a file or a secret).
+    """
+    glob = config.setdefault("global", {})
+    glob["smtp_smarthost"] = smarthost
+    glob["smtp_require_tls"] = False
+    for key in _SMTP_AUTH:
+        glob.pop(key, None)
+    for receiver in config.get("receivers") or []:
+        name = str(receiver.get("name"))
+        for email in receiver.get("email_configs") or []:
+            for key in _EMAIL_AUTH:
+                email.pop(key, None)
+            email["require_tls"] = False
+        for hook in receiver.get("webhook_configs") or []:
+            hook.pop("url_file", None)
+            hook["url"] = f"{http_base}/webhook/{name}"
+            (hook.get("http_config") or {}).pop("tls_config", None)
 
 
 def _secret(secrets_dir: Path, name: str, value: str) -> Path:
