@@ -30,14 +30,13 @@ import yaml
 from stackcheck.errors import StackcheckError, UsageError
 from stackcheck.local.configs import deliver_to_sink
 from stackcheck.manifests import Manifests, load_yaml
+from stackcheck.targets.kubernetes import TIME_SCALE_ANNOTATION  # the Namespace annotation verify reads
 from stackcheck.timescale import scale_alertmanager_config, scale_prometheus_config, scale_rules
 
 #: Overlays this module generates files for (production needs none: it runs production values).
 OVERLAYS = ("kind",)
 #: What CI on kind uses when the overlay records no factor yet.
 DEFAULT_TIME_SCALE = 10.0
-#: The Namespace annotation that records the factor in the rendered stack (read by verify).
-TIME_SCALE_ANNOTATION = "stackcheck.dev/time-scale"
 #: The in-cluster sink (overlays/kind/sink/): Service stackcheck-sink in namespace monitoring.
 SINK_HOST = "stackcheck-sink.monitoring.svc"
 SINK_HTTP = f"http://{SINK_HOST}:8080"

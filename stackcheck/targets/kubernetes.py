@@ -21,6 +21,7 @@ account when stackcheck runs in a pod. Errors map to exit codes:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -360,11 +361,27 @@ def manifest_services(manifests: Manifests, namespace: str = DEFAULT_NAMESPACE) 
     return found
 
 
-def _namespace_labels(kube: KubeAccess, name: str) -> dict[str, str] | None:
+TIME_SCALE_ANNOTATION = "stackcheck.dev/time-scale"
+
+
+def _namespace_metadata(kube: KubeAccess, name: str) -> dict[str, Any] | None:
     body = kube.call(f"read namespace {name}", kube.core.read_namespace, name, missing_ok=True)
-    if body is None:
+    return None if body is None else dict(body.get("metadata") or {})
+
+
+def recorded_time_scale(metadata: Mapping[str, Any]) -> float | None:
+    """The factor the kind overlay recorded on the namespace (``stackcheck.dev/time-scale``), if any."""
+    text = (metadata.get("annotations") or {}).get(TIME_SCALE_ANNOTATION)
+    if text is None:
         return None
-    return dict((body.get("metadata") or {}).get("labels") or {})
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"namespace annotation {TIME_SCALE_ANNOTATION}={text!r} is not a factor > 0; "
+                         "re-apply manifests/overlays/kind")
+    return value
 
 
 def _sink(kube: KubeAccess) -> str | None:
@@ -378,7 +395,7 @@ def _sink(kube: KubeAccess) -> str | None:
 
 
 def kubernetes_target(context: str | None, kubeconfig: str | None, namespace: str = DEFAULT_NAMESPACE, *,
-                      manifests: Manifests | None = None, time_scale: float = 1.0,
+                      manifests: Manifests | None = None, time_scale: float | None = None,
                       environ: Mapping[str, str] | None = None) -> Target:
     """Resolve the cluster, check the stack's namespace exists, and build the target.
 
@@ -387,17 +404,20 @@ def kubernetes_target(context: str | None, kubeconfig: str | None, namespace: st
         kubeconfig: kubeconfig path (None: ``$KUBECONFIG``, ``~/.kube/config``, then in-cluster).
         namespace: where Prometheus, Alertmanager, Grafana and Loki run (default ``monitoring``).
         manifests: where the Service files are read from (default: the repository's manifests/).
-        time_scale: the factor ``stackcheck deploy --time-scale`` used (default 1).
+        time_scale: the stack's time scale; None reads the namespace annotation the kind overlay sets
+            (``stackcheck.dev/time-scale``), else 1.
         environ: the environment to read KUBECONFIG/HOME from (tests pass their own).
     """
     kube = load_access(context, kubeconfig, namespace, environ=environ)
     found = manifests or Manifests.find()
-    labels = {ns: _namespace_labels(kube, ns) for ns in (namespace, PROBE_NAMESPACE)}
-    if labels[namespace] is None:
+    meta = {ns: _namespace_metadata(kube, ns) for ns in (namespace, PROBE_NAMESPACE)}
+    labels = {ns: None if m is None else dict(m.get("labels") or {}) for ns, m in meta.items()}
+    if meta[namespace] is None:
         raise UsageError(
             f"namespace {namespace} does not exist in context {kube.context} (API server {kube.server}); "
             "deploy the stack first (stackcheck deploy) or pass --namespace where it runs")
     disposable = all((labels[ns] or {}).get(ALLOW_FAULTS_LABEL) == "true" for ns in labels)
+    scale = time_scale if time_scale is not None else (recorded_time_scale(meta[namespace] or {}) or 1.0)
     refs = manifest_services(found, namespace)
     endpoints = {c: kube.service_url(r.namespace, r.name, r.port) for c, r in refs.items()}
     missing = {c: f"no Service {COMPONENT_SERVICES[c][0]} with port {COMPONENT_SERVICES[c][1]!r} in "
@@ -414,9 +434,9 @@ def kubernetes_target(context: str | None, kubeconfig: str | None, namespace: st
     return Target(
         name="kubernetes",
         description=f"kubernetes context {kube.context} (API server {kube.server}), namespace {namespace}; "
-                    f"{faults}",
+                    f"{faults}; time scale {scale:g}",
         endpoints=endpoints,
-        time_scale=time_scale,
+        time_scale=scale,
         expected_jobs=None,
         missing_sources={},
         missing_components=missing,
