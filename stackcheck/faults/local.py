@@ -1,10 +1,12 @@
 """Faults on the local runtime: the probe's switches, killing a probe instance, filling a tmpfs."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,23 @@ def restart_service(state_dir: Path, name: str) -> None:
 
 def disk_mount(state_dir: Path) -> Path:
     return state_dir / "faults" / "disk"
+
+
+@functools.cache
+def tmpfs_unavailable() -> str | None:
+    """Why a tmpfs cannot be mounted here (not root, or no CAP_SYS_ADMIN in a container), or None.
+
+    Tried once for real on a throwaway directory, because only the kernel knows.
+    """
+    if os.geteuid() != 0:
+        return "mounting the fault tmpfs needs root"
+    with tempfile.TemporaryDirectory(prefix="stackcheck-mount-") as probe:
+        ran = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "stackcheck-probe", probe],
+                             capture_output=True, text=True, check=False)
+        if ran.returncode != 0:
+            return f"mounting a tmpfs is not permitted here ({ran.stderr.strip()[:120] or 'mount failed'})"
+        subprocess.run(["umount", probe], capture_output=True, check=False)
+    return None
 
 
 def fill_disk(state_dir: Path) -> None:

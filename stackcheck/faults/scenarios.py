@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -53,7 +52,7 @@ def _needs_local(target: Target) -> str | None:
 
 
 def _needs_root_local(target: Target) -> str | None:
-    return _needs_local(target) or (None if os.geteuid() == 0 else "mounting the fault tmpfs needs root")
+    return _needs_local(target) or local.tmpfs_unavailable()
 
 
 def _k8s_only(what: str) -> Callable[[Target], str | None]:
