@@ -94,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--allow-faults", action="store_true", help="allow faults on a non-disposable target")
     for component in ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe"):
         verify.add_argument(f"--{component}-url", metavar="URL", default=None,
-                            help=f"{component} base URL (target urls)" if component in (
-                                "prometheus", "alertmanager") else argparse.SUPPRESS)
+                            help=f"{component} base URL (target urls"
+                                 f"{'; required' if component == 'prometheus' else ''})")
     verify.add_argument("--bearer-token-file", metavar="PATH", default=None,
                         help="file with a bearer token for every URL (target urls)")
     verify.add_argument("--basic-auth-user", metavar="USER", default=None)
