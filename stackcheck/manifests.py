@@ -93,6 +93,15 @@ class Manifests:
         return self.config_dir / "alertmanager" / "alertmanager.yml"
 
     @property
+    def routes_test_yml(self) -> Path:
+        """The route-test table: each alert's labels, receivers and channels (lint and the full profile)."""
+        return self.config_dir / "alertmanager" / "routes.test.yml"
+
+    @property
+    def grafana_datasources_yml(self) -> Path:
+        return self.config_dir / "grafana" / "datasources.yml"
+
+    @property
     def blackbox_yml(self) -> Path:
         return self.config_dir / "blackbox" / "blackbox.yml"
 

@@ -47,7 +47,7 @@ def probe_http(stackcheck_target: Target) -> Http:
 
 def provisioned_datasources(manifests: Manifests) -> list[dict[str, Any]]:
     """The datasources of ``config/grafana/datasources.yml``."""
-    doc = load_yaml(manifests.config_dir / "grafana" / "datasources.yml") or {}
+    doc = load_yaml(manifests.grafana_datasources_yml) or {}
     return [dict(ds) for ds in doc.get("datasources") or []]
 
 

@@ -32,7 +32,7 @@ def campaign(request: pytest.FixtureRequest, stackcheck_target: Target, promethe
              alertmanager: AlertmanagerClient, sink: Any, budgets: Budgets,
              alertmanager_config: dict[str, Any], manifests: Manifests) -> Iterator[Campaign]:
     """Inject every selected, supported fault at once; clear them all afterwards, even on Ctrl-C."""
-    table = load_yaml(manifests.alertmanager_yml.parent / "routes.test.yml") or []
+    table = load_yaml(manifests.routes_test_yml) or []
     expected = expectations(table, manifests.alertmanager_config())
     selected = {_alert_of(item) for item in request.session.items} - {None}
     run = Campaign(stackcheck_target, prometheus, alertmanager, sink, budgets, alertmanager_config, expected)

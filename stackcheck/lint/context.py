@@ -47,11 +47,11 @@ class Context:
 
     @property
     def route_tests_path(self) -> Path:
-        return self.config / "alertmanager" / "routes.test.yml"
+        return self.manifests.routes_test_yml
 
     @property
     def datasources_path(self) -> Path:
-        return self.config / "grafana" / "datasources.yml"
+        return self.manifests.grafana_datasources_yml
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the manifests directory (how every message names a file)."""

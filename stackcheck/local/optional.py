@@ -453,7 +453,7 @@ def grafana_datasources(manifests: Manifests, ports: OptionalPorts, factor: floa
     Prometheus' ``timeInterval`` (= the scrape interval) is scaled like the local Prometheus' interval,
     so ``$__rate_interval`` covers as many scrapes as in the cluster.
     """
-    doc = copy.deepcopy(_load(manifests.config_dir / "grafana" / "datasources.yml"))
+    doc = copy.deepcopy(_load(manifests.grafana_datasources_yml))
     urls = _datasource_urls(ports.base)
     for source in doc.get("datasources") or []:
         kind = str(source.get("type"))
