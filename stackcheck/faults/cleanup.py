@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import requests
-
+from stackcheck.clients.http import Http
+from stackcheck.clients.probe import ProbeClient
+from stackcheck.errors import StackcheckError
 from stackcheck.faults import ledger, local
 from stackcheck.faults.scenarios import SCENARIOS
 from stackcheck.local import processes
@@ -34,12 +35,13 @@ def cleanup_local(state_dir: Path) -> list[str]:
         url = state.endpoints.get(name)
         if url is None:
             continue
+        probe = ProbeClient(Http(name, url))
         try:
-            active = requests.get(f"{url}/faults", timeout=5).json().get("run_ids", {})
-        except (requests.RequestException, ValueError):
-            continue
-        for run_id in sorted({r for r in active.values() if str(r).startswith(RUN_PREFIX)}):
-            requests.delete(f"{url}/faults", params={"run_id": run_id}, timeout=5)
+            active = probe.active_run_ids()
+        except StackcheckError:
+            continue  # a probe that is down holds no switches
+        for run_id in sorted(r for r in active if r.startswith(RUN_PREFIX)):
+            probe.clear_run(run_id)
             done.append(f"cleared probe switches of run {run_id} on {name}")
     if os.path.ismount(local.disk_mount(state_dir)):
         local.clear_disk(state_dir)

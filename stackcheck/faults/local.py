@@ -10,9 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from stackcheck.errors import ApiError, Unreachable
+from stackcheck.clients.http import Http
+from stackcheck.clients.probe import ProbeClient
 from stackcheck.local.state import LocalState
 
 #: Size of the tmpfs the DiskSpaceLow fault fills (small: it lives in RAM).
@@ -21,12 +20,7 @@ DISK_TMPFS_SIZE = "4m"
 
 def set_switches(probe_url: str, run_id: str, switches: dict[str, Any]) -> None:
     """POST fault switches to a probe (``0``/``false`` turns a switch off)."""
-    try:
-        response = requests.post(f"{probe_url}/faults", json={"run_id": run_id, **switches}, timeout=5)
-    except requests.RequestException as exc:
-        raise Unreachable(f"probe at {probe_url} is unreachable ({type(exc).__name__}); is the stack up?") from exc
-    if response.status_code != 200:
-        raise ApiError(f"probe at {probe_url} refused faults {switches}: {response.text[:200]}")
+    ProbeClient(Http("probe", probe_url)).set_faults(run_id, switches)
 
 
 def kill_service(state_dir: Path, name: str) -> None:
