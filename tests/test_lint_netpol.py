@@ -311,3 +311,29 @@ def test_host_network_destination_needs_only_the_source_egress_to_the_node_netwo
         blocked(world(deny_all("a"), deny_all("b"), policy("a", "nodes", to_nodes), host_network=True))
         is None
     )
+
+
+# --------------------------------------------------------------------------- the documented override
+
+
+def documented_overlay() -> str:
+    """The kustomization manifests/README.md gives under "Another cluster"."""
+    text = (MANIFESTS / "README.md").read_text()
+    section = text[text.index("### Another cluster") :]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_documented_cidr_override_admits_the_proxy_from_that_cidr(
+    copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's overlay moves every node-network rule to 10.20.0.0/16, and lint with that range passes."""
+    overlay = copy.parent / "my-cluster"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(documented_overlay())
+    monkeypatch.setenv(NODE_NETWORK_ENV, "10.20.0.0/16")
+    rendered = render_python(overlay)
+    assert reachability(rendered, "overlays/production", str).problems == []
+    unpatched = yaml.safe_load(documented_overlay())
+    del unpatched["patches"]
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump(unpatched))
+    assert reachability(render_python(overlay), "overlays/production", str).problems
