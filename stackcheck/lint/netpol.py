@@ -124,7 +124,8 @@ def check_flow(rel: Rel, flow: Flow, objects: list[KObject], policies: list[KObj
         return None
     return (
         f"flow {describe(flow, number)} blocked: egress of {source.title} {egress[1]}; "
-        f"ingress of {dest.title} {ingress[1]}"
+        f"ingress of {dest.title} {ingress[1]}. Allow it in a policy of the blocked side "
+        '(manifests/README.md, "Network policies")'
     )
 
 
