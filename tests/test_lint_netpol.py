@@ -62,6 +62,24 @@ def test_shipped_policies_admit_every_needed_flow(target: str) -> None:
     assert problems(MANIFESTS, target) == []
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_namespace_denies_ingress_and_egress_by_default(target: str) -> None:
+    """Each rendered namespace has a policy selecting all pods for both directions with no rule, so
+    the flow table is the whole list of what may move (a flow cannot pass by no policy selecting it)."""
+    objects = render_python(MANIFESTS / target)
+    namespaces = {o.body["metadata"]["name"] for o in objects if o.kind == "Namespace"}
+    denied = {
+        o.body["metadata"]["namespace"]
+        for o in objects
+        if o.kind == "NetworkPolicy"
+        and o.body["spec"].get("podSelector") == {}
+        and set(o.body["spec"].get("policyTypes") or []) == {"Ingress", "Egress"}
+        and not o.body["spec"].get("ingress")
+        and not o.body["spec"].get("egress")
+    }
+    assert namespaces and namespaces <= denied, f"{target}: no default deny in {sorted(namespaces - denied)}"
+
+
 # --------------------------------------------------------------------------- seeded defects
 
 
