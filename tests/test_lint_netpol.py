@@ -8,6 +8,7 @@ one NetworkPolicy rule each, on small hand-written policies.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,18 @@ from typing import Any
 import pytest
 import yaml
 
-from stackcheck.lint.flows import FLOWS, NODE_NETWORK_ENV, Flow, Pods
+from stackcheck.lint.flows import (
+    ALERTMANAGER,
+    ALLOY,
+    BLACKBOX,
+    FLOWS,
+    GRAFANA,
+    NODE_NETWORK_ENV,
+    PROBE,
+    PROMETHEUS,
+    Flow,
+    Pods,
+)
 from stackcheck.lint.netpol import check_flow, reachability
 from stackcheck.lint.objects import KObject
 from stackcheck.lint.render import render_python
@@ -355,3 +367,81 @@ def test_documented_cidr_override_admits_the_proxy_from_that_cidr(
     del unpatched["patches"]
     (overlay / "kustomization.yaml").write_text(yaml.safe_dump(unpatched))
     assert reachability(render_python(overlay), "overlays/production", str).problems
+
+
+# --------------------------------------------------------------------------- the table follows the configs
+
+ADDRESS = re.compile(r"(?:https?://)?([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?:(\d+)")
+
+
+def service_flows(source: Pods, text: str, target: str = "overlays/kind") -> list[tuple[str, Flow | None]]:
+    """(address, the flow from ``source`` that serves it) for each in-cluster address in ``text``."""
+    objects = render_python(MANIFESTS / target)
+    services = {
+        (o.body["metadata"]["namespace"], o.body["metadata"]["name"]): o.body
+        for o in objects
+        if o.kind == "Service"
+    }
+    name = "manifests" if target == "." else target
+    out: list[tuple[str, Flow | None]] = []
+    for svc_name, ns, port in ADDRESS.findall(text):
+        svc = services[(ns, svc_name)]
+        (svc_port,) = [p for p in svc["spec"]["ports"] if int(p["port"]) == int(port)]
+        dest = Pods(ns, svc["spec"]["selector"]["app.kubernetes.io/name"])
+        wanted = {str(svc_port.get("targetPort", port)), str(port)}
+        flow = next(
+            (
+                f
+                for f in FLOWS
+                if f.source == source and f.dest == dest and str(f.port) in wanted and name in f.targets
+            ),
+            None,
+        )
+        out.append((f"{svc_name}.{ns}.svc:{port}", flow))
+    return out
+
+
+def assert_served(source: Pods, text: str, target: str = "overlays/kind") -> None:
+    found = service_flows(source, text, target)
+    assert found, f"no in-cluster address found for {source}"
+    missing = [address for address, flow in found if flow is None]
+    assert not missing, f"{source} is configured to reach {missing}, which stackcheck/lint/flows.py lacks"
+
+
+def test_every_scrape_job_has_a_flow() -> None:
+    """Each job of prometheus.yml is a flow from Prometheus (named `job <name>`), so lint checks it."""
+    config = yaml.safe_load((MANIFESTS / "config" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    served = {m for f in FLOWS if f.source == PROMETHEUS for m in re.findall(r"\bjob ([\w-]+)", f.why)}
+    assert jobs <= served, f"scrape jobs without a flow in stackcheck/lint/flows.py: {sorted(jobs - served)}"
+
+
+def test_every_blackbox_url_has_a_flow() -> None:
+    """Each URL job blackbox-http probes is a flow from blackbox-exporter."""
+    config = yaml.safe_load((MANIFESTS / "config" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "blackbox-http"]
+    assert_served(BLACKBOX, " ".join(url for static in job["static_configs"] for url in static["targets"]))
+
+
+def test_every_grafana_datasource_has_a_flow() -> None:
+    """Each datasource URL of Grafana's provisioning is a flow from Grafana."""
+    assert_served(GRAFANA, (MANIFESTS / "config" / "grafana" / "datasources.yml").read_text())
+
+
+def test_alloy_loki_url_has_a_flow() -> None:
+    """The Loki URL Alloy writes to is a flow from Alloy."""
+    assert_served(ALLOY, (MANIFESTS / "config" / "alloy" / "config.alloy").read_text())
+
+
+def test_probe_otlp_endpoint_has_a_flow() -> None:
+    """The OTLP endpoint the probe sends spans to is a flow from the probe."""
+    assert_served(PROBE, (MANIFESTS / "probe" / "phase5-backend-deployment.yaml").read_text())
+
+
+def test_kind_receivers_have_flows() -> None:
+    """Every sink address in the kind overlay's Alertmanager config and Slack URL is a flow from Alertmanager."""
+    generated = MANIFESTS / "overlays" / "kind" / "generated"
+    text = (generated / "alertmanager.yml").read_text() + (
+        generated / "secrets" / "slack-webhook-url"
+    ).read_text()
+    assert_served(ALERTMANAGER, text)
