@@ -265,7 +265,7 @@ def test_every_namespace_denies_ingress_by_default() -> None:
 def test_every_workload_with_a_port_has_an_ingress_policy() -> None:
     """Each workload that listens is opened by its own NetworkPolicy, whose named ports exist on it."""
     policies = {(o["metadata"]["namespace"], selected(o["spec"]["podSelector"])): o
-                for _, o in objects() if o["kind"] == "NetworkPolicy"}
+                for _, o in objects() if o["kind"] == "NetworkPolicy" and o["spec"].get("ingress")}
     for path, obj in workloads():
         ports = port_names(obj)
         policy = policies.get((obj["metadata"]["namespace"], app(obj)))
@@ -336,7 +336,7 @@ def test_network_policies_admit_every_scrape_and_probe_of_prometheus_yml() -> No
     services = {(o["metadata"]["namespace"], o["metadata"]["name"]): o
                 for _, o in objects() if o["kind"] == "Service"}
     policies = {(o["metadata"]["namespace"], selected(o["spec"]["podSelector"])): o
-                for _, o in objects() if o["kind"] == "NetworkPolicy"}
+                for _, o in objects() if o["kind"] == "NetworkPolicy" and o["spec"].get("ingress")}
     wanted: list[tuple[str, str, str, str]] = []  # (source app, namespace, service, port name/number)
     for job in list(config.get("scrape_configs") or []) + list(config["alerting"]["alertmanagers"]):
         for sd in job.get("kubernetes_sd_configs") or []:

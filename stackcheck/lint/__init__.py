@@ -11,6 +11,7 @@ Items and their ids (stable; ``<target>`` is ``manifests``, ``overlays/kind`` or
                                         :mod:`.render`); with kubectl, stackcheck's renderer must agree
 ``lint.schema[<target>]``               every object validates strictly (unknown fields fail)
 ``lint.podsecurity[<target>]``          pod templates meet "restricted" bar the documented exceptions
+``lint.netpol[<target>]``               the NetworkPolicies admit every flow of :mod:`.flows` (both ends)
 ``lint.promtool.rules[<file>]``         ``promtool check rules`` per rule file
 ``lint.promtool.config``                ``promtool check config`` on a copy with Kubernetes SD made static
 ``lint.promtool.tests[<file>]``         ``promtool test rules`` per ``*.test.yml``

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from stackcheck.errors import ExitCode
-from stackcheck.lint import alertmanager, crosschecks, dashboards, k8s, prom
+from stackcheck.lint import alertmanager, crosschecks, dashboards, k8s, netpol, prom
 from stackcheck.lint.context import Context
 from stackcheck.lint.output import print_items, print_verdict, write_junit
 from stackcheck.lint.result import Item
@@ -41,6 +41,12 @@ def tasks(ctx: Context) -> list[tuple[str, Task]]:
             (
                 f"lint.render[{k8s.target_name(target)}]",
                 functools.partial(k8s.kubernetes_items, ctx, target, render),
+            )
+        )
+        out.append(
+            (
+                f"lint.netpol[{k8s.target_name(target)}]",
+                _one(functools.partial(netpol.netpol_item, ctx, target, render)),
             )
         )
     out += [
