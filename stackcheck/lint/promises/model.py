@@ -1,0 +1,38 @@
+"""A promise (a named value a consumer relies on) and its verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stackcheck.lint.promises.stack import Stack
+
+
+@dataclass
+class Verdict:
+    """``summary`` says what was found when it holds; each problem names file, key, value, who relies
+    on it and the fix."""
+
+    summary: str
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Promise:
+    """``name`` is the stable id (``loki.retention_in_force``); ``title`` completes "promise <name>: "."""
+
+    name: str
+    title: str
+    check: Callable[[Stack], Verdict]
+    needs_objects: bool = True
+
+
+def promise(name: str, title: str, *, needs_objects: bool = True) -> Callable[[Callable[[Stack], Verdict]], Promise]:
+    """Decorator: turn a check function into a :class:`Promise`."""
+
+    def wrap(check: Callable[[Stack], Verdict]) -> Promise:
+        return Promise(name, title, check, needs_objects)
+
+    return wrap
