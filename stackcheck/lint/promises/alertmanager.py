@@ -88,8 +88,8 @@ def _secret_file(stack: Stack, w: Workload, target: str, objects: list[Any], lab
     mounted = w.mount(path)
     if mounted is None or "secret" not in mounted[1]:
         what = "no volume" if mounted is None else f"volume {mounted[0].get('name')}, not a Secret"
-        return [f"{where}: {stack.at(w)} [{target}] has {what} there, so the notification fails when it is "
-                f"read; {relied}; mount the Secret at {path.rsplit('/', 1)[0]}"]
+        return [(f"{where}: {stack.at(w)} [{target}] has {what} there, so the notification fails when it is "
+                f"read; {relied}; mount the Secret at {path.rsplit('/', 1)[0]}")]
     mount, volume = mounted
     name = str(volume["secret"].get("secretName"))
     key = str(mount.get("subPath") or path[len(str(mount["mountPath"])):].lstrip("/"))
@@ -98,8 +98,8 @@ def _secret_file(stack: Stack, w: Workload, target: str, objects: list[Any], lab
         return []  # created by the operator, never in git (manifests/README.md lists its keys)
     data = {**(secret.body.get("data") or {}), **(secret.body.get("stringData") or {})}
     if key not in data:
-        return [f"{where}: Secret {name} [{target}] ({stack.at(secret)}) has no key {key!r} (it has {sorted(data)}); "
-                "the file is missing in the pod; add the key"]
+        return [(f"{where}: Secret {name} [{target}] ({stack.at(secret)}) has no key {key!r} (it has {sorted(data)}); "
+                "the file is missing in the pod; add the key")]
     if not _decoded(data[key], key in (secret.body.get("stringData") or {})).strip():
         return [f"{where}: Secret {name} [{target}] key {key!r} is empty; put the value in it"]
     return []
@@ -125,12 +125,12 @@ def _severity_route(stack: Stack, severity: str, wait: str, needs: tuple[str, ..
     if not good:
         got = ", ".join(f"{m.receiver} ({', '.join(k for k in receivers.get(m.receiver, {}) if k != 'name') or 'nothing'})"
                         for m in matches)
-        return Verdict("", [f"{where}: an alert with severity={severity} reaches {got}; none delivers to "
-                            f"{channels}; {relied}; route severity=\"{severity}\" to such a receiver"])
+        return Verdict("", [(f"{where}: an alert with severity={severity} reaches {got}; none delivers to "
+                            f"{channels}; {relied}; route severity=\"{severity}\" to such a receiver")])
     first = good[0]
     if parse_duration(first.group_wait) != parse_duration(wait):
-        return Verdict("", [f"{where}: the severity={severity} route to {first.receiver} has group_wait "
-                            f"{first.group_wait}; {relied}; set group_wait: {wait} on that route"])
+        return Verdict("", [(f"{where}: the severity={severity} route to {first.receiver} has group_wait "
+                            f"{first.group_wait}; {relied}; set group_wait: {wait} on that route")])
     return Verdict(f"severity={severity} → {first.receiver} ({channels}), group_wait {first.group_wait}")
 
 

@@ -21,23 +21,23 @@ def file_in_container(stack: Stack, w: Workload, path: str, rel: str, how: str) 
         return [f"{stack.rel(rel)} is missing; {where} reads it as {path} ({how})"]
     mounted = w.mount(path)
     if mounted is None:
-        return [f"{where}: {how} reads {path}, but no volumeMount holds that path; mount the ConfigMap "
-                f"generated from {stack.rel(rel)} there"]
+        return [(f"{where}: {how} reads {path}, but no volumeMount holds that path; mount the ConfigMap "
+                f"generated from {stack.rel(rel)} there")]
     mount, volume = mounted
     if "configMap" not in volume:
-        return [f"{where}: {how} reads {path}, which is on {volume_kind(volume)} (volume {mount.get('name')}), "
-                f"not on the ConfigMap generated from {stack.rel(rel)}; mount that ConfigMap there"]
+        return [(f"{where}: {how} reads {path}, which is on {volume_kind(volume)} (volume {mount.get('name')}), "
+                f"not on the ConfigMap generated from {stack.rel(rel)}; mount that ConfigMap there")]
     name = str(volume["configMap"].get("name"))
     key = str(mount.get("subPath") or PurePosixPath(path).relative_to(str(mount["mountPath"])))
     cm = stack.find("ConfigMap", name, w.namespace)
     if cm is None:
-        return [f"{where}: volume {mount.get('name')} mounts ConfigMap {w.namespace}/{name}, which the "
-                f"manifests do not generate; generate it from {stack.rel(rel)} in config/kustomization.yaml"]
+        return [(f"{where}: volume {mount.get('name')} mounts ConfigMap {w.namespace}/{name}, which the "
+                f"manifests do not generate; generate it from {stack.rel(rel)} in config/kustomization.yaml")]
     data = (cm.body.get("data") or {}).get(key)
     if data != stack.text(rel):
         what = "holds another file" if data is not None else f"has no key {key!r}"
-        return [f"{where}: {how} reads {path} = ConfigMap {name} key {key!r}, which {what}, not "
-                f"{stack.rel(rel)}; list {stack.rel(rel)} in that ConfigMap's generator (config/kustomization.yaml)"]
+        return [(f"{where}: {how} reads {path} = ConfigMap {name} key {key!r}, which {what}, not "
+                f"{stack.rel(rel)}; list {stack.rel(rel)} in that ConfigMap's generator (config/kustomization.yaml)")]
     return []
 
 
@@ -51,8 +51,8 @@ def config_read(stack: Stack, app: str, rel: str, flags: tuple[str, ...], positi
         argv = w.argv
         path = argv[argv.index(positional) + 1] if positional in argv[:-1] else None
     if path is None:
-        return Verdict("", [f"{stack.at(w)}: no {' / '.join(flags) or positional} in its command line, so it "
-                            f"does not read {stack.rel(rel)}; pass the mounted path of that file"])
+        return Verdict("", [(f"{stack.at(w)}: no {' / '.join(flags) or positional} in its command line, so it "
+                            f"does not read {stack.rel(rel)}; pass the mounted path of that file")])
     how = f"{' / '.join(flags) or positional}"
     return Verdict(f"{w.where} reads {path} = {stack.rel(rel)}", file_in_container(stack, w, path, rel, how))
 
@@ -62,19 +62,19 @@ def on_pvc(stack: Stack, w: Workload, path: str, key: str, relied: str) -> list[
     (read-only) image filesystem."""
     mounted = w.mount(path)
     if mounted is None:
-        return [f"{key} = {path}: {stack.at(w)} mounts no volume there (the root filesystem is read-only "
-                f"and not kept); {relied}; put it under the PVC's mountPath"]
+        return [(f"{key} = {path}: {stack.at(w)} mounts no volume there (the root filesystem is read-only "
+                f"and not kept); {relied}; put it under the PVC's mountPath")]
     mount, volume = mounted
     if volume.get("volumeClaimTemplate"):
         return []
     claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
     if claim is not None:
         if stack.find("PersistentVolumeClaim", str(claim), w.namespace) is None:
-            return [f"{key} = {path}: {stack.at(w)} mounts PVC {claim} there, which the manifests do not "
-                    f"define; {relied}; add the PersistentVolumeClaim"]
+            return [(f"{key} = {path}: {stack.at(w)} mounts PVC {claim} there, which the manifests do not "
+                    f"define; {relied}; add the PersistentVolumeClaim")]
         return []
-    return [f"{key} = {path}: {stack.at(w)} mounts {volume_kind(volume)} (volume {mount.get('name')}) at "
-            f"{mount.get('mountPath')}, which is lost on restart; {relied}; put it under the PVC's mountPath"]
+    return [(f"{key} = {path}: {stack.at(w)} mounts {volume_kind(volume)} (volume {mount.get('name')}) at "
+            f"{mount.get('mountPath')}, which is lost on restart; {relied}; put it under the PVC's mountPath")]
 
 
 def listen_ports(stack: Stack, app: str) -> Verdict:

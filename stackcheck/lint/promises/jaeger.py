@@ -114,8 +114,8 @@ def probe_otlp_endpoint(stack: Stack) -> Verdict:
         return Verdict("no probe in these manifests (production overlay)")
     url = w.flag("--otlp-endpoint")
     if url is None:
-        return Verdict("", [f"{stack.at(w)}: no --otlp-endpoint, so the probe sends no spans and "
-                            f"traces.fresh fails; pass {COLLECTOR_SERVICE}:{OTLP_PORTS['http']}{OTLP_TRACES_PATH}"])
+        return Verdict("", [(f"{stack.at(w)}: no --otlp-endpoint, so the probe sends no spans and "
+                            f"traces.fresh fails; pass {COLLECTOR_SERVICE}:{OTLP_PORTS['http']}{OTLP_TRACES_PATH}")])
     target, problems = reaches(stack, url, w.namespace, stack.at(w), "--otlp-endpoint", "jaeger",
                                path=OTLP_TRACES_PATH)
     http = jaeger_endpoints(stack.yaml(JAEGER)).get("receivers.otlp.protocols.http.endpoint")

@@ -69,9 +69,9 @@ def retention_in_force(stack: Stack) -> Verdict:
 def single_tenant(stack: Stack) -> Verdict:
     value = stack.yaml(LOKI).get("auth_enabled", True)
     problems = [] if value is False else [
-        f"{stack.rel(LOKI)}: auth_enabled is {value!r} (Loki's default is true): every push and query without "
+        (f"{stack.rel(LOKI)}: auth_enabled is {value!r} (Loki's default is true): every push and query without "
         "an X-Scope-OrgID header gets 401 'no org id', and the Grafana datasource, Alloy and the log checks "
-        "send none; set auth_enabled: false"]
+        "send none; set auth_enabled: false")]
     return Verdict("auth_enabled: false", problems)
 
 
@@ -150,8 +150,8 @@ def loki_push_url(stack: Stack) -> Verdict:
     block = re.search(r'loki\.write\s+"[^"]*"\s*\{(.*)', alloy_text(stack), re.DOTALL)
     urls = re.findall(r'\burl\s*=\s*"([^"]+)"', block.group(1)) if block else []
     if not urls:
-        return Verdict("", [f"{where}: no loki.write endpoint url: nothing ships pod logs to Loki, so "
-                            "logs.fresh and logs.canary fail; add loki.write with the Loki Service's push URL"])
+        return Verdict("", [(f"{where}: no loki.write endpoint url: nothing ships pod logs to Loki, so "
+                            "logs.fresh and logs.canary fail; add loki.write with the Loki Service's push URL")])
     problems = []
     for url in urls:
         problems += reaches(stack, url, w.namespace if w else "monitoring", where, "loki.write endpoint url",

@@ -39,9 +39,9 @@ def scrape_interval(stack: Stack) -> Verdict:
     given = (stack.ctx.prometheus.get("global") or {}).get("scrape_interval")
     ok = given is not None and parse_duration(str(given)) == parse_duration(SCRAPE_INTERVAL)
     problems = [] if ok else [
-        f"{_where(stack)}: global.scrape_interval is {given!r} (unset means 1m): DESIGN.md promises "
+        (f"{_where(stack)}: global.scrape_interval is {given!r} (unset means 1m): DESIGN.md promises "
         f"{SCRAPE_INTERVAL}, the rules' windows, the Grafana datasource's timeInterval and verify's wait "
-        f"budgets are sized for it; set global.scrape_interval: {SCRAPE_INTERVAL}"]
+        f"budgets are sized for it; set global.scrape_interval: {SCRAPE_INTERVAL}")]
     problems += [f"{_where(stack)}: job {j.get('job_name')!r} sets scrape_interval {j['scrape_interval']!r}, "
                  f"not {SCRAPE_INTERVAL}; remove it" for j in _jobs(stack)
                  if "scrape_interval" in j and parse_duration(str(j["scrape_interval"])) != parse_duration(SCRAPE_INTERVAL)]

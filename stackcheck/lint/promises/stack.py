@@ -105,9 +105,9 @@ class Workload:
         best: dict[str, Any] | None = None
         for m in self.container.get("volumeMounts") or []:
             mp = PurePosixPath(str(m.get("mountPath", "")))
-            if target == mp or (not m.get("subPath") and mp in target.parents):
-                if best is None or len(str(mp)) > len(str(best["mountPath"])):
-                    best = dict(m)
+            holds = target == mp or (not m.get("subPath") and mp in target.parents)
+            if holds and (best is None or len(str(mp)) > len(str(best["mountPath"]))):
+                best = dict(m)
         if best is None:
             return None
         volumes = {str(v.get("name")): dict(v) for v in self.pod.get("volumes") or []}
