@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from stackcheck.lint.k8s import target_name
 from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc
 from stackcheck.lint.promises.model import Promise, Verdict, promise
 from stackcheck.lint.promises.stack import Stack, Workload
@@ -88,7 +89,7 @@ def _secret_file(stack: Stack, w: Workload, target: str, objects: list[Any], lab
     mounted = w.mount(path)
     if mounted is None or "secret" not in mounted[1]:
         what = "no volume" if mounted is None else f"volume {mounted[0].get('name')}, not a Secret"
-        return [(f"{where}: {stack.at(w)} [{target}] has {what} there, so the notification fails when it is "
+        return [(f"{where}: {stack.at(w)} [{target_name(target)}] has {what} there, so the notification fails when it is "
                 f"read; {relied}; mount the Secret at {path.rsplit('/', 1)[0]}")]
     mount, volume = mounted
     name = str(volume["secret"].get("secretName"))
@@ -98,10 +99,10 @@ def _secret_file(stack: Stack, w: Workload, target: str, objects: list[Any], lab
         return []  # created by the operator, never in git (manifests/README.md lists its keys)
     data = {**(secret.body.get("data") or {}), **(secret.body.get("stringData") or {})}
     if key not in data:
-        return [(f"{where}: Secret {name} [{target}] ({stack.at(secret)}) has no key {key!r} (it has {sorted(data)}); "
+        return [(f"{where}: Secret {name} [{target_name(target)}] ({stack.at(secret)}) has no key {key!r} (it has {sorted(data)}); "
                 "the file is missing in the pod; add the key")]
     if not _decoded(data[key], key in (secret.body.get("stringData") or {})).strip():
-        return [f"{where}: Secret {name} [{target}] key {key!r} is empty; put the value in it"]
+        return [f"{where}: Secret {name} [{target_name(target)}] key {key!r} is empty; put the value in it"]
     return []
 
 

@@ -9,6 +9,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
+from stackcheck.lint.k8s import target_name
 from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
 from stackcheck.lint.promises.model import Promise, Verdict, promise
 from stackcheck.lint.promises.stack import Stack, Workload
@@ -96,7 +97,7 @@ def rule_files_mounted(stack: Stack) -> Verdict:
             mounted = w.mount(str(full.parent))
             if mounted is None or "configMap" not in mounted[1]:
                 problems.append(f"{_where(stack)}: rule_files {pattern!r} is {full} in {stack.at(w)} "
-                                f"[{target}], where no ConfigMap is mounted; mount prometheus-rules at {full.parent}")
+                                f"[{target_name(target)}], where no ConfigMap is mounted; mount prometheus-rules at {full.parent}")
                 continue
             name = str(mounted[1]["configMap"].get("name"))
             cm = stack.find("ConfigMap", name, w.namespace, objects)
@@ -104,7 +105,7 @@ def rule_files_mounted(stack: Stack) -> Verdict:
             seen |= {k for k in keys if fnmatch.fnmatch(k, full.name)}
         if sorted(seen) != expected:
             problems.append(f"{_where(stack)}: rule_files {patterns} load {sorted(seen)} in {stack.at(w)} "
-                            f"[{target}], but config/prometheus/rules has {expected} (what lint and promtool "
+                            f"[{target_name(target)}], but config/prometheus/rules has {expected} (what lint and promtool "
                             "check); list every rule file in the prometheus-rules ConfigMap generator "
                             "(config/kustomization.yaml and the kind overlay's)")
     return Verdict(f"{', '.join(expected)} loaded in every rendering", problems)
