@@ -77,6 +77,8 @@ CASES = [
      [LOKI, "compactor.retention_enabled is False", "set compactor.retention_enabled: true"]),
     ("loki.retention_in_force", text(LOKI, "  delete_request_store: filesystem\n", ""),
      [LOKI, "compactor.delete_request_store is None", "delete_request_store: filesystem"]),
+    ("loki.retention_in_force", text(LOKI, "  delete_request_store: filesystem", "  delete_request_store: s3"),
+     [LOKI, "compactor.delete_request_store is 's3', but the chunks are in ['filesystem']"]),
     ("loki.retention_in_force", text(LOKI, "  retention_period: 744h", "  retention_period: 24h"),
      [LOKI, "limits_config.retention_period is '24h'", "744h"]),
     ("loki.retention_in_force", text(LOKI, "period: 24h", "period: 168h"),
@@ -95,6 +97,9 @@ CASES = [
      ["alloy/alloy-daemonset.yaml", "/etc/alloy/main.alloy", "no key 'main.alloy'"]),
     ("alloy.loki_push_url", text(ALLOY, "loki.monitoring.svc:3100", "loki.monitoring.svc:3110"),
      [ALLOY, "loki.write endpoint url = http://loki.monitoring.svc:3110/loki/api/v1/push", "has no port 3110"]),
+    ("alloy.pipeline_reaches_loki", text(ALLOY, "forward_to = [loki.write.default.receiver]",
+                                         "forward_to = [loki.write.local.receiver]"),
+     [ALLOY, "loki.source.kubernetes.pod_logs forwards to loki.write.local.receiver, which the config does not define"]),
     ("alloy.labels_for_checks", text(ALLOY, 'target_label  = "namespace"', 'target_label  = "ns"'),
      [ALLOY, "target_label 'namespace'", '{namespace="phase5"}']),
     ("alloy.env_set", yaml_edit("alloy/alloy-daemonset.yaml",
@@ -118,6 +123,9 @@ CASES = [
     # Grafana
     ("grafana.datasource_uids", text(DS, "datasourceUid: jaeger", "datasourceUid: jaegr"),
      [DS, "derivedFields[0].datasourceUid is 'jaegr'"]),
+    ("grafana.datasource_uids", text("config/grafana/dashboards/system-overview.json",
+                                     '"type": "loki",\n        "uid": "loki"', '"type": "loki",\n        "uid": "prometheus"'),
+     ["config/grafana/dashboards/system-overview.json", "uid 'prometheus' is of type 'loki'"]),
     ("grafana.datasource_urls", text(DS, "url: http://loki.monitoring.svc:3100", "url: http://loki.logging.svc:3100"),
      [DS, "datasource 'loki' url = http://loki.logging.svc:3100", "no Service logging/loki"]),
     ("grafana.admin_password_from_secret",
@@ -166,6 +174,8 @@ CASES = [
      [PROM, "module 'http_200'", "config/blackbox/blackbox.yml"]),
     ("blackbox.probe_targets", text(PROM, "http://loki.monitoring.svc:3100/ready", "http://loki.monitoring.svc:3110/ready"),
      [PROM, "probes http://loki.monitoring.svc:3110/ready", "has no port 3110"]),
+    ("blackbox.probe_targets", text(PROM, "http://loki.monitoring.svc:3100/ready", "http://loki.monitoring.svc:3100/readyz"),
+     [PROM, "probes http://loki.monitoring.svc:3100/readyz", "answers health on /ready"]),
     # kube-state-metrics, node-exporter
     ("kube_state_metrics.listen_ports", text("kube-state-metrics/kube-state-metrics-deployment.yaml", "--port=8080",
                                              "--port=8082"), ["container port http-metrics (8080)"]),
@@ -191,6 +201,14 @@ CASES = [
      [AM, "severity=critical route to critical has group_wait 30s", "group_wait: 0s"]),
     ("alertmanager.warning_to_slack_after_30s", _route("slack-warning", "group_wait", "10s"),
      [AM, "severity=warning route to slack-warning has group_wait 10s", "group_wait: 30s"]),
+    ("alertmanager.kind_delivers_to_sink", text("overlays/kind/generated/secrets/slack-webhook-url",
+                                                "stackcheck-sink.monitoring.svc:8080", "stackcheck-sink.monitoring.svc:9999"),
+     ["overlays/kind/generated/alertmanager.yml", "slack-webhook-url = http://stackcheck-sink.monitoring.svc:9999",
+      "has no port 9999"]),
+    ("alertmanager.kind_delivers_to_sink", text("overlays/kind/generated/alertmanager.yml",
+                                                "smtp_smarthost: stackcheck-sink.monitoring.svc:2525",
+                                                "smtp_smarthost: stackcheck-sink.monitoring.svc:25"),
+     ["global.smtp_smarthost = smtp://stackcheck-sink.monitoring.svc:25", "has no port 25"]),
     ("alertmanager.data_on_pvc", text(AM_STS, "--storage.path=/alertmanager", "--storage.path=/tmp/am"),
      [AM_STS, "--storage.path = /tmp/am", "mounts no volume"]),
 ]
@@ -203,6 +221,33 @@ def test_shipped_manifests_keep_every_promise() -> None:
     assert not broken, json.dumps(broken, indent=1)
     assert set(items) == {f"lint.promise[{p.name}]" for p in PROMISES}
     assert {p.name for p in PROMISES} == {name for name, _, _ in CASES}, "a promise without a seeded defect"
+
+
+#: What another change of issue 8 adds (Loki's fast scheduler lookup, Alloy stamping lines with their own
+#: ``ts``): the promises must keep holding with it.
+LOKI_FRONTEND = "\nfrontend:\n  scheduler_dns_lookup_period: 1s\n"
+ALLOY_TS_STAGE = """
+loki.process "pod_logs" {
+  stage.json {
+    expressions = { ts = "ts" }
+  }
+  stage.timestamp {
+    source = "ts"
+    format = "RFC3339Nano"
+  }
+  forward_to = [loki.write.default.receiver]
+}
+"""
+
+
+def test_promises_hold_with_loki_frontend_lookup_and_alloy_timestamp_stage(copy: Path) -> None:
+    """Loki's frontend.scheduler_dns_lookup_period and an Alloy loki.process that stamps entries from ``ts``
+    (between the source and loki.write) keep every promise."""
+    (copy / LOKI).write_text((copy / LOKI).read_text() + LOKI_FRONTEND)
+    edit_text(copy / ALLOY, "  forward_to = [loki.write.default.receiver]", "  forward_to = [loki.process.pod_logs.receiver]")
+    (copy / ALLOY).write_text((copy / ALLOY).read_text() + ALLOY_TS_STAGE)
+    broken = {i: item.message for i, item in promises_of(copy).items() if item.status != "passed"}
+    assert not broken, json.dumps(broken, indent=1)
 
 
 @pytest.mark.parametrize(("name", "seed", "expected"), [pytest.param(*c, id=f"{c[0]}-{i}") for i, c in enumerate(CASES)])

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import yaml
+
 from stackcheck.lint.k8s import target_name
-from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc
+from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
 from stackcheck.lint.promises.model import Promise, Verdict, promise
 from stackcheck.lint.promises.stack import Stack, Workload
 from stackcheck.routing import route
@@ -159,6 +161,44 @@ def data_on_pvc(stack: Stack) -> Verdict:
     return Verdict(f"--storage.path={path} on the PVC", problems)
 
 
+KIND = "overlays/kind"
+SINK = "stackcheck-sink"
+
+
+@promise("alertmanager.kind_delivers_to_sink", "in the kind overlay, every SMTP, webhook and Slack address "
+         "Alertmanager delivers to reaches the stackcheck-sink Service, on a port the sink listens on")
+def kind_delivers_to_sink(stack: Stack) -> Verdict:
+    objects = stack.renderings.get(KIND)
+    if objects is None:
+        return Verdict(f"no {KIND} rendering (lint.render[{KIND}] says why, if it exists)")
+    kind = Stack(stack.ctx, {".": objects})
+    cm = kind.find("ConfigMap", "alertmanager-config", "monitoring")
+    raw = ((cm.body.get("data") or {}) if cm else {}).get("alertmanager.yml")
+    where = f"{KIND}/generated/alertmanager.yml"
+    if raw is None:
+        return Verdict("", [(f"{KIND}: no ConfigMap alertmanager-config key alertmanager.yml; rerun "
+                            "`python -m stackcheck.overlay kind`")])
+    config = yaml.safe_load(raw) or {}
+    relied = "the full profile checks every notification at the sink"
+    addresses = []
+    smarthost = str((config.get("global") or {}).get("smtp_smarthost", ""))
+    if smarthost:
+        addresses.append(("global.smtp_smarthost", f"smtp://{smarthost}"))
+    for dotted, key, value in _walk(config, ""):
+        if key == "url" and ".webhook_configs[" in dotted:
+            addresses.append((_label(config, dotted), str(value)))
+    secret = kind.find("Secret", "alertmanager-sink-secrets", "monitoring")
+    slack = ((secret.body.get("data") or {}) if secret else {}).get("slack-webhook-url")
+    if slack is not None:
+        addresses.append(("Secret alertmanager-sink-secrets key slack-webhook-url", _decoded(slack, False).strip()))
+    problems = []
+    for label, url in addresses:
+        problems += [f"{p}; {relied}" for p in
+                     reaches(kind, url, "monitoring", where, label, SINK)[1]]
+    return Verdict(f"{len(addresses)} addresses reach {SINK}", problems)
+
+
 PROMISES: tuple[Promise, ...] = (
     config_mounted, am_listen_ports, secrets_from_files, critical_route, warning_route, data_on_pvc,
+    kind_delivers_to_sink,
 )

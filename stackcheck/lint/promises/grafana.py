@@ -3,7 +3,9 @@ dashboards mounted where Grafana reads them, and an admin password that is never
 
 from __future__ import annotations
 
+import json
 from pathlib import PurePosixPath
+from typing import Any
 
 from stackcheck.lint.promises.common import file_in_container, missing_workload, reaches
 from stackcheck.lint.promises.model import Promise, Verdict, promise
@@ -53,7 +55,33 @@ def datasource_uids(stack: Stack) -> Verdict:
             if uid is not None and str(uid) not in uids:
                 problems.append(f"{where}: datasource {s.get('uid')!r} jsonData.{key} is {uid!r}, which no "
                                 f"datasource has (uids: {', '.join(uids)}); the link opens nothing; use one of them")
+    types_by_uid = {str(s["uid"]): str(s.get("type")) for s in sources if s.get("uid")}
+    for path in stack.ctx.dashboard_files:
+        try:
+            board = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue  # lint.dashboard reports it
+        for uid, kind in sorted(_refs(board)):
+            if uid in types_by_uid and kind != types_by_uid[uid]:
+                problems.append(f"{stack.ctx.rel(path)}: a datasource reference says uid {uid!r} is of type "
+                                f"{kind!r}, but {where} provisions {uid!r} as {types_by_uid[uid]!r}; its queries "
+                                f"go to the wrong kind of datasource (grafana.dashboard_loads); fix the type or uid")
     return Verdict(f"uids {', '.join(uids)}", problems)
+
+
+def _refs(node: Any) -> set[tuple[str, str]]:
+    """(uid, type) of every ``"datasource": {"type", "uid"}`` reference in a dashboard."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(node, dict):
+        ref = node.get("datasource")
+        if isinstance(ref, dict) and ref.get("uid") and ref.get("type"):
+            found.add((str(ref["uid"]), str(ref["type"])))
+        for value in node.values():
+            found |= _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _refs(value)
+    return found
 
 
 @promise("grafana.datasource_urls", "every Grafana datasource URL reaches its component's Service, on the port "

@@ -43,6 +43,11 @@ def retention_in_force(stack: Stack) -> Verdict:
         problems.append(f"{where}: compactor.delete_request_store is {store!r}: Loki refuses to start with "
                         f"retention enabled and no delete-request store; {relied}; set "
                         "compactor.delete_request_store: filesystem (the object_store of schema_config)")
+    stores = sorted({str(c.get("object_store")) for c in dig(doc, "schema_config.configs") or [] if isinstance(c, dict)})
+    if store and stores and store not in stores:
+        problems.append(f"{where}: compactor.delete_request_store is {store!r}, but the chunks are in {stores} "
+                        f"(schema_config object_store): Loki has no {store} client configured and does not start; "
+                        f"set compactor.delete_request_store: {stores[0]}")
     period = dig(doc, "limits_config.retention_period")
     try:
         seconds = parse_duration(str(period)) if period is not None else 0.0
@@ -159,6 +164,50 @@ def loki_push_url(stack: Stack) -> Verdict:
     return Verdict(f"pushes to {', '.join(urls)}", problems)
 
 
+_COMPONENT = re.compile(r'\b([a-z_]+(?:\.[a-z_]+)+)\s+"([^"]+)"\s*\{')
+
+
+def alloy_components(text: str) -> dict[str, str]:
+    """``loki.process.pod_logs`` → its block's body (top-level components of config.alloy)."""
+    found: dict[str, str] = {}
+    pos = 0
+    while (match := _COMPONENT.search(text, pos)) is not None:
+        depth, end = 1, match.end()
+        while end < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            end += 1
+        found[f"{match.group(1)}.{match.group(2)}"] = text[match.end():end - 1]
+        pos = end
+    return found
+
+
+@promise("alloy.pipeline_reaches_loki", "every Alloy log source forwards, through its stages, to a loki.write",
+         needs_objects=False)
+def pipeline_reaches_loki(stack: Stack) -> Verdict:
+    where = stack.rel(ALLOY)
+    components = alloy_components(alloy_text(stack))
+    edges = {name: re.findall(r"([\w.]+)\.receiver", m.group(1))
+             for name, body in components.items()
+             if (m := re.search(r"\bforward_to\s*=\s*\[([^\]]*)\]", body))}
+    problems = [f"{where}: {name} forwards to {ref}.receiver, which the config does not define; logs stop there; "
+                "name a defined loki.process or loki.write"
+                for name, refs in sorted(edges.items()) for ref in refs if ref not in components]
+    sources = sorted(n for n in components if n.startswith("loki.source."))
+    for source in sources:
+        seen, todo = {source}, [source]
+        while todo:
+            for ref in edges.get(todo.pop(), []):
+                if ref in components and ref not in seen:
+                    seen.add(ref)
+                    todo.append(ref)
+        if not any(n.startswith("loki.write.") for n in seen):
+            problems.append(f"{where}: {source} reaches {sorted(seen - {source}) or 'nothing'}, no loki.write: its "
+                            "lines never get to Loki (logs.fresh, logs.canary); end the forward_to chain at loki.write")
+    if not sources:
+        problems.append(f"{where}: no loki.source.* component: Alloy collects no log; add loki.source.kubernetes")
+    return Verdict(f"{', '.join(sources)} → loki.write", problems)
+
+
 @promise("alloy.labels_for_checks", "Alloy attaches every label the log checks, dashboards and datasource "
          "links select on", needs_objects=False)
 def labels_for_checks(stack: Stack) -> Verdict:
@@ -209,5 +258,5 @@ def env_set(stack: Stack) -> Verdict:
 
 PROMISES: tuple[Promise, ...] = (
     retention_in_force, single_tenant, loki_config_mounted, compactor_runs, loki_listen_ports, storage_on_pvc,
-    alloy_config_mounted, loki_push_url, labels_for_checks, env_set,
+    alloy_config_mounted, loki_push_url, pipeline_reaches_loki, labels_for_checks, env_set,
 )

@@ -12,7 +12,7 @@ from typing import Any
 from stackcheck.lint.k8s import target_name
 from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
 from stackcheck.lint.promises.model import Promise, Verdict, promise
-from stackcheck.lint.promises.stack import Stack, Workload
+from stackcheck.lint.promises.stack import Stack, Target, Workload
 from stackcheck.local.configs import LOCAL_JOB_GAPS, Ports, local_scrape_targets
 from stackcheck.local.optional import scrape_targets
 from stackcheck.timescale import parse_duration
@@ -281,7 +281,22 @@ def probe_targets(stack: Stack) -> Verdict:
                 elif target.workload is not None:
                     problems += reaches(stack, str(url), "monitoring", _where(stack), f"{label} target",
                                         target.workload.app)[1]
+                    problems += _health_path(stack, label, str(url), target)
     return Verdict(f"{len(urls)} URLs reach their components", problems)
+
+
+def _health_path(stack: Stack, label: str, url: str, target: Target) -> list[str]:
+    """A probed URL on the port of the container's readinessProbe must ask the same path: the one the
+    component answers health on (a 404 there makes probe_success 0 for a healthy component)."""
+    w = target.workload
+    probe = (w.container.get("readinessProbe") or {}).get("httpGet") if w else None
+    if w is None or not probe or w.port_number(probe.get("port")) != target.container_port:
+        return []
+    path = str(probe.get("path", "/"))
+    if target.path.rstrip("/") == path.rstrip("/"):
+        return []
+    return [(f"{_where(stack)}: {label} probes {url}, but {stack.at(w)} answers health on {path} of that port "
+            f"(its readinessProbe); probe_success stays 0; probe {path}")]
 
 
 def _listen(app: str, name: str) -> Promise:

@@ -290,6 +290,9 @@ class Stack:
         if app == "phase5-backend":
             found = host_port(w.flag("--listen") or "")
             return [Listener(found[1], found[0], f"{src} --listen")] if found else []
+        if app == "stackcheck-sink":
+            return [Listener(found[1], found[0], f"{src} {flag}")
+                    for flag in ("--http", "--smtp") if (found := host_port(w.flag(flag) or ""))]
         if app == "loki":
             server = self.yaml("loki/loki.yaml").get("server") or {}
             where = self.rel("loki/loki.yaml")
