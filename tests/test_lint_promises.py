@@ -28,7 +28,9 @@ Seed = Callable[[Path], None]
 @pytest.fixture(autouse=True)
 def no_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     """The promises never run promtool/amtool: let Context.load succeed where they are not installed."""
-    monkeypatch.setattr(context, "require", lambda binaries: {"promtool": Path("promtool"), "amtool": Path("amtool")})
+    monkeypatch.setattr(
+        context, "require", lambda binaries: {"promtool": Path("promtool"), "amtool": Path("amtool")}
+    )
 
 
 def promises_of(root: Path) -> dict[str, Item]:
@@ -73,144 +75,379 @@ def _route(receiver: str, key: str, value: str) -> Seed:
 
 CASES = [
     # Loki
-    ("loki.retention_in_force", text(LOKI, "  retention_enabled: true", "  retention_enabled: false"),
-     [LOKI, "compactor.retention_enabled is False", "set compactor.retention_enabled: true"]),
-    ("loki.retention_in_force", text(LOKI, "  delete_request_store: filesystem\n", ""),
-     [LOKI, "compactor.delete_request_store is None", "delete_request_store: filesystem"]),
-    ("loki.retention_in_force", text(LOKI, "  delete_request_store: filesystem", "  delete_request_store: s3"),
-     [LOKI, "compactor.delete_request_store is 's3', but the chunks are in ['filesystem']"]),
-    ("loki.retention_in_force", text(LOKI, "  retention_period: 744h", "  retention_period: 24h"),
-     [LOKI, "limits_config.retention_period is '24h'", "744h"]),
-    ("loki.retention_in_force", text(LOKI, "period: 24h", "period: 168h"),
-     [LOKI, "schema_config.configs[0].index.period is '168h'"]),
-    ("loki.single_tenant", text(LOKI, "auth_enabled: false", "auth_enabled: true"),
-     [LOKI, "auth_enabled is True", "X-Scope-OrgID"]),
-    ("loki.config_mounted", text(LOKI_STS, "-config.file=/etc/loki/config/loki.yaml", "-config.file=/etc/loki/x.yaml"),
-     [LOKI_STS, "/etc/loki/x.yaml", "ConfigMap"]),
-    ("loki.compactor_runs", text(LOKI_STS, "-target=all", "-target=querier"), [LOKI_STS, "-target=querier runs no compactor"]),
-    ("loki.listen_ports", text(LOKI, "http_listen_port: 3100", "http_listen_port: 3101"),
-     [LOKI_STS, "container port http (3100)", "server.http_listen_port = 3101"]),
-    ("loki.storage_on_pvc", text(LOKI, "working_directory: /var/loki/compactor", "working_directory: /tmp/compactor"),
-     [LOKI, "compactor.working_directory = /tmp/compactor", "emptyDir"]),
+    (
+        "loki.retention_in_force",
+        text(LOKI, "  retention_enabled: true", "  retention_enabled: false"),
+        [LOKI, "compactor.retention_enabled is False", "set compactor.retention_enabled: true"],
+    ),
+    (
+        "loki.retention_in_force",
+        text(LOKI, "  delete_request_store: filesystem\n", ""),
+        [LOKI, "compactor.delete_request_store is None", "delete_request_store: filesystem"],
+    ),
+    (
+        "loki.retention_in_force",
+        text(LOKI, "  delete_request_store: filesystem", "  delete_request_store: s3"),
+        [LOKI, "compactor.delete_request_store is 's3', but the chunks are in ['filesystem']"],
+    ),
+    (
+        "loki.retention_in_force",
+        text(LOKI, "  retention_period: 744h", "  retention_period: 24h"),
+        [LOKI, "limits_config.retention_period is '24h'", "744h"],
+    ),
+    (
+        "loki.retention_in_force",
+        text(LOKI, "period: 24h", "period: 168h"),
+        [LOKI, "schema_config.configs[0].index.period is '168h'"],
+    ),
+    (
+        "loki.single_tenant",
+        text(LOKI, "auth_enabled: false", "auth_enabled: true"),
+        [LOKI, "auth_enabled is True", "X-Scope-OrgID"],
+    ),
+    (
+        "loki.config_mounted",
+        text(LOKI_STS, "-config.file=/etc/loki/config/loki.yaml", "-config.file=/etc/loki/x.yaml"),
+        [LOKI_STS, "/etc/loki/x.yaml", "ConfigMap"],
+    ),
+    (
+        "loki.compactor_runs",
+        text(LOKI_STS, "-target=all", "-target=querier"),
+        [LOKI_STS, "-target=querier runs no compactor"],
+    ),
+    (
+        "loki.listen_ports",
+        text(LOKI, "http_listen_port: 3100", "http_listen_port: 3101"),
+        [LOKI_STS, "container port http (3100)", "server.http_listen_port = 3101"],
+    ),
+    (
+        "loki.storage_on_pvc",
+        text(LOKI, "working_directory: /var/loki/compactor", "working_directory: /tmp/compactor"),
+        [LOKI, "compactor.working_directory = /tmp/compactor", "emptyDir"],
+    ),
     # Alloy
-    ("alloy.config_mounted", text("alloy/alloy-daemonset.yaml", "- /etc/alloy/config.alloy", "- /etc/alloy/main.alloy"),
-     ["alloy/alloy-daemonset.yaml", "/etc/alloy/main.alloy", "no key 'main.alloy'"]),
-    ("alloy.loki_push_url", text(ALLOY, "loki.monitoring.svc:3100", "loki.monitoring.svc:3110"),
-     [ALLOY, "loki.write endpoint url = http://loki.monitoring.svc:3110/loki/api/v1/push", "has no port 3110"]),
-    ("alloy.pipeline_reaches_loki", text(ALLOY, "forward_to = [loki.write.default.receiver]",
-                                         "forward_to = [loki.write.local.receiver]"),
-     [ALLOY, "loki.source.kubernetes.pod_logs forwards to loki.write.local.receiver, which the config does not define"]),
-    ("alloy.labels_for_checks", text(ALLOY, 'target_label  = "namespace"', 'target_label  = "ns"'),
-     [ALLOY, "target_label 'namespace'", '{namespace="phase5"}']),
-    ("alloy.env_set", yaml_edit("alloy/alloy-daemonset.yaml",
-                                lambda d: d["spec"]["template"]["spec"]["containers"][0].pop("env")),
-     [ALLOY, 'sys.env("HOSTNAME")', "DaemonSet/monitoring/alloy"]),
-    ("alloy.listen_ports", text("alloy/alloy-daemonset.yaml", "listen-addr=0.0.0.0:12345", "listen-addr=127.0.0.1:12345"),
-     ["alloy/alloy-daemonset.yaml", "loopback only"]),
+    (
+        "alloy.config_mounted",
+        text("alloy/alloy-daemonset.yaml", "- /etc/alloy/config.alloy", "- /etc/alloy/main.alloy"),
+        ["alloy/alloy-daemonset.yaml", "/etc/alloy/main.alloy", "no key 'main.alloy'"],
+    ),
+    (
+        "alloy.loki_push_url",
+        text(ALLOY, "loki.monitoring.svc:3100", "loki.monitoring.svc:3110"),
+        [
+            ALLOY,
+            "loki.write endpoint url = http://loki.monitoring.svc:3110/loki/api/v1/push",
+            "has no port 3110",
+        ],
+    ),
+    (
+        "alloy.pipeline_reaches_loki",
+        text(ALLOY, "forward_to = [loki.write.default.receiver]", "forward_to = [loki.write.local.receiver]"),
+        [
+            ALLOY,
+            (
+                "loki.source.kubernetes.pod_logs forwards to loki.write.local.receiver, which the config does "
+                "not define"
+            ),
+        ],
+    ),
+    (
+        "alloy.labels_for_checks",
+        text(ALLOY, 'target_label  = "namespace"', 'target_label  = "ns"'),
+        [ALLOY, "target_label 'namespace'", '{namespace="phase5"}'],
+    ),
+    (
+        "alloy.env_set",
+        yaml_edit(
+            "alloy/alloy-daemonset.yaml", lambda d: d["spec"]["template"]["spec"]["containers"][0].pop("env")
+        ),
+        [ALLOY, 'sys.env("HOSTNAME")', "DaemonSet/monitoring/alloy"],
+    ),
+    (
+        "alloy.listen_ports",
+        text("alloy/alloy-daemonset.yaml", "listen-addr=0.0.0.0:12345", "listen-addr=127.0.0.1:12345"),
+        ["alloy/alloy-daemonset.yaml", "loopback only"],
+    ),
     # Jaeger and the probe's spans
-    ("jaeger.config_mounted", text("jaeger/jaeger-deployment.yaml", "--config=/etc/jaeger/config.yaml",
-                                   "--config=/etc/jaeger/jaeger.yaml"), ["/etc/jaeger/jaeger.yaml", "no key 'jaeger.yaml'"]),
-    ("jaeger.listen_ports", text(JAEGER, "port: 8888", "port: 8889"), ["container port metrics (8888)", JAEGER]),
-    ("jaeger.otlp_receivers", text(JAEGER, "endpoint: 0.0.0.0:4318", "endpoint: localhost:4318"),
-     [JAEGER, "receivers.otlp.protocols.http.endpoint is localhost:4318", "0.0.0.0:4318"]),
-    ("jaeger.query_on_16686", text(JAEGER, "endpoint: 0.0.0.0:16686", "endpoint: 0.0.0.0:16687"),
-     [JAEGER, "extensions.jaeger_query.http.endpoint is 0.0.0.0:16687"]),
-    ("jaeger.badger_on_pvc", text(JAEGER, "keys: /badger/data/keys", "keys: /tmp/keys"),
-     [JAEGER, "badger.directories.keys = /tmp/keys", "emptyDir"]),
-    ("jaeger.badger_on_pvc", text(JAEGER, "  ephemeral: false", "  ephemeral: true"), [JAEGER, "ephemeral is True"]),
-    ("probe.otlp_endpoint", text(PROBE, "jaeger-collector.tracing.svc:4318", "jaeger-collector.tracing.svc:4317"),
-     [PROBE, "--otlp-endpoint", "OTLP HTTP receiver is on 4318"]),
+    (
+        "jaeger.config_mounted",
+        text(
+            "jaeger/jaeger-deployment.yaml",
+            "--config=/etc/jaeger/config.yaml",
+            "--config=/etc/jaeger/jaeger.yaml",
+        ),
+        ["/etc/jaeger/jaeger.yaml", "no key 'jaeger.yaml'"],
+    ),
+    (
+        "jaeger.listen_ports",
+        text(JAEGER, "port: 8888", "port: 8889"),
+        ["container port metrics (8888)", JAEGER],
+    ),
+    (
+        "jaeger.otlp_receivers",
+        text(JAEGER, "endpoint: 0.0.0.0:4318", "endpoint: localhost:4318"),
+        [JAEGER, "receivers.otlp.protocols.http.endpoint is localhost:4318", "0.0.0.0:4318"],
+    ),
+    (
+        "jaeger.query_on_16686",
+        text(JAEGER, "endpoint: 0.0.0.0:16686", "endpoint: 0.0.0.0:16687"),
+        [JAEGER, "extensions.jaeger_query.http.endpoint is 0.0.0.0:16687"],
+    ),
+    (
+        "jaeger.badger_on_pvc",
+        text(JAEGER, "keys: /badger/data/keys", "keys: /tmp/keys"),
+        [JAEGER, "badger.directories.keys = /tmp/keys", "emptyDir"],
+    ),
+    (
+        "jaeger.badger_on_pvc",
+        text(JAEGER, "  ephemeral: false", "  ephemeral: true"),
+        [JAEGER, "ephemeral is True"],
+    ),
+    (
+        "probe.otlp_endpoint",
+        text(PROBE, "jaeger-collector.tracing.svc:4318", "jaeger-collector.tracing.svc:4317"),
+        [PROBE, "--otlp-endpoint", "OTLP HTTP receiver is on 4318"],
+    ),
     # Grafana
-    ("grafana.datasource_uids", text(DS, "datasourceUid: jaeger", "datasourceUid: jaegr"),
-     [DS, "derivedFields[0].datasourceUid is 'jaegr'"]),
-    ("grafana.datasource_uids", text("config/grafana/dashboards/system-overview.json",
-                                     '"type": "loki",\n        "uid": "loki"', '"type": "loki",\n        "uid": "prometheus"'),
-     ["config/grafana/dashboards/system-overview.json", "uid 'prometheus' is of type 'loki'"]),
-    ("grafana.datasource_urls", text(DS, "url: http://loki.monitoring.svc:3100", "url: http://loki.logging.svc:3100"),
-     [DS, "datasource 'loki' url = http://loki.logging.svc:3100", "no Service logging/loki"]),
-    ("grafana.admin_password_from_secret",
-     text(GRAFANA, "- name: GF_SECURITY_ADMIN_PASSWORD__FILE\n              value: /etc/grafana-secrets/admin-password",
-          "- name: GF_SECURITY_ADMIN_PASSWORD\n              value: admin123"),
-     [GRAFANA, "env GF_SECURITY_ADMIN_PASSWORD is a literal value"]),
-    ("grafana.provisioning_mounted", text(GRAFANA, "mountPath: /etc/grafana/provisioning/datasources",
-                                          "mountPath: /etc/grafana/datasources"),
-     [GRAFANA, "/etc/grafana/provisioning/datasources/datasources.yml", "no volumeMount"]),
-    ("grafana.dashboards_provisioned", text("config/kustomization.yaml",
-                                            "      - grafana/dashboards/agents-monitoring.json\n", ""),
-     [GRAFANA, "agents-monitoring.json", "no key 'agents-monitoring.json'"]),
-    ("grafana.scrape_interval_matches", text(DS, "timeInterval: 15s", "timeInterval: 30s"),
-     [DS, "jsonData.timeInterval is '30s'", "every 15s"]),
-    ("grafana.listen_ports", yaml_edit(GRAFANA, lambda d: d["spec"]["template"]["spec"]["containers"][0]["env"].append(
-        {"name": "GF_SERVER_HTTP_PORT", "value": "3001"})), [GRAFANA, "container port http (3000)"]),
+    (
+        "grafana.datasource_uids",
+        text(DS, "datasourceUid: jaeger", "datasourceUid: jaegr"),
+        [DS, "derivedFields[0].datasourceUid is 'jaegr'"],
+    ),
+    (
+        "grafana.datasource_uids",
+        text(
+            "config/grafana/dashboards/system-overview.json",
+            '"type": "loki",\n        "uid": "loki"',
+            '"type": "loki",\n        "uid": "prometheus"',
+        ),
+        ["config/grafana/dashboards/system-overview.json", "uid 'prometheus' is of type 'loki'"],
+    ),
+    (
+        "grafana.datasource_urls",
+        text(DS, "url: http://loki.monitoring.svc:3100", "url: http://loki.logging.svc:3100"),
+        [DS, "datasource 'loki' url = http://loki.logging.svc:3100", "no Service logging/loki"],
+    ),
+    (
+        "grafana.admin_password_from_secret",
+        text(
+            GRAFANA,
+            "- name: GF_SECURITY_ADMIN_PASSWORD__FILE\n"
+            "              value: /etc/grafana-secrets/admin-password",
+            "- name: GF_SECURITY_ADMIN_PASSWORD\n              value: admin123",
+        ),
+        [GRAFANA, "env GF_SECURITY_ADMIN_PASSWORD is a literal value"],
+    ),
+    (
+        "grafana.provisioning_mounted",
+        text(
+            GRAFANA, "mountPath: /etc/grafana/provisioning/datasources", "mountPath: /etc/grafana/datasources"
+        ),
+        [GRAFANA, "/etc/grafana/provisioning/datasources/datasources.yml", "no volumeMount"],
+    ),
+    (
+        "grafana.dashboards_provisioned",
+        text("config/kustomization.yaml", "      - grafana/dashboards/agents-monitoring.json\n", ""),
+        [GRAFANA, "agents-monitoring.json", "no key 'agents-monitoring.json'"],
+    ),
+    (
+        "grafana.scrape_interval_matches",
+        text(DS, "timeInterval: 15s", "timeInterval: 30s"),
+        [DS, "jsonData.timeInterval is '30s'", "every 15s"],
+    ),
+    (
+        "grafana.listen_ports",
+        yaml_edit(
+            GRAFANA,
+            lambda d: d["spec"]["template"]["spec"]["containers"][0]["env"].append(
+                {"name": "GF_SERVER_HTTP_PORT", "value": "3001"}
+            ),
+        ),
+        [GRAFANA, "container port http (3000)"],
+    ),
     # Prometheus
-    ("prometheus.config_mounted", text(PROM_STS, "--config.file=/etc/prometheus/prometheus.yml",
-                                       "--config.file=/etc/prometheus/prom.yml"), [PROM_STS, "/etc/prometheus/prom.yml"]),
-    ("prometheus.listen_ports", text(PROM_STS, "--web.listen-address=:9090", "--web.listen-address=:9091"),
-     [PROM_STS, "container port http (9090)", "--web.listen-address = 9091"]),
-    ("prometheus.scrape_interval_15s", text(PROM, "scrape_interval: 15s", "scrape_interval: 30s"),
-     [PROM, "global.scrape_interval is '30s'"]),
-    ("prometheus.jobs_relied_on", text(PROM, "- job_name: phase5\n", "- job_name: app\n"),
-     [PROM, "no scrape job 'phase5'", "alerts.rules.yml"]),
-    ("prometheus.rule_files_mounted", text("overlays/kind/kustomization.yaml",
-                                           "      - generated/rules/meta.rules.yml\n", ""),
-     [PROM, "[overlays/kind]", "meta.rules.yml"]),
-    ("prometheus.tsdb_on_pvc", text(PROM_STS, "--storage.tsdb.path=/prometheus", "--storage.tsdb.path=/data"),
-     [PROM_STS, "--storage.tsdb.path = /data", "mounts no volume"]),
-    ("prometheus.discovery_finds_services", text(PROM, "regex: loki;http", "regex: loki;web"),
-     [PROM, "job 'loki' keeps port name 'web' of Service loki"]),
-    ("prometheus.alerting_target", yaml_edit(PROM, lambda d: d["alerting"]["alertmanagers"][0]["kubernetes_sd_configs"][0]
-                                             .__setitem__("namespaces", {"names": ["alerting"]})),
-     [PROM, "alerting.alertmanagers[0] keeps Service alertmanager", "['alerting']"]),
+    (
+        "prometheus.config_mounted",
+        text(
+            PROM_STS, "--config.file=/etc/prometheus/prometheus.yml", "--config.file=/etc/prometheus/prom.yml"
+        ),
+        [PROM_STS, "/etc/prometheus/prom.yml"],
+    ),
+    (
+        "prometheus.listen_ports",
+        text(PROM_STS, "--web.listen-address=:9090", "--web.listen-address=:9091"),
+        [PROM_STS, "container port http (9090)", "--web.listen-address = 9091"],
+    ),
+    (
+        "prometheus.scrape_interval_15s",
+        text(PROM, "scrape_interval: 15s", "scrape_interval: 30s"),
+        [PROM, "global.scrape_interval is '30s'"],
+    ),
+    (
+        "prometheus.jobs_relied_on",
+        text(PROM, "- job_name: phase5\n", "- job_name: app\n"),
+        [PROM, "no scrape job 'phase5'", "alerts.rules.yml"],
+    ),
+    (
+        "prometheus.rule_files_mounted",
+        text("overlays/kind/kustomization.yaml", "      - generated/rules/meta.rules.yml\n", ""),
+        [PROM, "[overlays/kind]", "meta.rules.yml"],
+    ),
+    (
+        "prometheus.tsdb_on_pvc",
+        text(PROM_STS, "--storage.tsdb.path=/prometheus", "--storage.tsdb.path=/data"),
+        [PROM_STS, "--storage.tsdb.path = /data", "mounts no volume"],
+    ),
+    (
+        "prometheus.discovery_finds_services",
+        text(PROM, "regex: loki;http", "regex: loki;web"),
+        [PROM, "job 'loki' keeps port name 'web' of Service loki"],
+    ),
+    (
+        "prometheus.alerting_target",
+        yaml_edit(
+            PROM,
+            lambda d: d["alerting"]["alertmanagers"][0]["kubernetes_sd_configs"][0].__setitem__(
+                "namespaces", {"names": ["alerting"]}
+            ),
+        ),
+        [PROM, "alerting.alertmanagers[0] keeps Service alertmanager", "['alerting']"],
+    ),
     # The probe
-    ("probe.scrape_annotations", text(PROBE, 'prometheus.io/port: "8080"', 'prometheus.io/port: "9090"'),
-     [PROBE, "prometheus.io/port '9090' is no declared container port"]),
-    ("probe.listen_ports", text(PROBE, "- 0.0.0.0:8080", "- 0.0.0.0:8081"), [PROBE, "container port http (8080)"]),
+    (
+        "probe.scrape_annotations",
+        text(PROBE, 'prometheus.io/port: "8080"', 'prometheus.io/port: "9090"'),
+        [PROBE, "prometheus.io/port '9090' is no declared container port"],
+    ),
+    (
+        "probe.listen_ports",
+        text(PROBE, "- 0.0.0.0:8080", "- 0.0.0.0:8081"),
+        [PROBE, "container port http (8080)"],
+    ),
     # blackbox-exporter
-    ("blackbox.config_mounted", text(BLACKBOX, "--config.file=/etc/blackbox/blackbox.yml",
-                                     "--config.file=/etc/blackbox/config.yml"), [BLACKBOX, "no key 'config.yml'"]),
-    ("blackbox.listen_ports", text(BLACKBOX, "--web.listen-address=:9115", "--web.listen-address=:9116"),
-     [BLACKBOX, "container port http (9115)"]),
-    ("blackbox.modules_exist", text(PROM, "module: [http_2xx]", "module: [http_200]"),
-     [PROM, "module 'http_200'", "config/blackbox/blackbox.yml"]),
-    ("blackbox.probe_targets", text(PROM, "http://loki.monitoring.svc:3100/ready", "http://loki.monitoring.svc:3110/ready"),
-     [PROM, "probes http://loki.monitoring.svc:3110/ready", "has no port 3110"]),
-    ("blackbox.probe_targets", text(PROM, "http://loki.monitoring.svc:3100/ready", "http://loki.monitoring.svc:3100/readyz"),
-     [PROM, "probes http://loki.monitoring.svc:3100/readyz", "answers health on /ready"]),
+    (
+        "blackbox.config_mounted",
+        text(BLACKBOX, "--config.file=/etc/blackbox/blackbox.yml", "--config.file=/etc/blackbox/config.yml"),
+        [BLACKBOX, "no key 'config.yml'"],
+    ),
+    (
+        "blackbox.listen_ports",
+        text(BLACKBOX, "--web.listen-address=:9115", "--web.listen-address=:9116"),
+        [BLACKBOX, "container port http (9115)"],
+    ),
+    (
+        "blackbox.modules_exist",
+        text(PROM, "module: [http_2xx]", "module: [http_200]"),
+        [PROM, "module 'http_200'", "config/blackbox/blackbox.yml"],
+    ),
+    (
+        "blackbox.probe_targets",
+        text(PROM, "http://loki.monitoring.svc:3100/ready", "http://loki.monitoring.svc:3110/ready"),
+        [PROM, "probes http://loki.monitoring.svc:3110/ready", "has no port 3110"],
+    ),
+    (
+        "blackbox.probe_targets",
+        text(PROM, "http://loki.monitoring.svc:3100/ready", "http://loki.monitoring.svc:3100/readyz"),
+        [PROM, "probes http://loki.monitoring.svc:3100/readyz", "answers health on /ready"],
+    ),
     # kube-state-metrics, node-exporter
-    ("kube_state_metrics.listen_ports", text("kube-state-metrics/kube-state-metrics-deployment.yaml", "--port=8080",
-                                             "--port=8082"), ["container port http-metrics (8080)"]),
-    ("node_exporter.listen_ports", text("node-exporter/node-exporter-daemonset.yaml", "address=$(HOST_IP):9100", "address=$(HOST_IP):9101"),
-     ["container port metrics (9100)"]),
+    (
+        "kube_state_metrics.listen_ports",
+        text("kube-state-metrics/kube-state-metrics-deployment.yaml", "--port=8080", "--port=8082"),
+        ["container port http-metrics (8080)"],
+    ),
+    (
+        "node_exporter.listen_ports",
+        text(
+            "node-exporter/node-exporter-daemonset.yaml", "address=$(HOST_IP):9100", "address=$(HOST_IP):9101"
+        ),
+        ["container port metrics (9100)"],
+    ),
     # Alertmanager
-    ("alertmanager.config_mounted", text(AM_STS, "--config.file=/etc/alertmanager/alertmanager.yml",
-                                         "--config.file=/etc/alertmanager/am.yml"), [AM_STS, "/etc/alertmanager/am.yml"]),
-    ("alertmanager.listen_ports", text(AM_STS, "--web.listen-address=:9093", "--web.listen-address=:9094"),
-     [AM_STS, "container port http (9093)"]),
-    ("alertmanager.secrets_from_files", _receiver("slack-kafka", lambda r: r["slack_configs"][0].update(
-        api_url="https://hooks.slack.com/services/T000/B000/XXXX")),
-     [AM, "receiver 'slack-kafka' slack_configs[0].api_url is written inline"]),
-    ("alertmanager.secrets_from_files", text(AM, "smtp_auth_password_file: /etc/alertmanager/secrets/smtp-password",
-                                             "smtp_auth_password_file: /etc/alertmanager/smtp-password"),
-     [AM, "global.smtp_auth_password_file = /etc/alertmanager/smtp-password", "[manifests] has no volume there"]),
-    ("alertmanager.secrets_from_files", text("overlays/kind/kustomization.yaml",
-                                             "      - deadman-token=generated/secrets/deadman-token\n", ""),
-     [AM, "Secret alertmanager-sink-secrets [overlays/kind]", "no key 'deadman-token'"]),
-    ("alertmanager.critical_to_slack_and_email", _receiver("critical", lambda r: r.pop("email_configs")),
-     [AM, "severity=critical reaches critical (slack_configs)", "slack + email"]),
-    ("alertmanager.critical_to_slack_and_email", _route("critical", "group_wait", "30s"),
-     [AM, "severity=critical route to critical has group_wait 30s", "group_wait: 0s"]),
-    ("alertmanager.warning_to_slack_after_30s", _route("slack-warning", "group_wait", "10s"),
-     [AM, "severity=warning route to slack-warning has group_wait 10s", "group_wait: 30s"]),
-    ("alertmanager.kind_delivers_to_sink", text("overlays/kind/generated/secrets/slack-webhook-url",
-                                                "stackcheck-sink.monitoring.svc:8080", "stackcheck-sink.monitoring.svc:9999"),
-     ["overlays/kind/generated/alertmanager.yml", "slack-webhook-url = http://stackcheck-sink.monitoring.svc:9999",
-      "has no port 9999"]),
-    ("alertmanager.kind_delivers_to_sink", text("overlays/kind/generated/alertmanager.yml",
-                                                "smtp_smarthost: stackcheck-sink.monitoring.svc:2525",
-                                                "smtp_smarthost: stackcheck-sink.monitoring.svc:25"),
-     ["global.smtp_smarthost = smtp://stackcheck-sink.monitoring.svc:25", "has no port 25"]),
-    ("alertmanager.data_on_pvc", text(AM_STS, "--storage.path=/alertmanager", "--storage.path=/tmp/am"),
-     [AM_STS, "--storage.path = /tmp/am", "mounts no volume"]),
+    (
+        "alertmanager.config_mounted",
+        text(
+            AM_STS,
+            "--config.file=/etc/alertmanager/alertmanager.yml",
+            "--config.file=/etc/alertmanager/am.yml",
+        ),
+        [AM_STS, "/etc/alertmanager/am.yml"],
+    ),
+    (
+        "alertmanager.listen_ports",
+        text(AM_STS, "--web.listen-address=:9093", "--web.listen-address=:9094"),
+        [AM_STS, "container port http (9093)"],
+    ),
+    (
+        "alertmanager.secrets_from_files",
+        _receiver(
+            "slack-kafka",
+            lambda r: r["slack_configs"][0].update(api_url="https://hooks.slack.com/services/T000/B000/XXXX"),
+        ),
+        [AM, "receiver 'slack-kafka' slack_configs[0].api_url is written inline"],
+    ),
+    (
+        "alertmanager.secrets_from_files",
+        text(
+            AM,
+            "smtp_auth_password_file: /etc/alertmanager/secrets/smtp-password",
+            "smtp_auth_password_file: /etc/alertmanager/smtp-password",
+        ),
+        [
+            AM,
+            "global.smtp_auth_password_file = /etc/alertmanager/smtp-password",
+            "[manifests] has no volume there",
+        ],
+    ),
+    (
+        "alertmanager.secrets_from_files",
+        text(
+            "overlays/kind/kustomization.yaml", "      - deadman-token=generated/secrets/deadman-token\n", ""
+        ),
+        [AM, "Secret alertmanager-sink-secrets [overlays/kind]", "no key 'deadman-token'"],
+    ),
+    (
+        "alertmanager.critical_to_slack_and_email",
+        _receiver("critical", lambda r: r.pop("email_configs")),
+        [AM, "severity=critical reaches critical (slack_configs)", "slack + email"],
+    ),
+    (
+        "alertmanager.critical_to_slack_and_email",
+        _route("critical", "group_wait", "30s"),
+        [AM, "severity=critical route to critical has group_wait 30s", "group_wait: 0s"],
+    ),
+    (
+        "alertmanager.warning_to_slack_after_30s",
+        _route("slack-warning", "group_wait", "10s"),
+        [AM, "severity=warning route to slack-warning has group_wait 10s", "group_wait: 30s"],
+    ),
+    (
+        "alertmanager.kind_delivers_to_sink",
+        text(
+            "overlays/kind/generated/secrets/slack-webhook-url",
+            "stackcheck-sink.monitoring.svc:8080",
+            "stackcheck-sink.monitoring.svc:9999",
+        ),
+        [
+            "overlays/kind/generated/alertmanager.yml",
+            "slack-webhook-url = http://stackcheck-sink.monitoring.svc:9999",
+            "has no port 9999",
+        ],
+    ),
+    (
+        "alertmanager.kind_delivers_to_sink",
+        text(
+            "overlays/kind/generated/alertmanager.yml",
+            "smtp_smarthost: stackcheck-sink.monitoring.svc:2525",
+            "smtp_smarthost: stackcheck-sink.monitoring.svc:25",
+        ),
+        ["global.smtp_smarthost = smtp://stackcheck-sink.monitoring.svc:25", "has no port 25"],
+    ),
+    (
+        "alertmanager.data_on_pvc",
+        text(AM_STS, "--storage.path=/alertmanager", "--storage.path=/tmp/am"),
+        [AM_STS, "--storage.path = /tmp/am", "mounts no volume"],
+    ),
 ]
 
 
@@ -244,15 +481,23 @@ def test_promises_hold_with_loki_frontend_lookup_and_alloy_timestamp_stage(copy:
     """Loki's frontend.scheduler_dns_lookup_period and an Alloy loki.process that stamps entries from ``ts``
     (between the source and loki.write) keep every promise."""
     (copy / LOKI).write_text((copy / LOKI).read_text() + LOKI_FRONTEND)
-    edit_text(copy / ALLOY, "  forward_to = [loki.write.default.receiver]", "  forward_to = [loki.process.pod_logs.receiver]")
+    edit_text(
+        copy / ALLOY,
+        "  forward_to = [loki.write.default.receiver]",
+        "  forward_to = [loki.process.pod_logs.receiver]",
+    )
     (copy / ALLOY).write_text((copy / ALLOY).read_text() + ALLOY_TS_STAGE)
     broken = {i: item.message for i, item in promises_of(copy).items() if item.status != "passed"}
     assert not broken, json.dumps(broken, indent=1)
 
 
-@pytest.mark.parametrize(("name", "seed", "expected"), [pytest.param(*c, id=f"{c[0]}-{i}") for i, c in enumerate(CASES)])
-def test_a_broken_promise_fails_naming_file_key_and_value(copy: Path, name: str, seed: Seed, expected: list[str]) -> None:
-    """The seeded defect fails exactly that promise's item, and its message names the file, the key and the value."""
+@pytest.mark.parametrize(
+    ("name", "seed", "expected"), [pytest.param(*c, id=f"{c[0]}-{i}") for i, c in enumerate(CASES)]
+)
+def test_a_broken_promise_fails_naming_file_key_and_value(
+    copy: Path, name: str, seed: Seed, expected: list[str]
+) -> None:
+    """The seeded defect fails that promise's item; the message names the file, the key and the value."""
     seed(copy)
     item = promises_of(copy)[f"lint.promise[{name}]"]
     assert item.status == "failed", item.message
@@ -274,4 +519,6 @@ def test_lint_exits_1_naming_loki_retention_when_retention_is_off(copy: Path, tm
     assert "STACKCHECK FAILED" in ran.stdout
     checks = {c["id"]: c for c in json.loads(report.read_text())["checks"]}
     assert checks["lint.promise[loki.retention_in_force]"]["status"] == "failed"
-    assert [i for i, c in checks.items() if c["status"] == "failed"] == ["lint.promise[loki.retention_in_force]"]
+    assert [i for i, c in checks.items() if c["status"] == "failed"] == [
+        "lint.promise[loki.retention_in_force]"
+    ]

@@ -21,27 +21,47 @@ def file_in_container(stack: Stack, w: Workload, path: str, rel: str, how: str) 
         return [f"{stack.rel(rel)} is missing; {where} reads it as {path} ({how})"]
     mounted = w.mount(path)
     if mounted is None:
-        return [(f"{where}: {how} reads {path}, but no volumeMount holds that path; mount the ConfigMap "
-                f"generated from {stack.rel(rel)} there")]
+        return [
+            (
+                f"{where}: {how} reads {path}, but no volumeMount holds that path; mount the ConfigMap "
+                f"generated from {stack.rel(rel)} there"
+            )
+        ]
     mount, volume = mounted
     if "configMap" not in volume:
-        return [(f"{where}: {how} reads {path}, which is on {volume_kind(volume)} (volume {mount.get('name')}), "
-                f"not on the ConfigMap generated from {stack.rel(rel)}; mount that ConfigMap there")]
+        return [
+            (
+                f"{where}: {how} reads {path}, which is on {volume_kind(volume)} "
+                f"(volume {mount.get('name')}), "
+                f"not on the ConfigMap generated from {stack.rel(rel)}; mount that ConfigMap there"
+            )
+        ]
     name = str(volume["configMap"].get("name"))
     key = str(mount.get("subPath") or PurePosixPath(path).relative_to(str(mount["mountPath"])))
     cm = stack.find("ConfigMap", name, w.namespace)
     if cm is None:
-        return [(f"{where}: volume {mount.get('name')} mounts ConfigMap {w.namespace}/{name}, which the "
-                f"manifests do not generate; generate it from {stack.rel(rel)} in config/kustomization.yaml")]
+        return [
+            (
+                f"{where}: volume {mount.get('name')} mounts ConfigMap {w.namespace}/{name}, which the "
+                f"manifests do not generate; generate it from {stack.rel(rel)} in config/kustomization.yaml"
+            )
+        ]
     data = (cm.body.get("data") or {}).get(key)
     if data != stack.text(rel):
         what = "holds another file" if data is not None else f"has no key {key!r}"
-        return [(f"{where}: {how} reads {path} = ConfigMap {name} key {key!r}, which {what}, not "
-                f"{stack.rel(rel)}; list {stack.rel(rel)} in that ConfigMap's generator (config/kustomization.yaml)")]
+        return [
+            (
+                f"{where}: {how} reads {path} = ConfigMap {name} key {key!r}, which {what}, not "
+                f"{stack.rel(rel)}; list {stack.rel(rel)} in that ConfigMap's generator "
+                "(config/kustomization.yaml)"
+            )
+        ]
     return []
 
 
-def config_read(stack: Stack, app: str, rel: str, flags: tuple[str, ...], positional: str | None = None) -> Verdict:
+def config_read(
+    stack: Stack, app: str, rel: str, flags: tuple[str, ...], positional: str | None = None
+) -> Verdict:
     """``<app>.config_mounted``: the process's config-file flag names the ConfigMap of ``config/<rel>``."""
     w = stack.workload(app)
     if w is None:
@@ -51,8 +71,15 @@ def config_read(stack: Stack, app: str, rel: str, flags: tuple[str, ...], positi
         argv = w.argv
         path = argv[argv.index(positional) + 1] if positional in argv[:-1] else None
     if path is None:
-        return Verdict("", [(f"{stack.at(w)}: no {' / '.join(flags) or positional} in its command line, so it "
-                            f"does not read {stack.rel(rel)}; pass the mounted path of that file")])
+        return Verdict(
+            "",
+            [
+                (
+                    f"{stack.at(w)}: no {' / '.join(flags) or positional} in its command line, so it "
+                    f"does not read {stack.rel(rel)}; pass the mounted path of that file"
+                )
+            ],
+        )
     how = f"{' / '.join(flags) or positional}"
     return Verdict(f"{w.where} reads {path} = {stack.rel(rel)}", file_in_container(stack, w, path, rel, how))
 
@@ -62,19 +89,31 @@ def on_pvc(stack: Stack, w: Workload, path: str, key: str, relied: str) -> list[
     (read-only) image filesystem."""
     mounted = w.mount(path)
     if mounted is None:
-        return [(f"{key} = {path}: {stack.at(w)} mounts no volume there (the root filesystem is read-only "
-                f"and not kept); {relied}; put it under the PVC's mountPath")]
+        return [
+            (
+                f"{key} = {path}: {stack.at(w)} mounts no volume there (the root filesystem is read-only "
+                f"and not kept); {relied}; put it under the PVC's mountPath"
+            )
+        ]
     mount, volume = mounted
     if volume.get("volumeClaimTemplate"):
         return []
     claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
     if claim is not None:
         if stack.find("PersistentVolumeClaim", str(claim), w.namespace) is None:
-            return [(f"{key} = {path}: {stack.at(w)} mounts PVC {claim} there, which the manifests do not "
-                    f"define; {relied}; add the PersistentVolumeClaim")]
+            return [
+                (
+                    f"{key} = {path}: {stack.at(w)} mounts PVC {claim} there, which the manifests do not "
+                    f"define; {relied}; add the PersistentVolumeClaim"
+                )
+            ]
         return []
-    return [(f"{key} = {path}: {stack.at(w)} mounts {volume_kind(volume)} (volume {mount.get('name')}) at "
-            f"{mount.get('mountPath')}, which is lost on restart; {relied}; put it under the PVC's mountPath")]
+    return [
+        (
+            f"{key} = {path}: {stack.at(w)} mounts {volume_kind(volume)} (volume {mount.get('name')}) at "
+            f"{mount.get('mountPath')}, which is lost on restart; {relied}; put it under the PVC's mountPath"
+        )
+    ]
 
 
 def listen_ports(stack: Stack, app: str) -> Verdict:
@@ -89,35 +128,51 @@ def listen_ports(stack: Stack, app: str) -> Verdict:
         here = [li for li in listeners if li.port == number]
         if not here:
             said = ", ".join(f"{li.source} = {li.port}" for li in listeners) or "no listener configured"
-            problems.append(f"{stack.at(w)}: container port {name} ({number}) is not where the process "
-                            f"listens ({said}); its Service, probes and NetworkPolicies reach port {number}; "
-                            "make the container port and the listener agree")
+            problems.append(
+                f"{stack.at(w)}: container port {name} ({number}) is not where the process "
+                f"listens ({said}); its Service, probes and NetworkPolicies reach port {number}; "
+                "make the container port and the listener agree"
+            )
         elif not any(li.reachable for li in here):
-            problems.append(f"{here[0].source}: listens on {here[0].host}:{number}, loopback only, so the "
-                            f"container port {name} of {stack.at(w)} is unreachable from its Service; listen "
-                            f"on 0.0.0.0:{number}")
+            problems.append(
+                f"{here[0].source}: listens on {here[0].host}:{number}, loopback only, so the "
+                f"container port {name} of {stack.at(w)} is unreachable from its Service; listen "
+                f"on 0.0.0.0:{number}"
+            )
     for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
         probe = w.container.get(kind) or {}
         for handler in ("httpGet", "tcpSocket", "grpc"):
             ref = (probe.get(handler) or {}).get("port")
             if ref is not None and w.port_number(ref) is None:
-                problems.append(f"{stack.at(w)}: {kind}.{handler}.port {ref!r} is no declared container port "
-                                f"(it has {sorted(w.ports)}); the kubelet's probe fails; name a declared port")
+                problems.append(
+                    f"{stack.at(w)}: {kind}.{handler}.port {ref!r} is no declared container port "
+                    f"(it has {sorted(w.ports)}); the kubelet's probe fails; name a declared port"
+                )
     for service in stack.of_kind("Service"):
         if stack.selected(service) is not w:
             continue
         for entry in (service.body.get("spec") or {}).get("ports") or []:
             _, port = stack.resolve_service_port(service, entry)
             if port is None:
-                problems.append(f"{stack.at(service)}: port {entry.get('name')} targets "
-                                f"{entry.get('targetPort')!r}, which {w.where} does not declare; "
-                                "name one of its container ports")
+                problems.append(
+                    f"{stack.at(service)}: port {entry.get('name')} targets "
+                    f"{entry.get('targetPort')!r}, which {w.where} does not declare; "
+                    "name one of its container ports"
+                )
     ports = ", ".join(f"{n} {p}" for n, p in sorted(w.ports.items()))
     return Verdict(f"{w.where} listens on {ports}", problems)
 
 
-def reaches(stack: Stack, url: str, namespace: str, where: str, key: str, app: str, port_source: str = "",
-            path: str | None = None) -> tuple[Target | None, list[str]]:
+def reaches(
+    stack: Stack,
+    url: str,
+    namespace: str,
+    where: str,
+    key: str,
+    app: str,
+    port_source: str = "",
+    path: str | None = None,
+) -> tuple[Target | None, list[str]]:
     """``url`` (set at ``where`` ``key``) reaches a container of ``app`` on a port its process listens on,
     and (when given) has the path ``path``."""
     target = stack.resolve_url(url, namespace)
@@ -129,11 +184,17 @@ def reaches(stack: Stack, url: str, namespace: str, where: str, key: str, app: s
         problems.append(f"{where}: {key} = {url} reaches {got}, not {app}; point it at the {app} Service")
     elif target.container_port is not None:
         listeners = stack.listeners(target.workload)
-        if listeners is not None and not any(li.port == target.container_port and li.reachable for li in listeners):
+        if listeners is not None and not any(
+            li.port == target.container_port and li.reachable for li in listeners
+        ):
             said = ", ".join(f"{li.source} = {li.host}:{li.port}" for li in listeners)
-            problems.append(f"{where}: {key} = {url} reaches container port {target.container_port} of "
-                            f"{target.workload.where}, where {app} does not listen ({said}){port_source}; "
-                            "make them agree")
+            problems.append(
+                f"{where}: {key} = {url} reaches container port {target.container_port} of "
+                f"{target.workload.where}, where {app} does not listen ({said}){port_source}; "
+                "make them agree"
+            )
     if path is not None and target.path.rstrip("/") != path.rstrip("/"):
-        problems.append(f"{where}: {key} = {url}: path {target.path!r}, {app} serves this at {path!r}; use {path}")
+        problems.append(
+            f"{where}: {key} = {url}: path {target.path!r}, {app} serves this at {path!r}; use {path}"
+        )
     return target, problems

@@ -17,8 +17,13 @@ PROVIDERS = "grafana/dashboards.yml"
 #: DESIGN.md: "datasources Prometheus, Loki and Jaeger with fixed uids"; type → the app its URL must reach.
 DATASOURCE_APPS = {"prometheus": "prometheus", "loki": "loki", "jaeger": "jaeger"}
 #: jsonData keys that name another datasource by uid (links between logs, traces and metrics).
-LINK_KEYS = ("tracesToLogsV2.datasourceUid", "tracesToLogs.datasourceUid", "tracesToMetrics.datasourceUid",
-             "serviceMap.datasourceUid", "nodeGraph.datasourceUid")
+LINK_KEYS = (
+    "tracesToLogsV2.datasourceUid",
+    "tracesToLogs.datasourceUid",
+    "tracesToMetrics.datasourceUid",
+    "serviceMap.datasourceUid",
+    "nodeGraph.datasourceUid",
+)
 PROVISIONING_DEFAULT = "/etc/grafana/provisioning"
 PASSWORD_ENV = "GF_SECURITY_ADMIN_PASSWORD"
 
@@ -28,8 +33,12 @@ def _sources(stack: Stack) -> list[dict[str, object]]:
     return [d for d in doc.get("datasources") or [] if isinstance(d, dict)]
 
 
-@promise("grafana.datasource_uids", "Grafana's Prometheus, Loki and Jaeger datasources have fixed, unique "
-         "uids, and every link between them names one", needs_objects=False)
+@promise(
+    "grafana.datasource_uids",
+    "Grafana's Prometheus, Loki and Jaeger datasources have fixed, unique "
+    "uids, and every link between them names one",
+    needs_objects=False,
+)
 def datasource_uids(stack: Stack) -> Verdict:
     where = stack.rel(DATASOURCES)
     relied = "the dashboards, the datasource links and verify's grafana checks refer to datasources by uid"
@@ -38,23 +47,34 @@ def datasource_uids(stack: Stack) -> Verdict:
     uids = [str(s["uid"]) for s in sources if s.get("uid")]
     for s in sources:
         if not s.get("uid"):
-            problems.append(f"{where}: datasource {s.get('name')!r} has no uid, so Grafana makes a random one; "
-                            f"{relied}; set a fixed uid")
+            problems.append(
+                f"{where}: datasource {s.get('name')!r} has no uid, so Grafana makes a random one; "
+                f"{relied}; set a fixed uid"
+            )
     for uid in sorted({u for u in uids if uids.count(u) > 1}):
-        problems.append(f"{where}: uid {uid!r} is used by {uids.count(uid)} datasources; {relied}; make it unique")
+        problems.append(
+            f"{where}: uid {uid!r} is used by {uids.count(uid)} datasources; {relied}; make it unique"
+        )
     types = {str(s.get("type")) for s in sources}
     for kind in DATASOURCE_APPS:
         if kind not in types:
-            problems.append(f"{where}: no datasource of type {kind}; DESIGN.md ships Prometheus, Loki and Jaeger "
-                            "datasources; add it with a fixed uid")
+            problems.append(
+                f"{where}: no datasource of type {kind}; DESIGN.md ships Prometheus, Loki and Jaeger "
+                "datasources; add it with a fixed uid"
+            )
     for s in sources:
         links = [(k, dig(s.get("jsonData"), k)) for k in LINK_KEYS]
-        links += [(f"derivedFields[{i}].datasourceUid", f.get("datasourceUid"))
-                  for i, f in enumerate(dig(s.get("jsonData"), "derivedFields") or []) if isinstance(f, dict)]
+        links += [
+            (f"derivedFields[{i}].datasourceUid", f.get("datasourceUid"))
+            for i, f in enumerate(dig(s.get("jsonData"), "derivedFields") or [])
+            if isinstance(f, dict)
+        ]
         for key, uid in links:
             if uid is not None and str(uid) not in uids:
-                problems.append(f"{where}: datasource {s.get('uid')!r} jsonData.{key} is {uid!r}, which no "
-                                f"datasource has (uids: {', '.join(uids)}); the link opens nothing; use one of them")
+                problems.append(
+                    f"{where}: datasource {s.get('uid')!r} jsonData.{key} is {uid!r}, which no "
+                    f"datasource has (uids: {', '.join(uids)}); the link opens nothing; use one of them"
+                )
     types_by_uid = {str(s["uid"]): str(s.get("type")) for s in sources if s.get("uid")}
     for path in stack.ctx.dashboard_files:
         try:
@@ -63,9 +83,11 @@ def datasource_uids(stack: Stack) -> Verdict:
             continue  # lint.dashboard reports it
         for uid, kind in sorted(_refs(board)):
             if uid in types_by_uid and kind != types_by_uid[uid]:
-                problems.append(f"{stack.ctx.rel(path)}: a datasource reference says uid {uid!r} is of type "
-                                f"{kind!r}, but {where} provisions {uid!r} as {types_by_uid[uid]!r}; its queries "
-                                f"go to the wrong kind of datasource (grafana.dashboard_loads); fix the type or uid")
+                problems.append(
+                    f"{stack.ctx.rel(path)}: a datasource reference says uid {uid!r} is of type "
+                    f"{kind!r}, but {where} provisions {uid!r} as {types_by_uid[uid]!r}; its queries "
+                    f"go to the wrong kind of datasource (grafana.dashboard_loads); fix the type or uid"
+                )
     return Verdict(f"uids {', '.join(uids)}", problems)
 
 
@@ -84,8 +106,10 @@ def _refs(node: Any) -> set[tuple[str, str]]:
     return found
 
 
-@promise("grafana.datasource_urls", "every Grafana datasource URL reaches its component's Service, on the port "
-         "the component listens on")
+@promise(
+    "grafana.datasource_urls",
+    "every Grafana datasource URL reaches its component's Service, on the port the component listens on",
+)
 def datasource_urls(stack: Stack) -> Verdict:
     w = stack.workload("grafana")
     namespace = w.namespace if w else "monitoring"
@@ -96,12 +120,15 @@ def datasource_urls(stack: Stack) -> Verdict:
         if app is None or not s.get("url"):
             continue
         shown.append(f"{s.get('uid')} {s.get('url')}")
-        problems += reaches(stack, str(s["url"]), namespace, stack.rel(DATASOURCES),
-                            f"datasource {s.get('uid')!r} url", app)[1]
+        problems += reaches(
+            stack, str(s["url"]), namespace, stack.rel(DATASOURCES), f"datasource {s.get('uid')!r} url", app
+        )[1]
     return Verdict(", ".join(shown), problems)
 
 
-@promise("grafana.admin_password_from_secret", "Grafana's admin password comes from a Secret, never a literal")
+@promise(
+    "grafana.admin_password_from_secret", "Grafana's admin password comes from a Secret, never a literal"
+)
 def admin_password(stack: Stack) -> Verdict:
     w = stack.workload("grafana")
     if w is None:
@@ -110,34 +137,48 @@ def admin_password(stack: Stack) -> Verdict:
     literal, from_file = w.env(PASSWORD_ENV), w.env(PASSWORD_ENV + "__FILE")
     problems = []
     if literal is not None and "valueFrom" not in literal:
-        problems.append(f"{where}: env {PASSWORD_ENV} is a literal value; {relied}; remove it and set "
-                        f"{PASSWORD_ENV}__FILE to the mounted Secret file (or valueFrom.secretKeyRef)")
+        problems.append(
+            f"{where}: env {PASSWORD_ENV} is a literal value; {relied}; remove it and set "
+            f"{PASSWORD_ENV}__FILE to the mounted Secret file (or valueFrom.secretKeyRef)"
+        )
     elif literal is not None and "secretKeyRef" not in literal["valueFrom"]:
-        problems.append(f"{where}: env {PASSWORD_ENV} comes from {sorted(literal['valueFrom'])}, not a Secret; "
-                        f"{relied}; use valueFrom.secretKeyRef")
+        problems.append(
+            f"{where}: env {PASSWORD_ENV} comes from {sorted(literal['valueFrom'])}, not a Secret; "
+            f"{relied}; use valueFrom.secretKeyRef"
+        )
     if literal is not None and from_file is not None:
-        problems.append(f"{where}: both {PASSWORD_ENV} and {PASSWORD_ENV}__FILE are set (the image's entrypoint "
-                        f"refuses that); keep only {PASSWORD_ENV}__FILE")
+        problems.append(
+            f"{where}: both {PASSWORD_ENV} and {PASSWORD_ENV}__FILE are set (the image's entrypoint "
+            f"refuses that); keep only {PASSWORD_ENV}__FILE"
+        )
     if from_file is not None:
         path = str(from_file.get("value", ""))
         mounted = w.mount(path)
         if mounted is None or "secret" not in mounted[1]:
             kind = "no volume" if mounted is None else f"volume {mounted[0].get('name')}, not a Secret"
-            problems.append(f"{where}: {PASSWORD_ENV}__FILE = {path} is on {kind}; {relied}; mount the "
-                            "grafana-admin Secret there")
+            problems.append(
+                f"{where}: {PASSWORD_ENV}__FILE = {path} is on {kind}; {relied}; mount the "
+                "grafana-admin Secret there"
+            )
         if w.container.get("command"):
-            problems.append(f"{where}: command is overridden, so the image's /run.sh never turns "
-                            f"{PASSWORD_ENV}__FILE into the password; remove command")
+            problems.append(
+                f"{where}: command is overridden, so the image's /run.sh never turns "
+                f"{PASSWORD_ENV}__FILE into the password; remove command"
+            )
     if literal is None and from_file is None:
-        problems.append(f"{where}: neither {PASSWORD_ENV}__FILE nor {PASSWORD_ENV} from a Secret is set, so the "
-                        "admin password is Grafana's default 'admin'; set "
-                        f"{PASSWORD_ENV}__FILE to the mounted grafana-admin Secret")
+        problems.append(
+            f"{where}: neither {PASSWORD_ENV}__FILE nor {PASSWORD_ENV} from a Secret is set, so the "
+            "admin password is Grafana's default 'admin'; set "
+            f"{PASSWORD_ENV}__FILE to the mounted grafana-admin Secret"
+        )
     how = "__FILE " + str((from_file or {}).get("value")) if from_file else "secretKeyRef"
     return Verdict(f"{PASSWORD_ENV}{how}", problems)
 
 
-@promise("grafana.provisioning_mounted", "Grafana reads datasources.yml and dashboards.yml from its "
-         "provisioning directories")
+@promise(
+    "grafana.provisioning_mounted",
+    "Grafana reads datasources.yml and dashboards.yml from its provisioning directories",
+)
 def provisioning_mounted(stack: Stack) -> Verdict:
     w = stack.workload("grafana")
     if w is None:
@@ -151,8 +192,11 @@ def provisioning_mounted(stack: Stack) -> Verdict:
     return Verdict(f"{base}/datasources and {base}/dashboards hold config/grafana's files", problems)
 
 
-@promise("grafana.dashboards_provisioned", "every dashboard JSON of config/grafana/dashboards/ is mounted "
-         "where dashboards.yml tells Grafana to look")
+@promise(
+    "grafana.dashboards_provisioned",
+    "every dashboard JSON of config/grafana/dashboards/ is mounted "
+    "where dashboards.yml tells Grafana to look",
+)
 def dashboards_provisioned(stack: Stack) -> Verdict:
     w = stack.workload("grafana")
     if w is None:
@@ -161,18 +205,24 @@ def dashboards_provisioned(stack: Stack) -> Verdict:
     paths = [str(dig(p, "options.path")) for p in providers if p.get("type", "file") == "file"]
     problems = []
     if not paths:
-        problems.append(f"{stack.rel(PROVIDERS)}: no file provider with options.path, so Grafana loads no "
-                        "dashboard (grafana.dashboard_loads fails); add one")
+        problems.append(
+            f"{stack.rel(PROVIDERS)}: no file provider with options.path, so Grafana loads no "
+            "dashboard (grafana.dashboard_loads fails); add one"
+        )
     for path in paths:
         for board in stack.ctx.dashboard_files:
             rel = f"grafana/dashboards/{board.name}"
-            problems += file_in_container(stack, w, f"{path}/{board.name}", rel,
-                                          f"{stack.rel(PROVIDERS)} options.path")
+            problems += file_in_container(
+                stack, w, f"{path}/{board.name}", rel, f"{stack.rel(PROVIDERS)} options.path"
+            )
     return Verdict(f"{len(stack.ctx.dashboard_files)} dashboards under {', '.join(paths)}", problems)
 
 
-@promise("grafana.scrape_interval_matches", "the Prometheus datasource's timeInterval equals prometheus.yml's "
-         "scrape_interval", needs_objects=False)
+@promise(
+    "grafana.scrape_interval_matches",
+    "the Prometheus datasource's timeInterval equals prometheus.yml's scrape_interval",
+    needs_objects=False,
+)
 def scrape_interval_matches(stack: Stack) -> Verdict:
     scrape = str((stack.ctx.prometheus.get("global") or {}).get("scrape_interval", "1m"))
     problems = []
@@ -181,14 +231,20 @@ def scrape_interval_matches(stack: Stack) -> Verdict:
             continue
         given = dig(s.get("jsonData"), "timeInterval")
         if given is None or parse_duration(str(given)) != parse_duration(scrape):
-            problems.append(f"{stack.rel(DATASOURCES)}: datasource {s.get('uid')!r} jsonData.timeInterval is "
-                            f"{given!r}, prometheus.yml scrapes every {scrape}: $__rate_interval then spans "
-                            "the wrong number of scrapes and panels show gaps or no data (and the local "
-                            f"runtime scales it like the scrape interval); set timeInterval: {scrape}")
+            problems.append(
+                f"{stack.rel(DATASOURCES)}: datasource {s.get('uid')!r} jsonData.timeInterval is "
+                f"{given!r}, prometheus.yml scrapes every {scrape}: $__rate_interval then spans "
+                "the wrong number of scrapes and panels show gaps or no data (and the local "
+                f"runtime scales it like the scrape interval); set timeInterval: {scrape}"
+            )
     return Verdict(f"timeInterval = scrape_interval = {scrape}", problems)
 
 
 PROMISES: tuple[Promise, ...] = (
-    datasource_uids, datasource_urls, admin_password, provisioning_mounted, dashboards_provisioned,
+    datasource_uids,
+    datasource_urls,
+    admin_password,
+    provisioning_mounted,
+    dashboards_provisioned,
     scrape_interval_matches,
 )

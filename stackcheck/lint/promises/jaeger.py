@@ -27,53 +27,82 @@ def jaeger_listen_ports(stack: Stack) -> Verdict:
     return listen_ports(stack, "jaeger")
 
 
-@promise("jaeger.otlp_receivers", "Jaeger receives OTLP gRPC on 4317 and HTTP on 4318, in its traces "
-         "pipeline, reachable through Service jaeger-collector")
+@promise(
+    "jaeger.otlp_receivers",
+    "Jaeger receives OTLP gRPC on 4317 and HTTP on 4318, in its traces "
+    "pipeline, reachable through Service jaeger-collector",
+)
 def otlp_receivers(stack: Stack) -> Verdict:
     doc, where = stack.yaml(JAEGER), stack.rel(JAEGER)
     endpoints = jaeger_endpoints(doc)
     problems = []
     receivers = dig(doc, "service.pipelines.traces.receivers") or []
     if "otlp" not in receivers:
-        problems.append(f"{where}: service.pipelines.traces.receivers is {receivers!r}, without otlp: spans "
-                        "the probe sends are dropped (traces.fresh, traces.canary); add otlp")
+        problems.append(
+            f"{where}: service.pipelines.traces.receivers is {receivers!r}, without otlp: spans "
+            "the probe sends are dropped (traces.fresh, traces.canary); add otlp"
+        )
     for proto, port in OTLP_PORTS.items():
         key = f"receivers.otlp.protocols.{proto}.endpoint"
         host_port = endpoints.get(key)
         if host_port is None:
-            problems.append(f"{where}: {key} is not configured: DESIGN.md promises OTLP {proto} on {port}; "
-                            f"add receivers.otlp.protocols.{proto}.endpoint: 0.0.0.0:{port}")
+            problems.append(
+                f"{where}: {key} is not configured: DESIGN.md promises OTLP {proto} on {port}; "
+                f"add receivers.otlp.protocols.{proto}.endpoint: 0.0.0.0:{port}"
+            )
             continue
         host, found = host_port
         if found != port or host in ("localhost", "127.0.0.1", "::1"):
-            problems.append(f"{where}: {key} is {host}:{found}: DESIGN.md promises OTLP {proto} on "
-                            f"0.0.0.0:{port} (Service jaeger-collector, the probe's --otlp-endpoint); set "
-                            f"{key}: 0.0.0.0:{port}")
+            problems.append(
+                f"{where}: {key} is {host}:{found}: DESIGN.md promises OTLP {proto} on "
+                f"0.0.0.0:{port} (Service jaeger-collector, the probe's --otlp-endpoint); set "
+                f"{key}: 0.0.0.0:{port}"
+            )
         if stack.objects is not None:
-            problems += reaches(stack, f"{COLLECTOR_SERVICE}:{port}", "tracing", "manifests/jaeger",
-                                f"Service jaeger-collector port {port}", "jaeger")[1]
+            problems += reaches(
+                stack,
+                f"{COLLECTOR_SERVICE}:{port}",
+                "tracing",
+                "manifests/jaeger",
+                f"Service jaeger-collector port {port}",
+                "jaeger",
+            )[1]
     return Verdict("OTLP gRPC 4317, HTTP 4318 via Service jaeger-collector", problems)
 
 
-@promise("jaeger.query_on_16686", "Jaeger's query UI/API listens on 16686, reachable through Service jaeger-query")
+@promise(
+    "jaeger.query_on_16686", "Jaeger's query UI/API listens on 16686, reachable through Service jaeger-query"
+)
 def query_on_16686(stack: Stack) -> Verdict:
     doc, where = stack.yaml(JAEGER), stack.rel(JAEGER)
     problems = []
     if "jaeger_query" not in (dig(doc, "service.extensions") or []):
-        problems.append(f"{where}: service.extensions lacks jaeger_query, so nothing serves the query API "
-                        "(Grafana's Jaeger datasource, traces checks); add it")
+        problems.append(
+            f"{where}: service.extensions lacks jaeger_query, so nothing serves the query API "
+            "(Grafana's Jaeger datasource, traces checks); add it"
+        )
     host_port = jaeger_endpoints(doc).get("extensions.jaeger_query.http.endpoint")
     if host_port is None or host_port[1] != QUERY_PORT or host_port[0] in ("localhost", "127.0.0.1"):
         shown = "not configured" if host_port is None else f"{host_port[0]}:{host_port[1]}"
-        problems.append(f"{where}: extensions.jaeger_query.http.endpoint is {shown}: DESIGN.md promises the "
-                        f"query UI/API on {QUERY_PORT} (Grafana's datasource, verify's jaeger endpoint); set "
-                        f"it to 0.0.0.0:{QUERY_PORT}")
-    problems += reaches(stack, f"{QUERY_SERVICE}:{QUERY_PORT}", "tracing", "manifests/jaeger",
-                        f"Service jaeger-query port {QUERY_PORT}", "jaeger")[1]
+        problems.append(
+            f"{where}: extensions.jaeger_query.http.endpoint is {shown}: DESIGN.md promises the "
+            f"query UI/API on {QUERY_PORT} (Grafana's datasource, verify's jaeger endpoint); set "
+            f"it to 0.0.0.0:{QUERY_PORT}"
+        )
+    problems += reaches(
+        stack,
+        f"{QUERY_SERVICE}:{QUERY_PORT}",
+        "tracing",
+        "manifests/jaeger",
+        f"Service jaeger-query port {QUERY_PORT}",
+        "jaeger",
+    )[1]
     return Verdict(f"query API on {QUERY_PORT} via Service jaeger-query", problems)
 
 
-@promise("jaeger.badger_on_pvc", "Jaeger stores traces in persistent Badger directories on the jaeger-data PVC")
+@promise(
+    "jaeger.badger_on_pvc", "Jaeger stores traces in persistent Badger directories on the jaeger-data PVC"
+)
 def badger_on_pvc(stack: Stack) -> Verdict:
     doc, where = stack.yaml(JAEGER), stack.rel(JAEGER)
     w = stack.workload("jaeger")
@@ -81,13 +110,18 @@ def badger_on_pvc(stack: Stack) -> Verdict:
         return missing_workload(stack, "jaeger", "traces belong on a PVC")
     backends = dig(doc, "extensions.jaeger_storage.backends") or {}
     problems = []
-    used = {"extensions.jaeger_query.storage.traces": dig(doc, "extensions.jaeger_query.storage.traces"),
-            "exporters.jaeger_storage_exporter.trace_storage":
-                dig(doc, "exporters.jaeger_storage_exporter.trace_storage")}
+    used = {
+        "extensions.jaeger_query.storage.traces": dig(doc, "extensions.jaeger_query.storage.traces"),
+        "exporters.jaeger_storage_exporter.trace_storage": dig(
+            doc, "exporters.jaeger_storage_exporter.trace_storage"
+        ),
+    }
     for key, name in used.items():
         if name not in backends:
-            problems.append(f"{where}: {key} is {name!r}, not a backend of extensions.jaeger_storage.backends "
-                            f"({sorted(backends)}); name the Badger backend")
+            problems.append(
+                f"{where}: {key} is {name!r}, not a backend of extensions.jaeger_storage.backends "
+                f"({sorted(backends)}); name the Badger backend"
+            )
     relied = "DESIGN.md: Badger storage on a PVC (traces survive a restart)"
     for name in sorted({n for n in used.values() if n in backends}):
         badger = (backends.get(name) or {}).get("badger")
@@ -95,15 +129,21 @@ def badger_on_pvc(stack: Stack) -> Verdict:
             problems.append(f"{where}: extensions.jaeger_storage.backends.{name} is not badger; {relied}")
             continue
         if badger.get("ephemeral") is not False:
-            problems.append(f"{where}: backends.{name}.badger.ephemeral is {badger.get('ephemeral')!r} "
-                            f"(default true: in memory, lost on restart); {relied}; set ephemeral: false")
+            problems.append(
+                f"{where}: backends.{name}.badger.ephemeral is {badger.get('ephemeral')!r} "
+                f"(default true: in memory, lost on restart); {relied}; set ephemeral: false"
+            )
         for kind in ("keys", "values"):
             path = dig(badger, f"directories.{kind}")
             if not path:
-                problems.append(f"{where}: backends.{name}.badger.directories.{kind} is not set; {relied}; "
-                                "set it under the PVC's mountPath")
+                problems.append(
+                    f"{where}: backends.{name}.badger.directories.{kind} is not set; {relied}; "
+                    "set it under the PVC's mountPath"
+                )
                 continue
-            problems += on_pvc(stack, w, str(path), f"{where} backends.{name}.badger.directories.{kind}", relied)
+            problems += on_pvc(
+                stack, w, str(path), f"{where} backends.{name}.badger.directories.{kind}", relied
+            )
     return Verdict(f"Badger backend(s) {', '.join(sorted(backends))} on the PVC", problems)
 
 
@@ -114,18 +154,33 @@ def probe_otlp_endpoint(stack: Stack) -> Verdict:
         return Verdict("no probe in these manifests (production overlay)")
     url = w.flag("--otlp-endpoint")
     if url is None:
-        return Verdict("", [(f"{stack.at(w)}: no --otlp-endpoint, so the probe sends no spans and "
-                            f"traces.fresh fails; pass {COLLECTOR_SERVICE}:{OTLP_PORTS['http']}{OTLP_TRACES_PATH}")])
-    target, problems = reaches(stack, url, w.namespace, stack.at(w), "--otlp-endpoint", "jaeger",
-                               path=OTLP_TRACES_PATH)
+        return Verdict(
+            "",
+            [
+                (
+                    f"{stack.at(w)}: no --otlp-endpoint, so the probe sends no spans and "
+                    f"traces.fresh fails; pass {COLLECTOR_SERVICE}:{OTLP_PORTS['http']}{OTLP_TRACES_PATH}"
+                )
+            ],
+        )
+    target, problems = reaches(
+        stack, url, w.namespace, stack.at(w), "--otlp-endpoint", "jaeger", path=OTLP_TRACES_PATH
+    )
     http = jaeger_endpoints(stack.yaml(JAEGER)).get("receivers.otlp.protocols.http.endpoint")
     if target is not None and http is not None and target.container_port != http[1]:
-        problems.append(f"{stack.at(w)}: --otlp-endpoint {url} reaches Jaeger's port {target.container_port}, "
-                        f"but the OTLP HTTP receiver is on {http[1]} ({stack.rel(JAEGER)} "
-                        "receivers.otlp.protocols.http.endpoint); point it at the otlp-http port")
+        problems.append(
+            f"{stack.at(w)}: --otlp-endpoint {url} reaches Jaeger's port {target.container_port}, "
+            f"but the OTLP HTTP receiver is on {http[1]} ({stack.rel(JAEGER)} "
+            "receivers.otlp.protocols.http.endpoint); point it at the otlp-http port"
+        )
     return Verdict(f"--otlp-endpoint {url}", problems)
 
 
 PROMISES: tuple[Promise, ...] = (
-    config_mounted, jaeger_listen_ports, otlp_receivers, query_on_16686, badger_on_pvc, probe_otlp_endpoint,
+    config_mounted,
+    jaeger_listen_ports,
+    otlp_receivers,
+    query_on_16686,
+    badger_on_pvc,
+    probe_otlp_endpoint,
 )

@@ -29,7 +29,9 @@ class Promise:
     needs_objects: bool = True
 
 
-def promise(name: str, title: str, *, needs_objects: bool = True) -> Callable[[Callable[[Stack], Verdict]], Promise]:
+def promise(
+    name: str, title: str, *, needs_objects: bool = True
+) -> Callable[[Callable[[Stack], Verdict]], Promise]:
     """Decorator: turn a check function into a :class:`Promise`."""
 
     def wrap(check: Callable[[Stack], Verdict]) -> Promise:

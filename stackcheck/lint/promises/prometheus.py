@@ -34,18 +34,33 @@ def config_mounted(stack: Stack) -> Verdict:
     return config_read(stack, "prometheus", PROMETHEUS, ("--config.file",))
 
 
-@promise("prometheus.scrape_interval_15s", "prometheus.yml scrapes every 15s (global scrape_interval)",
-         needs_objects=False)
+@promise(
+    "prometheus.scrape_interval_15s",
+    "prometheus.yml scrapes every 15s (global scrape_interval)",
+    needs_objects=False,
+)
 def scrape_interval(stack: Stack) -> Verdict:
     given = (stack.ctx.prometheus.get("global") or {}).get("scrape_interval")
     ok = given is not None and parse_duration(str(given)) == parse_duration(SCRAPE_INTERVAL)
-    problems = [] if ok else [
-        (f"{_where(stack)}: global.scrape_interval is {given!r} (unset means 1m): DESIGN.md promises "
-        f"{SCRAPE_INTERVAL}, the rules' windows, the Grafana datasource's timeInterval and verify's wait "
-        f"budgets are sized for it; set global.scrape_interval: {SCRAPE_INTERVAL}")]
-    problems += [f"{_where(stack)}: job {j.get('job_name')!r} sets scrape_interval {j['scrape_interval']!r}, "
-                 f"not {SCRAPE_INTERVAL}; remove it" for j in _jobs(stack)
-                 if "scrape_interval" in j and parse_duration(str(j["scrape_interval"])) != parse_duration(SCRAPE_INTERVAL)]
+    problems = (
+        []
+        if ok
+        else [
+            (
+                f"{_where(stack)}: global.scrape_interval is {given!r} (unset means 1m): DESIGN.md promises "
+                f"{SCRAPE_INTERVAL}, the rules' windows, the Grafana datasource's timeInterval and "
+                "verify's wait "
+                f"budgets are sized for it; set global.scrape_interval: {SCRAPE_INTERVAL}"
+            )
+        ]
+    )
+    problems += [
+        f"{_where(stack)}: job {j.get('job_name')!r} sets scrape_interval {j['scrape_interval']!r}, "
+        f"not {SCRAPE_INTERVAL}; remove it"
+        for j in _jobs(stack)
+        if "scrape_interval" in j
+        and parse_duration(str(j["scrape_interval"])) != parse_duration(SCRAPE_INTERVAL)
+    ]
     return Verdict(f"scrape_interval {given}", problems)
 
 
@@ -53,8 +68,11 @@ def _jobs(stack: Stack) -> list[dict[str, Any]]:
     return [j for j in stack.ctx.prometheus.get("scrape_configs") or [] if isinstance(j, dict)]
 
 
-@promise("prometheus.jobs_relied_on", "every scrape job that the rules, dashboards and the local runtime "
-         "name exists in prometheus.yml, once", needs_objects=False)
+@promise(
+    "prometheus.jobs_relied_on",
+    "every scrape job that the rules, dashboards and the local runtime name exists in prometheus.yml, once",
+    needs_objects=False,
+)
 def jobs_relied_on(stack: Stack) -> Verdict:
     names = [str(j.get("job_name")) for j in _jobs(stack)]
     wanted: dict[str, str] = {}
@@ -63,12 +81,18 @@ def jobs_relied_on(stack: Stack) -> Verdict:
             wanted.setdefault(job, f"{stack.ctx.rel(rule.file)} {rule.kind} {rule.name}")
     local = {**local_scrape_targets(Ports()), **scrape_targets(Ports().base, ("loki", "grafana", "jaeger"))}
     for job in [*local, *LOCAL_JOB_GAPS]:
-        wanted.setdefault(job, "the local runtime (stackcheck/local/configs.py, optional.py) and verify's "
-                               "targets.up")
-    problems = [f"{_where(stack)}: no scrape job {job!r}, which {who} relies on; add it or keep its job_name"
-                for job, who in sorted(wanted.items()) if job not in names]
-    problems += [f"{_where(stack)}: job_name {n!r} is used {names.count(n)} times; job names must be unique"
-                 for n in sorted({n for n in names if names.count(n) > 1})]
+        wanted.setdefault(
+            job, "the local runtime (stackcheck/local/configs.py, optional.py) and verify's targets.up"
+        )
+    problems = [
+        f"{_where(stack)}: no scrape job {job!r}, which {who} relies on; add it or keep its job_name"
+        for job, who in sorted(wanted.items())
+        if job not in names
+    ]
+    problems += [
+        f"{_where(stack)}: job_name {n!r} is used {names.count(n)} times; job names must be unique"
+        for n in sorted({n for n in names if names.count(n) > 1})
+    ]
     return Verdict(f"{len(names)} jobs: {', '.join(names)}", problems)
 
 
@@ -80,8 +104,11 @@ def _prometheus(stack: Stack, objects: list[Any] | None = None) -> Workload | No
     return None
 
 
-@promise("prometheus.rule_files_mounted", "prometheus.yml's rule_files globs find, in the container, exactly "
-         "the rule files lint and promtool check, in every rendering")
+@promise(
+    "prometheus.rule_files_mounted",
+    "prometheus.yml's rule_files globs find, in the container, exactly "
+    "the rule files lint and promtool check, in every rendering",
+)
 def rule_files_mounted(stack: Stack) -> Verdict:
     patterns = [str(p) for p in stack.ctx.prometheus.get("rule_files") or []]
     expected = sorted(p.name for p in stack.ctx.rule_files)
@@ -96,18 +123,24 @@ def rule_files_mounted(stack: Stack) -> Verdict:
             full = base / pattern
             mounted = w.mount(str(full.parent))
             if mounted is None or "configMap" not in mounted[1]:
-                problems.append(f"{_where(stack)}: rule_files {pattern!r} is {full} in {stack.at(w)} "
-                                f"[{target_name(target)}], where no ConfigMap is mounted; mount prometheus-rules at {full.parent}")
+                problems.append(
+                    f"{_where(stack)}: rule_files {pattern!r} is {full} in {stack.at(w)} "
+                    f"[{target_name(target)}], where no ConfigMap is mounted; mount prometheus-rules at "
+                    f"{full.parent}"
+                )
                 continue
             name = str(mounted[1]["configMap"].get("name"))
             cm = stack.find("ConfigMap", name, w.namespace, objects)
             keys = sorted((cm.body.get("data") or {}) if cm else [])
             seen |= {k for k in keys if fnmatch.fnmatch(k, full.name)}
         if sorted(seen) != expected:
-            problems.append(f"{_where(stack)}: rule_files {patterns} load {sorted(seen)} in {stack.at(w)} "
-                            f"[{target_name(target)}], but config/prometheus/rules has {expected} (what lint and promtool "
-                            "check); list every rule file in the prometheus-rules ConfigMap generator "
-                            "(config/kustomization.yaml and the kind overlay's)")
+            problems.append(
+                f"{_where(stack)}: rule_files {patterns} load {sorted(seen)} in {stack.at(w)} "
+                f"[{target_name(target)}], but config/prometheus/rules has {expected} (what lint and "
+                "promtool "
+                "check); list every rule file in the prometheus-rules ConfigMap generator "
+                "(config/kustomization.yaml and the kind overlay's)"
+            )
     return Verdict(f"{', '.join(expected)} loaded in every rendering", problems)
 
 
@@ -118,17 +151,26 @@ def tsdb_on_pvc(stack: Stack) -> Verdict:
         return missing_workload(stack, "prometheus", "its TSDB belongs on a PVC")
     path = w.flag("--storage.tsdb.path") or "data/"
     relied = "DESIGN.md: Prometheus with a PVC (series survive a restart)"
-    problems = on_pvc(stack, w, path if path.startswith("/") else f"/prometheus/{path}",
-                      f"{stack.at(w)} --storage.tsdb.path", relied)
+    problems = on_pvc(
+        stack,
+        w,
+        path if path.startswith("/") else f"/prometheus/{path}",
+        f"{stack.at(w)} --storage.tsdb.path",
+        relied,
+    )
     retention = w.flag("--storage.tsdb.retention.time")
     if retention is None:
-        problems.append(f"{stack.at(w)}: no --storage.tsdb.retention.time; Prometheus 2.42 reads retention only "
-                        "from this flag (3.x deprecates it, but must read the same config); set it, e.g. 15d")
+        problems.append(
+            f"{stack.at(w)}: no --storage.tsdb.retention.time; Prometheus 2.42 reads retention only "
+            "from this flag (3.x deprecates it, but must read the same config); set it, e.g. 15d"
+        )
     else:
         try:
             parse_duration(retention)
         except ValueError:
-            problems.append(f"{stack.at(w)}: --storage.tsdb.retention.time={retention} is not a duration; use e.g. 15d")
+            problems.append(
+                f"{stack.at(w)}: --storage.tsdb.retention.time={retention} is not a duration; use e.g. 15d"
+            )
     return Verdict(f"--storage.tsdb.path={path} on the PVC, retention {retention}", problems)
 
 
@@ -153,30 +195,47 @@ def _sd_problems(stack: Stack, label: str, job: dict[str, Any]) -> tuple[list[st
         if ";" not in regex or any(c in regex for c in "|*+?()[]"):
             continue  # a pattern, not one Service: nothing to resolve
         name, port_name = regex.split(";", 1)
-        services = [s for s in stack.of_kind("Service") if (s.body.get("metadata") or {}).get("name") == name
-                    and (not namespaces or (s.body.get("metadata") or {}).get("namespace") in namespaces)]
+        services = [
+            s
+            for s in stack.of_kind("Service")
+            if (s.body.get("metadata") or {}).get("name") == name
+            and (not namespaces or (s.body.get("metadata") or {}).get("namespace") in namespaces)
+        ]
         kept.append(f"{name}:{port_name}")
         if not services:
-            problems.append(f"{_where(stack)}: {label} keeps Service {name} port {port_name}, but no Service {name} "
-                            f"is in namespaces {namespaces or 'any'}; the job has no target (targets.up fails); "
-                            "fix the regex or the namespaces")
+            problems.append(
+                f"{_where(stack)}: {label} keeps Service {name} port {port_name}, but no Service {name} "
+                f"is in namespaces {namespaces or 'any'}; the job has no target (targets.up fails); "
+                "fix the regex or the namespaces"
+            )
             continue
         entry = stack.service_port(services[0], name=port_name)
         if entry is None:
-            problems.append(f"{_where(stack)}: {label} keeps port name {port_name!r} of Service {name} "
-                            f"({stack.at(services[0])}), which has no port of that name; fix one of them")
+            problems.append(
+                f"{_where(stack)}: {label} keeps port name {port_name!r} of Service {name} "
+                f"({stack.at(services[0])}), which has no port of that name; fix one of them"
+            )
             continue
         w, port = stack.resolve_service_port(services[0], entry)
         listeners = stack.listeners(w) if w is not None else None
-        if w is not None and port is not None and listeners is not None and not any(
-                li.port == port and li.reachable for li in listeners):
-            problems.append(f"{_where(stack)}: {label} scrapes {name}:{port_name} = container port {port} of "
-                            f"{w.where}, where nothing listens; make them agree")
+        if (
+            w is not None
+            and port is not None
+            and listeners is not None
+            and not any(li.port == port and li.reachable for li in listeners)
+        ):
+            problems.append(
+                f"{_where(stack)}: {label} scrapes {name}:{port_name} = container port {port} of "
+                f"{w.where}, where nothing listens; make them agree"
+            )
     return problems, kept
 
 
-@promise("prometheus.discovery_finds_services", "every endpointslice job keeps a Service port that exists, "
-         "in the namespaces it watches, and reaches a listener")
+@promise(
+    "prometheus.discovery_finds_services",
+    "every endpointslice job keeps a Service port that exists, "
+    "in the namespaces it watches, and reaches a listener",
+)
 def discovery_finds_services(stack: Stack) -> Verdict:
     problems, kept = [], []
     for label, job in _endpointslice_jobs(stack):
@@ -193,22 +252,30 @@ def alerting_target(stack: Stack) -> Verdict:
     problems, kept = [], []
     alertmanagers = [(label, j) for label, j in _endpointslice_jobs(stack) if label.startswith("alerting")]
     if not alertmanagers:
-        problems.append(f"{_where(stack)}: no alerting.alertmanagers: alerts never leave Prometheus "
-                        "(alerts.delivered, watchdog.delivered fail); add the Alertmanager discovery")
+        problems.append(
+            f"{_where(stack)}: no alerting.alertmanagers: alerts never leave Prometheus "
+            "(alerts.delivered, watchdog.delivered fail); add the Alertmanager discovery"
+        )
     for label, job in alertmanagers:
         found, names = _sd_problems(stack, label, job)
         problems += found
         kept += names
         if not names and job.get("kubernetes_sd_configs"):
-            problems.append(f"{_where(stack)}: {label} keeps no Service (no keep rule on service and port name); "
-                            "keep alertmanager;http")
+            problems.append(
+                f"{_where(stack)}: {label} keeps no Service (no keep rule on service and port name); "
+                "keep alertmanager;http"
+            )
     if kept and not any(k.startswith("alertmanager:") for k in kept):
-        problems.append(f"{_where(stack)}: alerting keeps {kept}, not the alertmanager Service; keep alertmanager;http")
+        problems.append(
+            f"{_where(stack)}: alerting keeps {kept}, not the alertmanager Service; keep alertmanager;http"
+        )
     return Verdict(f"alertmanagers via {', '.join(kept)}", problems)
 
 
-@promise("probe.scrape_annotations", "the probe's pods carry the annotations the phase5 job keeps, naming the "
-         "port the probe listens on")
+@promise(
+    "probe.scrape_annotations",
+    "the probe's pods carry the annotations the phase5 job keeps, naming the port the probe listens on",
+)
 def probe_scrape_annotations(stack: Stack) -> Verdict:
     w = stack.workload("phase5-backend")
     if w is None:
@@ -221,19 +288,27 @@ def probe_scrape_annotations(stack: Stack) -> Verdict:
         if rule.get("action") != "keep" or sources != ["__meta_kubernetes_namespace"]:
             continue
         if not re.fullmatch(str(rule.get("regex", "(.*)")), w.namespace):
-            problems.append(f"{_where(stack)}: job 'phase5' keeps namespaces {rule.get('regex')!r}, not the "
-                            f"probe's {w.namespace!r} ({where}); widen the regex")
+            problems.append(
+                f"{_where(stack)}: job 'phase5' keeps namespaces {rule.get('regex')!r}, not the "
+                f"probe's {w.namespace!r} ({where}); widen the regex"
+            )
     if annotations.get("prometheus.io/scrape") != "true":
-        problems.append(f"{where}: pod annotation prometheus.io/scrape is {annotations.get('prometheus.io/scrape')!r}; "
-                        f"job 'phase5' of {_where(stack)} keeps only \"true\", so the probe is never scraped; set it")
+        problems.append(
+            f"{where}: pod annotation prometheus.io/scrape is {annotations.get('prometheus.io/scrape')!r}; "
+            f"job 'phase5' of {_where(stack)} keeps only \"true\", so the probe is never scraped; set it"
+        )
     port = annotations.get("prometheus.io/port")
     listeners = stack.listeners(w) or []
     if port is not None and (not port.isdigit() or int(port) not in w.ports.values()):
-        problems.append(f"{where}: pod annotation prometheus.io/port {port!r} is no declared container port "
-                        f"({w.ports}); the phase5 job drops every target; name the metrics port")
+        problems.append(
+            f"{where}: pod annotation prometheus.io/port {port!r} is no declared container port "
+            f"({w.ports}); the phase5 job drops every target; name the metrics port"
+        )
     elif port is not None and not any(li.port == int(port) for li in listeners):
-        problems.append(f"{where}: pod annotation prometheus.io/port {port} is not where the probe listens "
-                        f"({', '.join(f'{li.source} = {li.port}' for li in listeners)}); make them agree")
+        problems.append(
+            f"{where}: pod annotation prometheus.io/port {port} is not where the probe listens "
+            f"({', '.join(f'{li.source} = {li.port}' for li in listeners)}); make them agree"
+        )
     return Verdict(f"scraped on port {port}", problems)
 
 
@@ -246,8 +321,11 @@ def _probe_jobs(stack: Stack) -> list[dict[str, Any]]:
     return [j for j in _jobs(stack) if j.get("metrics_path") == "/probe"]
 
 
-@promise("blackbox.modules_exist", "every blackbox module prometheus.yml asks for is defined in blackbox.yml",
-         needs_objects=False)
+@promise(
+    "blackbox.modules_exist",
+    "every blackbox module prometheus.yml asks for is defined in blackbox.yml",
+    needs_objects=False,
+)
 def modules_exist(stack: Stack) -> Verdict:
     modules = stack.yaml(BLACKBOX).get("modules") or {}
     problems, used = [], []
@@ -255,14 +333,19 @@ def modules_exist(stack: Stack) -> Verdict:
         for module in (job.get("params") or {}).get("module") or []:
             used.append(str(module))
             if module not in modules:
-                problems.append(f"{_where(stack)}: job {job.get('job_name')!r} probes with module {module!r}, which "
-                                f"{stack.rel(BLACKBOX)} does not define (it has {sorted(modules)}); every probe "
-                                "fails with 'Unknown module'; define it or use one of those")
+                problems.append(
+                    f"{_where(stack)}: job {job.get('job_name')!r} probes with module {module!r}, which "
+                    f"{stack.rel(BLACKBOX)} does not define (it has {sorted(modules)}); every probe "
+                    "fails with 'Unknown module'; define it or use one of those"
+                )
     return Verdict(f"modules {', '.join(used) or 'none'} defined", problems)
 
 
-@promise("blackbox.probe_targets", "the blackbox job goes through the blackbox-exporter Service, and every "
-         "URL it probes reaches its component")
+@promise(
+    "blackbox.probe_targets",
+    "the blackbox job goes through the blackbox-exporter Service, and every "
+    "URL it probes reaches its component",
+)
 def probe_targets(stack: Stack) -> Verdict:
     problems, urls = [], []
     for job in _probe_jobs(stack):
@@ -270,8 +353,14 @@ def probe_targets(stack: Stack) -> Verdict:
         for rule in job.get("relabel_configs") or []:
             if rule.get("target_label") == "__address__" and not rule.get("source_labels"):
                 address = str(rule.get("replacement", ""))
-                problems += reaches(stack, f"http://{address}", "monitoring", _where(stack),
-                                    f"{label} __address__ replacement", "blackbox-exporter")[1]
+                problems += reaches(
+                    stack,
+                    f"http://{address}",
+                    "monitoring",
+                    _where(stack),
+                    f"{label} __address__ replacement",
+                    "blackbox-exporter",
+                )[1]
         for group in job.get("static_configs") or []:
             for url in group.get("targets") or []:
                 urls.append(str(url))
@@ -279,8 +368,9 @@ def probe_targets(stack: Stack) -> Verdict:
                 if isinstance(target, str):
                     problems.append(f"{_where(stack)}: {label} probes {url}: {target}; fix the URL")
                 elif target.workload is not None:
-                    problems += reaches(stack, str(url), "monitoring", _where(stack), f"{label} target",
-                                        target.workload.app)[1]
+                    problems += reaches(
+                        stack, str(url), "monitoring", _where(stack), f"{label} target", target.workload.app
+                    )[1]
                     problems += _health_path(stack, label, str(url), target)
     return Verdict(f"{len(urls)} URLs reach their components", problems)
 
@@ -295,19 +385,37 @@ def _health_path(stack: Stack, label: str, url: str, target: Target) -> list[str
     path = str(probe.get("path", "/"))
     if target.path.rstrip("/") == path.rstrip("/"):
         return []
-    return [(f"{_where(stack)}: {label} probes {url}, but {stack.at(w)} answers health on {path} of that port "
-            f"(its readinessProbe); probe_success stays 0; probe {path}")]
+    return [
+        (
+            f"{_where(stack)}: {label} probes {url}, but {stack.at(w)} answers health on {path} of that port "
+            f"(its readinessProbe); probe_success stays 0; probe {path}"
+        )
+    ]
 
 
 def _listen(app: str, name: str) -> Promise:
-    return promise(f"{name}.listen_ports", f"{app} listens on the ports its container, Service and probes use")(
-        lambda stack: listen_ports(stack, app))
+    return promise(
+        f"{name}.listen_ports", f"{app} listens on the ports its container, Service and probes use"
+    )(lambda stack: listen_ports(stack, app))
 
 
 PROMISES: tuple[Promise, ...] = (
-    config_mounted, _listen("prometheus", "prometheus"), scrape_interval, jobs_relied_on, rule_files_mounted,
-    tsdb_on_pvc, discovery_finds_services, alerting_target, probe_scrape_annotations,
-    _listen("phase5-backend", "probe"), blackbox_config_mounted, _listen("blackbox-exporter", "blackbox"),
-    modules_exist, probe_targets, _listen("grafana", "grafana"), _listen("alloy", "alloy"),
-    _listen("kube-state-metrics", "kube_state_metrics"), _listen("node-exporter", "node_exporter"),
+    config_mounted,
+    _listen("prometheus", "prometheus"),
+    scrape_interval,
+    jobs_relied_on,
+    rule_files_mounted,
+    tsdb_on_pvc,
+    discovery_finds_services,
+    alerting_target,
+    probe_scrape_annotations,
+    _listen("phase5-backend", "probe"),
+    blackbox_config_mounted,
+    _listen("blackbox-exporter", "blackbox"),
+    modules_exist,
+    probe_targets,
+    _listen("grafana", "grafana"),
+    _listen("alloy", "alloy"),
+    _listen("kube-state-metrics", "kube_state_metrics"),
+    _listen("node-exporter", "node_exporter"),
 )

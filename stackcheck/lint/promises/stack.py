@@ -200,8 +200,9 @@ class Stack:
     def of_kind(self, kind: str, objects: list[KObject] | None = None) -> list[KObject]:
         return [o for o in (self.objects if objects is None else objects) or [] if o.kind == kind]
 
-    def find(self, kind: str, name: str, namespace: str | None = None,
-             objects: list[KObject] | None = None) -> KObject | None:
+    def find(
+        self, kind: str, name: str, namespace: str | None = None, objects: list[KObject] | None = None
+    ) -> KObject | None:
         for obj in self.of_kind(kind, objects):
             meta = obj.body.get("metadata") or {}
             if meta.get("name") == name and (namespace is None or meta.get("namespace") == namespace):
@@ -229,14 +230,17 @@ class Stack:
                 return w
         return None
 
-    def service_port(self, service: KObject, port: int | None = None,
-                     name: str | None = None) -> dict[str, Any] | None:
+    def service_port(
+        self, service: KObject, port: int | None = None, name: str | None = None
+    ) -> dict[str, Any] | None:
         for p in (service.body.get("spec") or {}).get("ports") or []:
             if (port is not None and p.get("port") == port) or (name is not None and p.get("name") == name):
                 return dict(p)
         return None
 
-    def resolve_service_port(self, service: KObject, entry: dict[str, Any]) -> tuple[Workload | None, int | None]:
+    def resolve_service_port(
+        self, service: KObject, entry: dict[str, Any]
+    ) -> tuple[Workload | None, int | None]:
         """A Service port → (the selected workload, the container port its targetPort names)."""
         workload = self.selected(service)
         if workload is None:
@@ -265,8 +269,10 @@ class Stack:
         if workload is None:
             return f"Service {ns}/{name} selects no workload of the manifests"
         if container_port is None:
-            return (f"Service {ns}/{name} port {port} targets {entry.get('targetPort')!r}, which "
-                    f"{workload.where} does not declare")
+            return (
+                f"Service {ns}/{name} port {port} targets {entry.get('targetPort')!r}, which "
+                f"{workload.where} does not declare"
+            )
         return Target(service, port, workload, container_port, parts.path or "/")
 
     # -- what each process listens on ----------------------------------------------------------
@@ -279,11 +285,15 @@ class Stack:
             found = host_port(given) if given is not None else ("", DEFAULT_LISTEN.get(app, 0))
             return [Listener(found[1], found[0], f"{src} --web.listen-address")] if found else []
         if app == "kube-state-metrics":
-            return [Listener(int(w.flag("--port") or 8080), "", f"{src} --port"),
-                    Listener(int(w.flag("--telemetry-port") or 8081), "", f"{src} --telemetry-port")]
+            return [
+                Listener(int(w.flag("--port") or 8080), "", f"{src} --port"),
+                Listener(int(w.flag("--telemetry-port") or 8081), "", f"{src} --telemetry-port"),
+            ]
         if app == "grafana":
             env = w.env("GF_SERVER_HTTP_PORT") or {}
-            return [Listener(int(env.get("value") or 3000), "", f"{src} env GF_SERVER_HTTP_PORT (default 3000)")]
+            return [
+                Listener(int(env.get("value") or 3000), "", f"{src} env GF_SERVER_HTTP_PORT (default 3000)")
+            ]
         if app == "alloy":
             found = host_port(w.flag("--server.http.listen-addr") or "127.0.0.1:12345")
             return [Listener(found[1], found[0], f"{src} --server.http.listen-addr")] if found else []
@@ -291,20 +301,31 @@ class Stack:
             found = host_port(w.flag("--listen") or "")
             return [Listener(found[1], found[0], f"{src} --listen")] if found else []
         if app == "stackcheck-sink":
-            return [Listener(found[1], found[0], f"{src} {flag}")
-                    for flag in ("--http", "--smtp") if (found := host_port(w.flag(flag) or ""))]
+            return [
+                Listener(found[1], found[0], f"{src} {flag}")
+                for flag in ("--http", "--smtp")
+                if (found := host_port(w.flag(flag) or ""))
+            ]
         if app == "loki":
             server = self.yaml("loki/loki.yaml").get("server") or {}
             where = self.rel("loki/loki.yaml")
             return [
-                Listener(int(server.get("http_listen_port", 3100)), str(server.get("http_listen_address", "")),
-                         f"{where} server.http_listen_port"),
-                Listener(int(server.get("grpc_listen_port", 9095)), str(server.get("grpc_listen_address", "")),
-                         f"{where} server.grpc_listen_port"),
+                Listener(
+                    int(server.get("http_listen_port", 3100)),
+                    str(server.get("http_listen_address", "")),
+                    f"{where} server.http_listen_port",
+                ),
+                Listener(
+                    int(server.get("grpc_listen_port", 9095)),
+                    str(server.get("grpc_listen_address", "")),
+                    f"{where} server.grpc_listen_port",
+                ),
             ]
         if app == "jaeger":
-            return [Listener(port, host, f"{self.rel('jaeger/config.yaml')} {key}")
-                    for key, (host, port) in jaeger_endpoints(self.yaml("jaeger/config.yaml")).items()]
+            return [
+                Listener(port, host, f"{self.rel('jaeger/config.yaml')} {key}")
+                for key, (host, port) in jaeger_endpoints(self.yaml("jaeger/config.yaml")).items()
+            ]
         return None
 
 
@@ -346,5 +367,7 @@ def jaeger_endpoints(config: dict[str, Any]) -> dict[str, tuple[str, int]]:
         prom = dig(reader, "pull.exporter.prometheus")
         if isinstance(prom, dict) and "port" in prom:
             found[f"service.telemetry.metrics.readers[{i}].pull.exporter.prometheus.port"] = (
-                str(prom.get("host", "localhost")), int(prom["port"]))
+                str(prom.get("host", "localhost")),
+                int(prom["port"]),
+            )
     return found
