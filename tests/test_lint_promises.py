@@ -146,8 +146,8 @@ CASES = [
         [
             ALLOY,
             (
-                "loki.source.kubernetes.pod_logs forwards to loki.write.local.receiver, which the config does "
-                "not define"
+                "loki.source.kubernetes.pod_logs forwards to loki.write.local.receiver, which the config "
+                "does not define"
             ),
         ],
     ),
