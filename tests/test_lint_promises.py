@@ -78,12 +78,12 @@ CASES = [
     (
         "loki.retention_in_force",
         text(LOKI, "  retention_enabled: true", "  retention_enabled: false"),
-        [LOKI, "compactor.retention_enabled is False", "set compactor.retention_enabled: true"],
+        [LOKI, "compactor.retention_enabled is false", "set compactor.retention_enabled: true"],
     ),
     (
         "loki.retention_in_force",
         text(LOKI, "  delete_request_store: filesystem\n", ""),
-        [LOKI, "compactor.delete_request_store is None", "delete_request_store: filesystem"],
+        [LOKI, "compactor.delete_request_store is unset", "delete_request_store: filesystem"],
     ),
     (
         "loki.retention_in_force",
@@ -103,7 +103,7 @@ CASES = [
     (
         "loki.single_tenant",
         text(LOKI, "auth_enabled: false", "auth_enabled: true"),
-        [LOKI, "auth_enabled is True", "X-Scope-OrgID"],
+        [LOKI, "auth_enabled is true", "X-Scope-OrgID"],
     ),
     (
         "loki.config_mounted",
@@ -201,7 +201,7 @@ CASES = [
     (
         "jaeger.badger_on_pvc",
         text(JAEGER, "  ephemeral: false", "  ephemeral: true"),
-        [JAEGER, "ephemeral is True"],
+        [JAEGER, "ephemeral is true"],
     ),
     (
         "probe.otlp_endpoint",
@@ -318,6 +318,11 @@ CASES = [
         "probe.scrape_annotations",
         text(PROBE, 'prometheus.io/port: "8080"', 'prometheus.io/port: "9090"'),
         [PROBE, "prometheus.io/port '9090' is no declared container port"],
+    ),
+    (
+        "probe.service_name",
+        text(PROBE, "- --service\n            - phase5-backend", "- --service\n            - backend"),
+        [PROBE, "--service is 'backend'", "PHASE5_SERVICE"],
     ),
     (
         "probe.listen_ports",
@@ -515,7 +520,7 @@ def test_lint_exits_1_naming_loki_retention_when_retention_is_off(copy: Path, tm
     ran = run_lint("--manifests", str(copy), "--json", str(report))
     assert ran.returncode == 1, ran.stdout + ran.stderr
     assert "promise loki.retention_in_force" in ran.stdout
-    assert "FAILED: config/loki/loki.yaml: compactor.retention_enabled is False" in ran.stdout
+    assert "FAILED: config/loki/loki.yaml: compactor.retention_enabled is false" in ran.stdout
     assert "STACKCHECK FAILED" in ran.stdout
     checks = {c["id"]: c for c in json.loads(report.read_text())["checks"]}
     assert checks["lint.promise[loki.retention_in_force]"]["status"] == "failed"

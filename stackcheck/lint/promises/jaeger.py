@@ -4,7 +4,7 @@ that sends its spans to that OTLP port."""
 from __future__ import annotations
 
 from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
-from stackcheck.lint.promises.model import Promise, Verdict, promise
+from stackcheck.lint.promises.model import Promise, Verdict, promise, shown
 from stackcheck.lint.promises.stack import Stack, dig, jaeger_endpoints
 
 JAEGER = "jaeger/config.yaml"
@@ -83,9 +83,9 @@ def query_on_16686(stack: Stack) -> Verdict:
         )
     host_port = jaeger_endpoints(doc).get("extensions.jaeger_query.http.endpoint")
     if host_port is None or host_port[1] != QUERY_PORT or host_port[0] in ("localhost", "127.0.0.1"):
-        shown = "not configured" if host_port is None else f"{host_port[0]}:{host_port[1]}"
+        written = "not configured" if host_port is None else f"{host_port[0]}:{host_port[1]}"
         problems.append(
-            f"{where}: extensions.jaeger_query.http.endpoint is {shown}: DESIGN.md promises the "
+            f"{where}: extensions.jaeger_query.http.endpoint is {written}: DESIGN.md promises the "
             f"query UI/API on {QUERY_PORT} (Grafana's datasource, verify's jaeger endpoint); set "
             f"it to 0.0.0.0:{QUERY_PORT}"
         )
@@ -130,7 +130,7 @@ def badger_on_pvc(stack: Stack) -> Verdict:
             continue
         if badger.get("ephemeral") is not False:
             problems.append(
-                f"{where}: backends.{name}.badger.ephemeral is {badger.get('ephemeral')!r} "
+                f"{where}: backends.{name}.badger.ephemeral is {shown(badger.get('ephemeral'))} "
                 f"(default true: in memory, lost on restart); {relied}; set ephemeral: false"
             )
         for kind in ("keys", "values"):
@@ -176,6 +176,37 @@ def probe_otlp_endpoint(stack: Stack) -> Verdict:
     return Verdict(f"--otlp-endpoint {url}", problems)
 
 
+@promise(
+    "probe.service_name",
+    "the probe's --service is the service traces.fresh looks for and its pods' app label (the Loki label "
+    "Grafana's trace-to-logs link selects on)",
+)
+def probe_service_name(stack: Stack) -> Verdict:
+    # Imported here: stackcheck.checks pulls in the HTTP clients (~0.1 s), which the rest of lint never needs.
+    from stackcheck.checks.telemetry import PHASE5_SERVICE
+
+    w = stack.workload("phase5-backend")
+    if w is None:
+        return Verdict("no probe in these manifests (production overlay)")
+    given = w.flag("--service")
+    problems = []
+    if given != PHASE5_SERVICE:
+        problems.append(
+            f"{stack.at(w)}: --service is {given!r}; traces.fresh and traces.canary look for service "
+            f"{PHASE5_SERVICE!r} (stackcheck/checks/telemetry.py PHASE5_SERVICE); pass "
+            f"--service {PHASE5_SERVICE}"
+        )
+    label = w.pod_labels.get("app.kubernetes.io/name")
+    if given is not None and label != given:
+        problems.append(
+            f"{stack.at(w)}: --service {given} differs from the pods' app.kubernetes.io/name {label!r}, "
+            "which "
+            "Alloy attaches as the Loki label app and Grafana's Jaeger datasource (tracesToLogsV2 "
+            "service.name → app) selects on; the trace-to-logs link finds no line; make them equal"
+        )
+    return Verdict(f"--service {given} = app label {label}", problems)
+
+
 PROMISES: tuple[Promise, ...] = (
     config_mounted,
     jaeger_listen_ports,
@@ -183,4 +214,5 @@ PROMISES: tuple[Promise, ...] = (
     query_on_16686,
     badger_on_pvc,
     probe_otlp_endpoint,
+    probe_service_name,
 )

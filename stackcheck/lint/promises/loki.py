@@ -8,7 +8,7 @@ import re
 
 from stackcheck.lint.grafana import iter_targets, loki_stream_selector, target_datasource
 from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
-from stackcheck.lint.promises.model import Promise, Verdict, promise
+from stackcheck.lint.promises.model import Promise, Verdict, promise, shown
 from stackcheck.lint.promises.stack import Stack, dig
 from stackcheck.local.optional import LOKI_PATH_KEYS
 from stackcheck.timescale import parse_duration
@@ -40,13 +40,13 @@ def retention_in_force(stack: Stack) -> Verdict:
     enabled = dig(doc, "compactor.retention_enabled")
     if enabled is not True:
         problems.append(
-            f"{where}: compactor.retention_enabled is {enabled!r}: without it the compactor only "
+            f"{where}: compactor.retention_enabled is {shown(enabled)}: without it the compactor only "
             f"compacts and Loki keeps every log forever; {relied}; set compactor.retention_enabled: true"
         )
     store = dig(doc, "compactor.delete_request_store")
     if not store:
         problems.append(
-            f"{where}: compactor.delete_request_store is {store!r}: Loki refuses to start with "
+            f"{where}: compactor.delete_request_store is {shown(store)}: Loki refuses to start with "
             f"retention enabled and no delete-request store; {relied}; set "
             "compactor.delete_request_store: filesystem (the object_store of schema_config)"
         )
@@ -65,9 +65,9 @@ def retention_in_force(stack: Stack) -> Verdict:
     except ValueError:
         seconds = -1.0
     if seconds != parse_duration(RETENTION):
-        shown = "unset (0s: keep forever)" if period is None else repr(period)
+        written = "unset (0s: keep forever)" if period is None else repr(period)
         problems.append(
-            f"{where}: limits_config.retention_period is {shown}; {relied}; set "
+            f"{where}: limits_config.retention_period is {written}; {relied}; set "
             f"limits_config.retention_period: {RETENTION}"
         )
     for entry in dig(doc, "limits_config.retention_stream") or []:
@@ -100,7 +100,7 @@ def single_tenant(stack: Stack) -> Verdict:
         if value is False
         else [
             (
-                f"{stack.rel(LOKI)}: auth_enabled is {value!r} (Loki's default is true): every push and "
+                f"{stack.rel(LOKI)}: auth_enabled is {shown(value)} (Loki's default is true): every push and "
                 "query without "
                 "an X-Scope-OrgID header gets 401 'no org id', and the Grafana datasource, Alloy and the "
                 "log checks "

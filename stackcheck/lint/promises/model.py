@@ -38,3 +38,12 @@ def promise(
         return Promise(name, title, check, needs_objects)
 
     return wrap
+
+
+def shown(value: object) -> str:
+    """A config value as it is written in YAML (``false``, ``'24h'``, ``unset``), for messages."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
