@@ -121,6 +121,11 @@ CASES = [
         [LOKI_STS, "container port http (3100)", "server.http_listen_port = 3101"],
     ),
     (
+        "loki.listen_ports",
+        text("loki/loki-service.yaml", "targetPort: http", "targetPort: web"),
+        ["loki/loki-service.yaml", "port http targets 'web'", "StatefulSet/monitoring/loki container loki"],
+    ),
+    (
         "loki.storage_on_pvc",
         text(LOKI, "working_directory: /var/loki/compactor", "working_directory: /tmp/compactor"),
         [LOKI, "compactor.working_directory = /tmp/compactor", "emptyDir"],

@@ -57,8 +57,12 @@ def promise_items(ctx: Context, promises: tuple[Promise, ...] = PROMISES) -> lis
         if promise.needs_objects and stack.objects is None:
             item.skipped = "the manifests did not render (lint.render[manifests] says why)"
         else:
-            verdict = promise.check(stack)
-            item.summary, item.problems = verdict.summary, list(verdict.problems)
+            try:
+                verdict = promise.check(stack)
+            except Exception as exc:  # noqa: BLE001 - a bug in one promise must not hide the others
+                item.error = f"{type(exc).__name__}: {exc}"
+            else:
+                item.summary, item.problems = verdict.summary, list(verdict.problems)
         item.duration_s = time.perf_counter() - start
         items.append(item)
     return items

@@ -10,10 +10,9 @@ import yaml
 
 from stackcheck.lint.k8s import target_name
 from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
-from stackcheck.lint.promises.model import Promise, Verdict, promise
+from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, Workload
 from stackcheck.routing import route
-from stackcheck.timescale import parse_duration
 
 ALERTMANAGER = "alertmanager/alertmanager.yml"
 #: Keys that hold a credential when written inline (each has a ``*_file`` twin or credentials_file).
@@ -183,7 +182,7 @@ def _severity_route(stack: Stack, severity: str, wait: str, needs: tuple[str, ..
             ],
         )
     first = good[0]
-    if parse_duration(first.group_wait) != parse_duration(wait):
+    if not same_duration(first.group_wait, wait):
         return Verdict(
             "",
             [

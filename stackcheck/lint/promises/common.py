@@ -122,9 +122,10 @@ def listen_ports(stack: Stack, app: str) -> Verdict:
     w = stack.workload(app)
     if w is None:
         return missing_workload(stack, app, "its Service, probes and scrape job need it")
-    listeners = stack.listeners(w) or []
+    known = stack.listeners(w)
+    listeners = known or []
     problems = []
-    for name, number in sorted(w.ports.items()):
+    for name, number in sorted(w.ports.items()) if known is not None else []:
         here = [li for li in listeners if li.port == number]
         if not here:
             said = ", ".join(f"{li.source} = {li.port}" for li in listeners) or "no listener configured"
@@ -149,7 +150,7 @@ def listen_ports(stack: Stack, app: str) -> Verdict:
                     f"(it has {sorted(w.ports)}); the kubelet's probe fails; name a declared port"
                 )
     for service in stack.of_kind("Service"):
-        if stack.selected(service) is not w:
+        if stack.selected(service) != w:
             continue
         for entry in (service.body.get("spec") or {}).get("ports") or []:
             _, port = stack.resolve_service_port(service, entry)

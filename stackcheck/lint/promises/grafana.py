@@ -8,9 +8,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from stackcheck.lint.promises.common import file_in_container, missing_workload, reaches
-from stackcheck.lint.promises.model import Promise, Verdict, promise
+from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, dig
-from stackcheck.timescale import parse_duration
 
 DATASOURCES = "grafana/datasources.yml"
 PROVIDERS = "grafana/dashboards.yml"
@@ -230,7 +229,7 @@ def scrape_interval_matches(stack: Stack) -> Verdict:
         if s.get("type") != "prometheus":
             continue
         given = dig(s.get("jsonData"), "timeInterval")
-        if given is None or parse_duration(str(given)) != parse_duration(scrape):
+        if not same_duration(given, scrape):
             problems.append(
                 f"{stack.rel(DATASOURCES)}: datasource {s.get('uid')!r} jsonData.timeInterval is "
                 f"{given!r}, prometheus.yml scrapes every {scrape}: $__rate_interval then spans "

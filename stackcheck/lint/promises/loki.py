@@ -8,10 +8,9 @@ import re
 
 from stackcheck.lint.grafana import iter_targets, loki_stream_selector, target_datasource
 from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
-from stackcheck.lint.promises.model import Promise, Verdict, promise, shown
+from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration, shown
 from stackcheck.lint.promises.stack import Stack, dig
 from stackcheck.local.optional import LOKI_PATH_KEYS
-from stackcheck.timescale import parse_duration
 
 LOKI = "loki/loki.yaml"
 ALLOY = "alloy/config.alloy"
@@ -60,11 +59,7 @@ def retention_in_force(stack: Stack) -> Verdict:
             f"set compactor.delete_request_store: {stores[0]}"
         )
     period = dig(doc, "limits_config.retention_period")
-    try:
-        seconds = parse_duration(str(period)) if period is not None else 0.0
-    except ValueError:
-        seconds = -1.0
-    if seconds != parse_duration(RETENTION):
+    if not same_duration(period, RETENTION):
         written = "unset (0s: keep forever)" if period is None else repr(period)
         problems.append(
             f"{where}: limits_config.retention_period is {written}; {relied}; set "
@@ -77,7 +72,7 @@ def retention_in_force(stack: Stack) -> Verdict:
         )
     for i, config in enumerate(dig(doc, "schema_config.configs") or []):
         index = dig(config, "index.period")
-        if index is None or parse_duration(str(index)) != parse_duration(INDEX_PERIOD):
+        if not same_duration(index, INDEX_PERIOD):
             problems.append(
                 f"{where}: schema_config.configs[{i}].index.period is {index!r}: retention applies "
                 f"only to a {INDEX_PERIOD} index period; set index.period: {INDEX_PERIOD}"

@@ -47,3 +47,13 @@ def shown(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value)
+
+
+def same_duration(given: object, wanted: str) -> bool:
+    """``given`` is a duration equal to ``wanted`` (``744h`` = ``31d``); a malformed or missing one is not."""
+    from stackcheck.timescale import parse_duration
+
+    try:
+        return given is not None and parse_duration(str(given)) == parse_duration(wanted)
+    except ValueError:
+        return False

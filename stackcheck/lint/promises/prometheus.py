@@ -11,7 +11,7 @@ from typing import Any
 
 from stackcheck.lint.k8s import target_name
 from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
-from stackcheck.lint.promises.model import Promise, Verdict, promise
+from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, Target, Workload
 from stackcheck.local.configs import LOCAL_JOB_GAPS, Ports, local_scrape_targets
 from stackcheck.local.optional import scrape_targets
@@ -41,7 +41,7 @@ def config_mounted(stack: Stack) -> Verdict:
 )
 def scrape_interval(stack: Stack) -> Verdict:
     given = (stack.ctx.prometheus.get("global") or {}).get("scrape_interval")
-    ok = given is not None and parse_duration(str(given)) == parse_duration(SCRAPE_INTERVAL)
+    ok = same_duration(given, SCRAPE_INTERVAL)
     problems = (
         []
         if ok
@@ -58,8 +58,7 @@ def scrape_interval(stack: Stack) -> Verdict:
         f"{_where(stack)}: job {j.get('job_name')!r} sets scrape_interval {j['scrape_interval']!r}, "
         f"not {SCRAPE_INTERVAL}; remove it"
         for j in _jobs(stack)
-        if "scrape_interval" in j
-        and parse_duration(str(j["scrape_interval"])) != parse_duration(SCRAPE_INTERVAL)
+        if "scrape_interval" in j and not same_duration(j["scrape_interval"], SCRAPE_INTERVAL)
     ]
     return Verdict(f"scrape_interval {given}", problems)
 
