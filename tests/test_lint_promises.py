@@ -461,6 +461,15 @@ CASES = [
 ]
 
 
+CASES += [
+    (
+        "verify.component_services",
+        text("jaeger/jaeger-query-service.yaml", "- name: http-query", "- name: query"),
+        ["jaeger/jaeger-query-service.yaml", "no port named 'http-query'", "COMPONENT_SERVICES"],
+    ),
+]
+
+
 def test_shipped_manifests_keep_every_promise() -> None:
     """Every promise holds on the repository's manifests, and each has a seeded-defect case below."""
     items = promises_of(MANIFESTS)
