@@ -9,8 +9,9 @@ fails with one message naming the file, the key, the value found, who relies on 
 
 The promises live in one module per component (:mod:`.loki`, :mod:`.jaeger`, :mod:`.grafana`,
 :mod:`.prometheus`, :mod:`.alertmanager`, :mod:`.verify`) and share :class:`~.stack.Stack`, which
-follows values through the rendered objects. They are pure Python on already-parsed files: the whole stage renders
-each kustomization once more with stackcheck's renderer (~50 ms each) and adds little to lint.
+follows values through the rendered objects. They are pure Python on already-parsed files: the whole
+stage renders each kustomization once more with stackcheck's renderer (~50 ms each) and adds little
+to lint.
 """
 
 from __future__ import annotations
