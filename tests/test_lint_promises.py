@@ -463,6 +463,23 @@ CASES = [
 
 CASES += [
     (
+        "grafana.loki_max_lines_within_limit",
+        text(DS, "maxLines: 1000", "maxLines: 10000"),
+        [DS, "jsonData.maxLines is 10000, above Loki's max_entries_limit_per_query 5000"],
+    ),
+    (
+        "grafana.dashboard_uids",
+        text(
+            "config/grafana/dashboards/agents-monitoring.json",
+            '"uid": "stackcheck-agents-monitoring"',
+            '"uid": "stackcheck-system-overview"',
+        ),
+        [
+            "config/grafana/dashboards/system-overview.json",
+            "uid 'stackcheck-system-overview' is also the uid of",
+        ],
+    ),
+    (
         "verify.component_services",
         text("jaeger/jaeger-query-service.yaml", "- name: http-query", "- name: query"),
         ["jaeger/jaeger-query-service.yaml", "no port named 'http-query'", "COMPONENT_SERVICES"],

@@ -239,6 +239,69 @@ def scrape_interval_matches(stack: Stack) -> Verdict:
     return Verdict(f"timeInterval = scrape_interval = {scrape}", problems)
 
 
+#: Loki's default ``limits_config.max_entries_limit_per_query`` (contracts/loki.md: 5001 answers 400).
+LOKI_MAX_ENTRIES = 5000
+#: Grafana's limit on a dashboard uid's length.
+MAX_UID_LENGTH = 40
+
+
+@promise(
+    "grafana.loki_max_lines_within_limit",
+    "the Loki datasource's maxLines is within Loki's max_entries_limit_per_query",
+    needs_objects=False,
+)
+def loki_max_lines(stack: Stack) -> Verdict:
+    limit = dig(stack.yaml("loki/loki.yaml"), "limits_config.max_entries_limit_per_query") or LOKI_MAX_ENTRIES
+    problems, shown_lines = [], []
+    for s in _sources(stack):
+        if s.get("type") != "loki":
+            continue
+        lines = dig(s.get("jsonData"), "maxLines")
+        shown_lines.append(f"{s.get('uid')} maxLines {lines}")
+        if isinstance(lines, int) and isinstance(limit, int) and lines > limit:
+            problems.append(
+                f"{stack.rel(DATASOURCES)}: datasource {s.get('uid')!r} jsonData.maxLines is {lines}, above "
+                f"Loki's max_entries_limit_per_query {limit} (config/loki/loki.yaml limits_config): every "
+                "log panel and Explore query gets 400 'max entries limit per query exceeded'; set "
+                f"maxLines <= {limit}"
+            )
+    return Verdict(f"{', '.join(shown_lines) or 'no Loki datasource'} <= {limit}", problems)
+
+
+@promise(
+    "grafana.dashboard_uids",
+    "every dashboard has a fixed, unique uid (verify's grafana.dashboard_loads[<uid>] asks Grafana by it)",
+    needs_objects=False,
+)
+def dashboard_uids(stack: Stack) -> Verdict:
+    seen: dict[str, str] = {}
+    problems = []
+    for path in stack.ctx.dashboard_files:
+        rel = stack.ctx.rel(path)
+        try:
+            board = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue  # lint.dashboard reports it
+        uid = board.get("uid") if isinstance(board, dict) else None
+        if not uid:
+            problems.append(
+                f"{rel}: no uid, so Grafana makes a random one and verify's grafana.dashboard_loads cannot "
+                "find the dashboard; set a fixed uid"
+            )
+        elif len(str(uid)) > MAX_UID_LENGTH:
+            problems.append(
+                f"{rel}: uid {uid!r} is longer than Grafana's {MAX_UID_LENGTH} characters; shorten it"
+            )
+        elif str(uid) in seen:
+            problems.append(
+                f"{rel}: uid {uid!r} is also the uid of {seen[str(uid)]}; Grafana provisions only one of "
+                "them; make it unique"
+            )
+        else:
+            seen[str(uid)] = rel
+    return Verdict(f"uids {', '.join(seen)}", problems)
+
+
 PROMISES: tuple[Promise, ...] = (
     datasource_uids,
     datasource_urls,
@@ -246,4 +309,6 @@ PROMISES: tuple[Promise, ...] = (
     provisioning_mounted,
     dashboards_provisioned,
     scrape_interval_matches,
+    loki_max_lines,
+    dashboard_uids,
 )
