@@ -527,6 +527,17 @@ def test_promises_hold_with_loki_frontend_lookup_and_alloy_timestamp_stage(copy:
     assert not broken, json.dumps(broken, indent=1)
 
 
+def test_alloy_promises_skip_for_a_stack_without_alloy(copy: Path) -> None:
+    """A stack that runs another collector (no config/alloy) skips the Alloy promises with the reason;
+    lint does not fail it for that (DESIGN.md: the checks do not depend on the collector)."""
+    (copy / ALLOY).unlink()
+    items = promises_of(copy)
+    alloy = {i: item for i, item in items.items() if i.startswith("lint.promise[alloy.")}
+    assert alloy and all(item.status == "skipped" for item in alloy.values()), alloy
+    assert "config/alloy/config.alloy is absent" in str(next(iter(alloy.values())).skipped)
+    assert items["lint.promise[loki.retention_in_force]"].status == "passed"
+
+
 @pytest.mark.parametrize(
     ("name", "seed", "expected"), [pytest.param(*c, id=f"{c[0]}-{i}") for i, c in enumerate(CASES)]
 )

@@ -56,7 +56,12 @@ def promise_items(ctx: Context, promises: tuple[Promise, ...] = PROMISES) -> lis
     for promise in promises:
         start = time.perf_counter()
         item = Item(f"lint.promise[{promise.name}]", f"promise {promise.name}: {promise.title}")
-        if promise.needs_objects and stack.objects is None:
+        if promise.optional and not stack.path(promise.optional).is_file():
+            item.skipped = (
+                f"{stack.rel(promise.optional)} is absent: this stack runs another log collector "
+                "(DESIGN.md: the checks do not depend on it)"
+            )
+        elif promise.needs_objects and stack.objects is None:
             item.skipped = "the manifests did not render (lint.render[manifests] says why)"
         else:
             try:

@@ -175,12 +175,16 @@ def alloy_text(stack: Stack) -> str:
     return _TOKEN.sub(lambda m: m.group(0) if m.group(0).startswith('"') else "", stack.text(ALLOY))
 
 
-@promise("alloy.config_mounted", "the Alloy container runs config/alloy/config.alloy")
+@promise("alloy.config_mounted", "the Alloy container runs config/alloy/config.alloy", optional=ALLOY)
 def alloy_config_mounted(stack: Stack) -> Verdict:
     return config_read(stack, "alloy", ALLOY, (), positional="run")
 
 
-@promise("alloy.loki_push_url", "Alloy's loki.write pushes to Loki's Service, on the port Loki listens on")
+@promise(
+    "alloy.loki_push_url",
+    "Alloy's loki.write pushes to Loki's Service, on the port Loki listens on",
+    optional=ALLOY,
+)
 def loki_push_url(stack: Stack) -> Verdict:
     where = stack.rel(ALLOY)
     w = stack.workload("alloy")
@@ -231,6 +235,7 @@ def alloy_components(text: str) -> dict[str, str]:
     "alloy.pipeline_reaches_loki",
     "every Alloy log source forwards, through its stages, to a loki.write",
     needs_objects=False,
+    optional=ALLOY,
 )
 def pipeline_reaches_loki(stack: Stack) -> Verdict:
     where = stack.rel(ALLOY)
@@ -271,6 +276,7 @@ def pipeline_reaches_loki(stack: Stack) -> Verdict:
     "alloy.labels_for_checks",
     "Alloy attaches every label the log checks, dashboards and datasource links select on",
     needs_objects=False,
+    optional=ALLOY,
 )
 def labels_for_checks(stack: Stack) -> Verdict:
     # Imported here: stackcheck.checks pulls in the HTTP clients (~0.1 s), which the rest of lint never needs.
@@ -314,7 +320,11 @@ def _labels(selector: str) -> list[str]:
     return _LABEL.findall(selector.strip("{}"))
 
 
-@promise("alloy.env_set", "every environment variable config.alloy reads is set on the Alloy container")
+@promise(
+    "alloy.env_set",
+    "every environment variable config.alloy reads is set on the Alloy container",
+    optional=ALLOY,
+)
 def env_set(stack: Stack) -> Verdict:
     w = stack.workload("alloy")
     if w is None:

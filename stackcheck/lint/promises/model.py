@@ -27,15 +27,17 @@ class Promise:
     title: str
     check: Callable[[Stack], Verdict]
     needs_objects: bool = True
+    #: A config file (relative to config/) whose absence skips the promise: the component is optional.
+    optional: str | None = None
 
 
 def promise(
-    name: str, title: str, *, needs_objects: bool = True
+    name: str, title: str, *, needs_objects: bool = True, optional: str | None = None
 ) -> Callable[[Callable[[Stack], Verdict]], Promise]:
     """Decorator: turn a check function into a :class:`Promise`."""
 
     def wrap(check: Callable[[Stack], Verdict]) -> Promise:
-        return Promise(name, title, check, needs_objects)
+        return Promise(name, title, check, needs_objects, optional)
 
     return wrap
 

@@ -392,9 +392,11 @@ def _health_path(stack: Stack, label: str, url: str, target: Target) -> list[str
     ]
 
 
-def _listen(app: str, name: str) -> Promise:
+def _listen(app: str, name: str, optional: str | None = None) -> Promise:
     return promise(
-        f"{name}.listen_ports", f"{app} listens on the ports its container, Service and probes use"
+        f"{name}.listen_ports",
+        f"{app} listens on the ports its container, Service and probes use",
+        optional=optional,
     )(lambda stack: listen_ports(stack, app))
 
 
@@ -414,7 +416,7 @@ PROMISES: tuple[Promise, ...] = (
     modules_exist,
     probe_targets,
     _listen("grafana", "grafana"),
-    _listen("alloy", "alloy"),
+    _listen("alloy", "alloy", optional="alloy/config.alloy"),
     _listen("kube-state-metrics", "kube_state_metrics"),
     _listen("node-exporter", "node_exporter"),
 )
