@@ -569,3 +569,10 @@ def test_lint_exits_1_naming_loki_retention_when_retention_is_off(copy: Path, tm
     assert [i for i, c in checks.items() if c["status"] == "failed"] == [
         "lint.promise[loki.retention_in_force]"
     ]
+
+
+def test_readme_lists_every_promise() -> None:
+    """README's lint section names every promise, so the documented list matches what lint checks."""
+    readme = (MANIFESTS.parent / "README.md").read_text(encoding="utf-8")
+    missing = [p.name for p in PROMISES if f"`{p.name}`" not in readme]
+    assert not missing, f"README.md does not list {missing}"
