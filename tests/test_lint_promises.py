@@ -406,7 +406,7 @@ CASES = [
         [
             AM,
             "global.smtp_auth_password_file = /etc/alertmanager/smtp-password",
-            "[manifests] has no volume there",
+            "[manifests, overlays/kind, overlays/production] has no volume there",
         ],
     ),
     (

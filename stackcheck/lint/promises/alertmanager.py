@@ -9,7 +9,15 @@ from typing import Any
 import yaml
 
 from stackcheck.lint.k8s import target_name
-from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
+from stackcheck.lint.promises.common import (
+    RENDERING,
+    config_read,
+    listen_ports,
+    merge_renderings,
+    missing_workload,
+    on_pvc,
+    reaches,
+)
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, Workload
 from stackcheck.routing import route
@@ -99,6 +107,7 @@ def secrets_from_files(stack: Stack) -> Verdict:
             )
         if (key.endswith("_file") or key == "credentials_file") and isinstance(value, str):
             files.append((_label(config, dotted), value))
+    found: list[tuple[str, str]] = []
     for target, objects in stack.renderings.items():
         if objects is None:
             continue
@@ -106,13 +115,14 @@ def secrets_from_files(stack: Stack) -> Verdict:
         if w is None:
             continue
         for label, path in files:
-            problems += _secret_file(stack, w, target, objects, label, path, relied)
+            found += [(m, target_name(target)) for m in _secret_file(stack, w, objects, label, path, relied)]
+    problems += merge_renderings(found)
     shown = ", ".join(sorted({p for _, p in files}))
     return Verdict(f"{len(files)} credentials read from {shown}", problems)
 
 
 def _secret_file(
-    stack: Stack, w: Workload, target: str, objects: list[Any], label: str, path: str, relied: str
+    stack: Stack, w: Workload, objects: list[Any], label: str, path: str, relied: str
 ) -> list[str]:
     where = f"{stack.rel(ALERTMANAGER)}: {label} = {path}"
     mounted = w.mount(path)
@@ -120,7 +130,7 @@ def _secret_file(
         what = "no volume" if mounted is None else f"volume {mounted[0].get('name')}, not a Secret"
         return [
             (
-                f"{where}: {stack.at(w)} [{target_name(target)}] has {what} there, so the notification "
+                f"{where}: {stack.at(w)} {RENDERING} has {what} there, so the notification "
                 "fails when it is "
                 f"read; {relied}; mount the Secret at {path.rsplit('/', 1)[0]}"
             )
@@ -135,13 +145,13 @@ def _secret_file(
     if key not in data:
         return [
             (
-                f"{where}: Secret {name} [{target_name(target)}] ({stack.at(secret)}) has no key {key!r} "
+                f"{where}: Secret {name} {RENDERING} ({stack.at(secret)}) has no key {key!r} "
                 f"(it has {sorted(data)}); "
                 "the file is missing in the pod; add the key"
             )
         ]
     if not _decoded(data[key], key in (secret.body.get("stringData") or {})).strip():
-        return [f"{where}: Secret {name} [{target_name(target)}] key {key!r} is empty; put the value in it"]
+        return [f"{where}: Secret {name} {RENDERING} key {key!r} is empty; put the value in it"]
     return []
 
 
@@ -224,7 +234,7 @@ def data_on_pvc(stack: Stack) -> Verdict:
         stack,
         w,
         path if path.startswith("/") else f"/alertmanager/{path}",
-        f"{stack.at(w)} --storage.path",
+        "--storage.path",
         relied,
     )
     return Verdict(f"--storage.path={path} on the PVC", problems)

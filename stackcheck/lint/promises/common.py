@@ -8,6 +8,18 @@ from pathlib import PurePosixPath
 from stackcheck.lint.promises.model import Verdict
 from stackcheck.lint.promises.stack import Stack, Target, Workload, volume_kind
 
+#: Stands for the rendering(s) a message is about; :func:`merge_renderings` fills it in.
+RENDERING = "[@rendering@]"
+
+
+def merge_renderings(found: list[tuple[str, str]]) -> list[str]:
+    """``(message with RENDERING, rendering)`` pairs → one message per text, naming every rendering
+    it holds for (``[manifests, overlays/kind]``), in first-seen order."""
+    grouped: dict[str, list[str]] = {}
+    for message, rendering in found:
+        grouped.setdefault(message, []).append(rendering)
+    return [m.replace(RENDERING, f"[{', '.join(r)}]") for m, r in grouped.items()]
+
 
 def missing_workload(stack: Stack, app: str, relied: str) -> Verdict:
     return Verdict("", [f"the manifests have no workload labelled app.kubernetes.io/name={app}; {relied}"])
@@ -47,13 +59,19 @@ def file_in_container(stack: Stack, w: Workload, path: str, rel: str, how: str) 
             )
         ]
     data = (cm.body.get("data") or {}).get(key)
-    if data != stack.text(rel):
-        what = "holds another file" if data is not None else f"has no key {key!r}"
+    fix = f"list {stack.rel(rel)} in that ConfigMap's generator (config/kustomization.yaml)"
+    if data is None:
         return [
             (
-                f"{where}: {how} reads {path} = ConfigMap {name} key {key!r}, which {what}, not "
-                f"{stack.rel(rel)}; list {stack.rel(rel)} in that ConfigMap's generator "
-                "(config/kustomization.yaml)"
+                f"{where}: {how} reads {path}, but ConfigMap {name} (mounted at {mount['mountPath']}) has no "
+                f"key {key!r}, so the file does not exist; {fix}"
+            )
+        ]
+    if data != stack.text(rel):
+        return [
+            (
+                f"{where}: {how} reads {path} = ConfigMap {name} key {key!r}, which holds another file than "
+                f"{stack.rel(rel)}; {fix}"
             )
         ]
     return []
@@ -66,7 +84,8 @@ def config_read(
     w = stack.workload(app)
     if w is None:
         return missing_workload(stack, app, f"it should run with {stack.rel(rel)}")
-    path = w.flag(*flags) if flags else None
+    used = next((f for f in flags if w.flag(f) is not None), None)
+    path = w.flag(used) if used else None
     if path is None and positional is not None:
         argv = w.argv
         path = argv[argv.index(positional) + 1] if positional in argv[:-1] else None
@@ -80,7 +99,7 @@ def config_read(
                 )
             ],
         )
-    how = f"{' / '.join(flags) or positional}"
+    how = used or f"{positional} <file>"
     return Verdict(f"{w.where} reads {path} = {stack.rel(rel)}", file_in_container(stack, w, path, rel, how))
 
 

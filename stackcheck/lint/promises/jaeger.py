@@ -13,8 +13,21 @@ OTLP_PORTS = {"grpc": 4317, "http": 4318}
 QUERY_PORT = 16686
 #: Services the probe and Grafana/verify reach Jaeger by (manifests/jaeger/*-service.yaml).
 COLLECTOR_SERVICE = "http://jaeger-collector.tracing.svc"
-QUERY_SERVICE = "http://jaeger-query.tracing.svc"
 OTLP_TRACES_PATH = "/v1/traces"
+
+
+def _through(stack: Stack, service: str, port: int) -> list[str]:
+    """Service ``tracing/<service>`` port ``port`` reaches a port Jaeger listens on."""
+    found = stack.find("Service", service, "tracing")
+    if found is None:
+        return [
+            (
+                f"manifests: no Service tracing/{service}; the probe, Grafana and verify reach Jaeger by it; "
+                "add it"
+            )
+        ]
+    url = f"http://{service}.tracing.svc:{port}"
+    return reaches(stack, url, "tracing", stack.at(found), f"port {port}", "jaeger")[1]
 
 
 @promise("jaeger.config_mounted", "the Jaeger container reads config/jaeger/config.yaml")
@@ -59,14 +72,7 @@ def otlp_receivers(stack: Stack) -> Verdict:
                 f"{key}: 0.0.0.0:{port}"
             )
         if stack.objects is not None:
-            problems += reaches(
-                stack,
-                f"{COLLECTOR_SERVICE}:{port}",
-                "tracing",
-                "manifests/jaeger",
-                f"Service jaeger-collector port {port}",
-                "jaeger",
-            )[1]
+            problems += _through(stack, "jaeger-collector", port)
     return Verdict("OTLP gRPC 4317, HTTP 4318 via Service jaeger-collector", problems)
 
 
@@ -89,14 +95,7 @@ def query_on_16686(stack: Stack) -> Verdict:
             f"query UI/API on {QUERY_PORT} (Grafana's datasource, verify's jaeger endpoint); set "
             f"it to 0.0.0.0:{QUERY_PORT}"
         )
-    problems += reaches(
-        stack,
-        f"{QUERY_SERVICE}:{QUERY_PORT}",
-        "tracing",
-        "manifests/jaeger",
-        f"Service jaeger-query port {QUERY_PORT}",
-        "jaeger",
-    )[1]
+    problems += _through(stack, "jaeger-query", QUERY_PORT)
     return Verdict(f"query API on {QUERY_PORT} via Service jaeger-query", problems)
 
 

@@ -10,7 +10,15 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from stackcheck.lint.k8s import target_name
-from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
+from stackcheck.lint.promises.common import (
+    RENDERING,
+    config_read,
+    listen_ports,
+    merge_renderings,
+    missing_workload,
+    on_pvc,
+    reaches,
+)
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, Target, Workload
 from stackcheck.local.configs import LOCAL_JOB_GAPS, Ports, local_scrape_targets
@@ -111,7 +119,7 @@ def _prometheus(stack: Stack, objects: list[Any] | None = None) -> Workload | No
 def rule_files_mounted(stack: Stack) -> Verdict:
     patterns = [str(p) for p in stack.ctx.prometheus.get("rule_files") or []]
     expected = sorted(p.name for p in stack.ctx.rule_files)
-    problems: list[str] = []
+    found: list[tuple[str, str]] = []
     for target, objects in stack.renderings.items():
         w = _prometheus(stack, objects)
         if w is None or objects is None:
@@ -122,25 +130,25 @@ def rule_files_mounted(stack: Stack) -> Verdict:
             full = base / pattern
             mounted = w.mount(str(full.parent))
             if mounted is None or "configMap" not in mounted[1]:
-                problems.append(
-                    f"{_where(stack)}: rule_files {pattern!r} is {full} in {stack.at(w)} "
-                    f"[{target_name(target)}], where no ConfigMap is mounted; mount prometheus-rules at "
-                    f"{full.parent}"
+                message = (
+                    f"{_where(stack)}: rule_files {pattern!r} is {full} in {stack.at(w)} {RENDERING}, where "
+                    f"no ConfigMap is mounted; mount prometheus-rules at {full.parent}"
                 )
+                found.append((message, target_name(target)))
                 continue
             name = str(mounted[1]["configMap"].get("name"))
             cm = stack.find("ConfigMap", name, w.namespace, objects)
             keys = sorted((cm.body.get("data") or {}) if cm else [])
             seen |= {k for k in keys if fnmatch.fnmatch(k, full.name)}
         if sorted(seen) != expected:
-            problems.append(
-                f"{_where(stack)}: rule_files {patterns} load {sorted(seen)} in {stack.at(w)} "
-                f"[{target_name(target)}], but config/prometheus/rules has {expected} (what lint and "
-                "promtool "
-                "check); list every rule file in the prometheus-rules ConfigMap generator "
-                "(config/kustomization.yaml and the kind overlay's)"
+            message = (
+                f"{_where(stack)}: rule_files {patterns} load {sorted(seen)} in {stack.at(w)} {RENDERING}, "
+                f"but config/prometheus/rules has {expected} (what lint and promtool check); list every "
+                "rule file in the prometheus-rules ConfigMap generator (config/kustomization.yaml and the "
+                "kind overlay's)"
             )
-    return Verdict(f"{', '.join(expected)} loaded in every rendering", problems)
+            found.append((message, target_name(target)))
+    return Verdict(f"{', '.join(expected)} loaded in every rendering", merge_renderings(found))
 
 
 @promise("prometheus.tsdb_on_pvc", "Prometheus keeps its TSDB on the PVC, with an explicit retention")
@@ -154,7 +162,7 @@ def tsdb_on_pvc(stack: Stack) -> Verdict:
         stack,
         w,
         path if path.startswith("/") else f"/prometheus/{path}",
-        f"{stack.at(w)} --storage.tsdb.path",
+        "--storage.tsdb.path",
         relied,
     )
     retention = w.flag("--storage.tsdb.retention.time")
