@@ -463,6 +463,15 @@ CASES = [
 
 CASES += [
     (
+        "prometheus.tsdb_on_pvc",
+        text(
+            PROM_STS,
+            "- --storage.tsdb.retention.time=15d",
+            "- --storage.tsdb.retention.time=15d\n            - --storage.tsdb.retention.size=10GB",
+        ),
+        [PROM_STS, "--storage.tsdb.retention.size=10GB is not below the PVC's 10Gi"],
+    ),
+    (
         "grafana.loki_max_lines_within_limit",
         text(DS, "maxLines: 1000", "maxLines: 10000"),
         [DS, "jsonData.maxLines is 10000, above Loki's max_entries_limit_per_query 5000"],

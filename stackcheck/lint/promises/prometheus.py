@@ -178,7 +178,56 @@ def tsdb_on_pvc(stack: Stack) -> Verdict:
             problems.append(
                 f"{stack.at(w)}: --storage.tsdb.retention.time={retention} is not a duration; use e.g. 15d"
             )
+    size = w.flag("--storage.tsdb.retention.size")
+    claim = _claim_bytes(w, path if path.startswith("/") else f"/prometheus/{path}")
+    if size is not None and claim is not None:
+        wanted = _prometheus_bytes(size)
+        if wanted is None:
+            problems.append(
+                f"{stack.at(w)}: --storage.tsdb.retention.size={size} is not a size; use e.g. 8GB"
+            )
+        elif wanted >= claim:
+            problems.append(
+                f"{stack.at(w)}: --storage.tsdb.retention.size={size} is not below the PVC's "
+                f"{claim / 2**30:g}Gi: the disk fills (and Prometheus stops writing) before size retention "
+                "deletes anything; keep it at about 80% of the PVC"
+            )
     return Verdict(f"--storage.tsdb.path={path} on the PVC, retention {retention}", problems)
+
+
+_K8S_UNITS = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+}
+#: Prometheus' size units are powers of 2 (units.Base2Bytes: 1KB = 1024 B).
+_PROM_UNITS = {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40, "PB": 2**50, "EB": 2**60}
+
+
+def _prometheus_bytes(text: str) -> int | None:
+    match = re.fullmatch(r"(\d+)(B|KB|MB|GB|TB|PB|EB)", text.strip())
+    return int(match.group(1)) * _PROM_UNITS[match.group(2)] if match else None
+
+
+def _claim_bytes(w: Workload, path: str) -> int | None:
+    """The storage request of the volumeClaimTemplate holding ``path`` (None: not a claim template)."""
+    mounted = w.mount(path)
+    if mounted is None or not mounted[1].get("volumeClaimTemplate"):
+        return None
+    for template in (w.obj.body.get("spec") or {}).get("volumeClaimTemplates") or []:
+        if (template.get("metadata") or {}).get("name") == mounted[0].get("name"):
+            request = str(
+                ((template.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage")
+            )
+            match = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?", request)
+            if match:
+                return int(match.group(1)) * _K8S_UNITS.get(match.group(2) or "", 1)
+    return None
 
 
 def _endpointslice_jobs(stack: Stack) -> list[tuple[str, dict[str, Any]]]:
