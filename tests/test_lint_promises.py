@@ -463,6 +463,15 @@ CASES = [
 
 CASES += [
     (
+        "alertmanager.route_tests_match_rules",
+        text(
+            "config/alertmanager/routes.test.yml",
+            "{alertname: HighErrorRate, severity: critical, component: backend,",
+            "{alertname: HighErrorRate, severity: critical, component: database,",
+        ),
+        ["routes.test.yml: alert HighErrorRate: labels component=database", "gives it component=backend"],
+    ),
+    (
         "prometheus.tsdb_on_pvc",
         text(
             PROM_STS,

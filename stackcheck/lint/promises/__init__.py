@@ -8,10 +8,10 @@ rendered Kubernetes objects, the other configs, the local runtime and the checks
 fails with one message naming the file, the key, the value found, who relies on it and the fix.
 
 The promises live in one module per component (:mod:`.loki`, :mod:`.jaeger`, :mod:`.grafana`,
-:mod:`.prometheus`, :mod:`.alertmanager`, :mod:`.verify`) and share :class:`~.stack.Stack`, which
-follows values through the rendered objects. They are pure Python on already-parsed files: the whole
-stage renders each kustomization once more with stackcheck's renderer (~50 ms each) and adds little
-to lint.
+:mod:`.prometheus`, :mod:`.exporters`, :mod:`.alertmanager`, :mod:`.verify`) and share
+:class:`~.stack.Stack`, which follows values through the rendered objects. They are pure Python on
+already-parsed files: the whole stage renders each kustomization once more with stackcheck's renderer
+(~50 ms each) and adds little to lint.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from stackcheck.lint.context import Context
 from stackcheck.lint.objects import KObject
-from stackcheck.lint.promises import alertmanager, grafana, jaeger, loki, prometheus, verify
+from stackcheck.lint.promises import alertmanager, exporters, grafana, jaeger, loki, prometheus, verify
 from stackcheck.lint.promises.model import Promise
 from stackcheck.lint.promises.stack import Stack
 from stackcheck.lint.render import RenderError, render_python
@@ -33,6 +33,7 @@ PROMISES: tuple[Promise, ...] = (
     *jaeger.PROMISES,
     *grafana.PROMISES,
     *prometheus.PROMISES,
+    *exporters.PROMISES,
     *alertmanager.PROMISES,
     *verify.PROMISES,
 )

@@ -240,6 +240,39 @@ def data_on_pvc(stack: Stack) -> Verdict:
     return Verdict(f"--storage.path={path} on the PVC", problems)
 
 
+@promise(
+    "alertmanager.route_tests_match_rules",
+    "routes.test.yml routes each alert with the severity and component labels its rule gives it",
+    needs_objects=False,
+)
+def route_tests_match_rules(stack: Stack) -> Verdict:
+    rel = stack.ctx.rel(stack.ctx.route_tests_path)
+    entries = (
+        [e for e in stack.ctx.route_tests or [] if isinstance(e, dict)]
+        if isinstance(stack.ctx.route_tests, list)
+        else []
+    )
+    by_alert = {str(e.get("alert")): e for e in entries}
+    problems, checked = [], 0
+    for rule in (r for r in stack.ctx.rules if r.kind == "alert"):
+        entry = by_alert.get(rule.name)
+        if entry is None or not isinstance(entry.get("labels"), dict):
+            continue  # lint.routes.coverage reports it
+        checked += 1
+        for key in ("severity", "component"):
+            value = rule.labels.get(key)
+            if value is None or "{{" in str(value):
+                continue
+            tested = entry["labels"].get(key)
+            if str(tested) != str(value):
+                problems.append(
+                    f"{rel}: alert {rule.name}: labels {key}={tested}, but {stack.ctx.rel(rule.file)} "
+                    f"gives it {key}={value}; the route test checks labels the alert never carries "
+                    f"(lint.routes and the full profile's delivery checks trust it); set {key}: {value}"
+                )
+    return Verdict(f"{checked} route tests carry their rule's severity and component", problems)
+
+
 KIND = "overlays/kind"
 SINK = "stackcheck-sink"
 
@@ -295,5 +328,6 @@ PROMISES: tuple[Promise, ...] = (
     critical_route,
     warning_route,
     data_on_pvc,
+    route_tests_match_rules,
     kind_delivers_to_sink,
 )

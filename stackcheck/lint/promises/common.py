@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from stackcheck.lint.promises.model import Verdict
+from stackcheck.lint.promises.model import Promise, Verdict, promise
 from stackcheck.lint.promises.stack import Stack, Target, Workload, volume_kind
 
 #: Stands for the rendering(s) a message is about; :func:`merge_renderings` fills it in.
@@ -218,3 +218,12 @@ def reaches(
             f"{where}: {key} = {url}: path {target.path!r}, {app} serves this at {path!r}; use {path}"
         )
     return target, problems
+
+
+def listen_promise(app: str, name: str, optional: str | None = None) -> Promise:
+    """``<name>.listen_ports`` for the workload ``app`` (see :func:`listen_ports`)."""
+    return promise(
+        f"{name}.listen_ports",
+        f"{app} listens on the ports its container, Service and probes use",
+        optional=optional,
+    )(lambda stack: listen_ports(stack, app))

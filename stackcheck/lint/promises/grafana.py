@@ -7,7 +7,7 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-from stackcheck.lint.promises.common import file_in_container, missing_workload, reaches
+from stackcheck.lint.promises.common import file_in_container, listen_promise, missing_workload, reaches
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, dig
 
@@ -311,4 +311,5 @@ PROMISES: tuple[Promise, ...] = (
     scrape_interval_matches,
     loki_max_lines,
     dashboard_uids,
+    listen_promise("grafana", "grafana"),
 )

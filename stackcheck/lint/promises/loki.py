@@ -7,7 +7,14 @@ import json
 import re
 
 from stackcheck.lint.grafana import iter_targets, loki_stream_selector, target_datasource
-from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
+from stackcheck.lint.promises.common import (
+    config_read,
+    listen_ports,
+    listen_promise,
+    missing_workload,
+    on_pvc,
+    reaches,
+)
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration, shown
 from stackcheck.lint.promises.stack import Stack, dig
 from stackcheck.local.optional import LOKI_PATH_KEYS
@@ -351,4 +358,5 @@ PROMISES: tuple[Promise, ...] = (
     pipeline_reaches_loki,
     labels_for_checks,
     env_set,
+    listen_promise("alloy", "alloy", optional=ALLOY),
 )
