@@ -594,3 +594,16 @@ def test_readme_lists_every_promise() -> None:
     readme = (MANIFESTS.parent / "README.md").read_text(encoding="utf-8")
     missing = [p.name for p in PROMISES if f"`{p.name}`" not in readme]
     assert not missing, f"README.md does not list {missing}"
+
+
+def test_a_section_of_the_wrong_type_fails_naming_it_not_a_lint_bug(copy: Path) -> None:
+    """A config whose section has the wrong type (``server: x`` in loki.yaml) fails the promises that read
+    it with the file, the key and the type, instead of an 'error' item blaming lint."""
+    edit_text(
+        copy / LOKI, "server:\n  http_listen_port: 3100", "server: x\nserverx:\n  http_listen_port: 3100"
+    )
+    items = promises_of(copy)
+    assert not [i for i, item in items.items() if item.status == "error"], items
+    item = items["lint.promise[loki.listen_ports]"]
+    assert item.status == "failed"
+    assert "config/loki/loki.yaml: server is a str, not a mapping" in item.message

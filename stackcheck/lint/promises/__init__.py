@@ -68,7 +68,11 @@ def promise_items(ctx: Context, promises: tuple[Promise, ...] = PROMISES) -> lis
             try:
                 verdict = promise.check(stack)
             except Exception as exc:  # noqa: BLE001 - a bug in one promise must not hide the others
-                item.error = f"{type(exc).__name__}: {exc}"
+                shapes = stack.shape_problems()
+                if shapes:  # a section of the wrong type: say which, not "a bug in lint"
+                    item.problems = shapes
+                else:
+                    item.error = f"{type(exc).__name__}: {exc}"
             else:
                 item.summary, item.problems = verdict.summary, list(verdict.problems)
         item.duration_s = time.perf_counter() - start

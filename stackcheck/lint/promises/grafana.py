@@ -27,9 +27,8 @@ PROVISIONING_DEFAULT = "/etc/grafana/provisioning"
 PASSWORD_ENV = "GF_SECURITY_ADMIN_PASSWORD"
 
 
-def _sources(stack: Stack) -> list[dict[str, object]]:
-    doc = stack.ctx.datasources if isinstance(stack.ctx.datasources, dict) else {}
-    return [d for d in doc.get("datasources") or [] if isinstance(d, dict)]
+def _sources(stack: Stack) -> list[dict[str, Any]]:
+    return stack.datasources()
 
 
 @promise(

@@ -307,7 +307,7 @@ def labels_for_checks(stack: Stack) -> Verdict:
                     continue
                 for name in _labels(selector):
                     wanted.setdefault(name, f"{stack.ctx.rel(path)} panel {panel.get('title', '?')!r}")
-    for source in (stack.ctx.datasources or {}).get("datasources") or []:
+    for source in stack.datasources():
         for tag in dig(source, "jsonData.tracesToLogsV2.tags") or []:
             if isinstance(tag, dict) and tag.get("value"):
                 wanted.setdefault(
