@@ -23,6 +23,7 @@ from stackcheck.lint.context import Context
 from stackcheck.lint.objects import KObject
 from stackcheck.lint.promises import alertmanager, exporters, grafana, jaeger, loki, prometheus, verify
 from stackcheck.lint.promises.model import Promise
+from stackcheck.lint.promises.shapes import shape_problems
 from stackcheck.lint.promises.stack import Stack
 from stackcheck.lint.render import RenderError, render_python
 from stackcheck.lint.result import Item
@@ -68,7 +69,7 @@ def promise_items(ctx: Context, promises: tuple[Promise, ...] = PROMISES) -> lis
             try:
                 verdict = promise.check(stack)
             except Exception as exc:  # noqa: BLE001 - a bug in one promise must not hide the others
-                shapes = stack.shape_problems()
+                shapes = shape_problems(stack)
                 if shapes:  # a section of the wrong type: say which, not "a bug in lint"
                     item.problems = shapes
                 else:

@@ -161,29 +161,6 @@ class Target:
     path: str
 
 
-#: The sections each promise reads, and their type: a config where one has another type cannot be followed.
-SHAPES: dict[str, dict[str, type]] = {
-    "loki/loki.yaml": {
-        "server": dict,
-        "common": dict,
-        "compactor": dict,
-        "limits_config": dict,
-        "schema_config": dict,
-    },
-    "jaeger/config.yaml": {"receivers": dict, "extensions": dict, "service": dict, "exporters": dict},
-    "grafana/datasources.yml": {"datasources": list},
-    "grafana/dashboards.yml": {"providers": list},
-    "blackbox/blackbox.yml": {"modules": dict},
-    "alertmanager/alertmanager.yml": {"global": dict, "route": dict, "receivers": list},
-    "prometheus/prometheus.yml": {
-        "global": dict,
-        "scrape_configs": list,
-        "alerting": dict,
-        "rule_files": list,
-    },
-}
-
-
 class Stack:
     """Parsed config files and the base rendering, shared (read-only) by every promise."""
 
@@ -208,23 +185,6 @@ class Stack:
             doc = load_yaml(path) if path.is_file() else None
             self._yaml[rel] = doc if isinstance(doc, dict) else {}
         return self._yaml[rel]
-
-    def shape_problems(self) -> list[str]:
-        """Sections of a config file whose type is not the one its component reads (see SHAPES)."""
-        found = []
-        for rel, sections in SHAPES.items():
-            raw = load_yaml(self.path(rel)) if self.path(rel).is_file() else None
-            if raw is not None and not isinstance(raw, dict):
-                found.append(f"{self.rel(rel)}: a {type(raw).__name__}, not a mapping; fix the file")
-            doc = self.yaml(rel)
-            for key, kind in sections.items():
-                value = doc.get(key)
-                if value is not None and not isinstance(value, kind):
-                    found.append(
-                        f"{self.rel(rel)}: {key} is a {type(value).__name__}, not a "
-                        f"{'mapping' if kind is dict else 'list'}; the component cannot read it; fix the file"
-                    )
-        return found
 
     def datasources(self) -> list[dict[str, Any]]:
         """The provisioned Grafana datasources (entries that are mappings)."""
