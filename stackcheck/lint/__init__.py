@@ -23,6 +23,8 @@ Items and their ids (stable; ``<target>`` is ``manifests``, ``overlays/kind`` or
 ``lint.dashboard[<file>]``              JSON, PromQL parses, metrics produced, datasources provisioned
 ``lint.alerts[<rule file>]``            every alert has ``severity``, ``summary``, ``runbook_url``
 ``lint.rules.recording_used``           every recording rule is read by a dashboard or an alert
+``lint.promise[<name>]``                each value a component, check or file relies on holds where it
+                                        is written and where it is used (:mod:`.promises`)
 =====================================  ================================================================
 
 Exit codes: 0 clean, 1 a problem found, 2 usage error (malformed YAML naming file:line, a missing

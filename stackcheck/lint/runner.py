@@ -21,6 +21,7 @@ from stackcheck.errors import ExitCode
 from stackcheck.lint import alertmanager, crosschecks, dashboards, k8s, netpol, prom
 from stackcheck.lint.context import Context
 from stackcheck.lint.output import print_items, print_verdict, write_junit
+from stackcheck.lint.promises import promise_tasks
 from stackcheck.lint.result import Item
 from stackcheck.lint.schema import KUBERNETES_VERSIONS, ensure_available
 from stackcheck.report import Report
@@ -71,6 +72,7 @@ def tasks(ctx: Context) -> list[tuple[str, Task]]:
     out.append(
         ("lint.rules.recording_used", _one(functools.partial(crosschecks.recording_rules_used_item, ctx)))
     )
+    out += promise_tasks(ctx)
     return out
 
 
