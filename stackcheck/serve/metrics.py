@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -121,7 +122,12 @@ class SmokeMetrics:
             if done.succeeded:
                 values["stackcheck_last_success_timestamp_seconds"] = done.finished_at
 
-    def exposition(self) -> bytes:
-        """The text exposition format of every family."""
+    def exposition(self, accept: str = "") -> bytes:
+        """Every family, in the format ``accept`` asks for (text 0.0.4 by default, or OpenMetrics)."""
+        return self.negotiate(accept)[0]
+
+    def negotiate(self, accept: str) -> tuple[bytes, str]:
+        """(body, content type) for an ``Accept`` header, as prometheus-client's own exporter chooses."""
+        encoder, content_type = choose_encoder(accept or "text/plain;version=0.0.4")
         with self._lock:
-            return generate_latest(self.registry)
+            return encoder(self.registry), content_type

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST
-
 from stackcheck.serve.metrics import Round, SmokeMetrics
 
 RoundRunner = Callable[[threading.Event], Round]
@@ -102,7 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         scheduler = self.server.scheduler
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._send(200, CONTENT_TYPE_LATEST, scheduler.metrics.exposition())
+            body, content_type = scheduler.metrics.negotiate(self.headers.get("Accept", ""))
+            self._send(200, content_type, body)
         elif path == "/healthz":
             problem = scheduler.health()
             self._send(503 if problem else 200, "text/plain; charset=utf-8", (problem or "ok").encode() + b"\n")
