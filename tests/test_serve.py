@@ -30,7 +30,16 @@ from stackcheck.serve.metrics import Round, SmokeMetrics
 from stackcheck.serve.rounds import smoke_command
 from stackcheck.serve.server import ExporterServer, Schedule, Scheduler
 from tests.fakes import BodyFake, grafana_routes, jaeger_routes, loki_routes
-from tests.localstack import REPO, STACKCHECK, Stack, copy_manifests, free_port_base, kill, needs_binaries, processes_under
+from tests.localstack import (
+    REPO,
+    STACKCHECK,
+    Stack,
+    copy_manifests,
+    free_port_base,
+    kill,
+    needs_binaries,
+    processes_under,
+)
 from tests.recording import RecordingProxy
 
 
