@@ -106,11 +106,11 @@ class _Handler(BaseHTTPRequestHandler):
             problem = scheduler.health()
             self._send(503 if problem else 200, "text/plain; charset=utf-8", (problem or "ok").encode() + b"\n")
         elif path == "/report":
-            body = last_round_json(scheduler.last)
-            if body is None:
+            last = last_round_json(scheduler.last)
+            if last is None:
                 self._send(503, "text/plain; charset=utf-8", b"no smoke round has finished yet\n")
             else:
-                self._send(200, "application/json", json.dumps(body, indent=2).encode() + b"\n")
+                self._send(200, "application/json", json.dumps(last, indent=2).encode() + b"\n")
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics, /healthz or /report\n")
 
