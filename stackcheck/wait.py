@@ -12,7 +12,15 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential, wait_fixed
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential,
+    wait_fixed,
+)
 
 T = TypeVar("T")
 
@@ -31,7 +39,7 @@ def eventually(probe: Callable[[], T], budget_s: float, *, interval_s: float = P
     """
     retrying = Retrying(
         stop=stop_after_delay(max(budget_s, 0.0)),
-        wait=_pause(interval_s, max_interval_s),
+        wait=_pause(interval_s, max_interval_s, budget_s),
         retry=retry_if_result(bool),
         reraise=True,
     )
@@ -58,8 +66,14 @@ def until(probe: Callable[[], T], budget_s: float, *, interval_s: float = POLL_I
     return last
 
 
-def _pause(interval_s: float, max_interval_s: float | None) -> wait_fixed | wait_exponential:
-    """Fixed pauses, or pauses doubling from ``interval_s`` up to ``max_interval_s``."""
+def _pause(interval_s: float, max_interval_s: float | None, budget_s: float) -> Callable[[RetryCallState], float]:
+    """Fixed pauses, or pauses doubling from ``interval_s`` up to ``max_interval_s``; never past the budget,
+    so the last poll falls on the deadline instead of up to one long pause after it."""
     if max_interval_s is None:
         return wait_fixed(interval_s)
-    return wait_exponential(multiplier=interval_s, min=interval_s, max=max(max_interval_s, interval_s))
+    base = wait_exponential(multiplier=interval_s, min=interval_s, max=max(max_interval_s, interval_s))
+
+    def pause(state: RetryCallState) -> float:
+        return min(base(state), max(0.0, budget_s - (state.seconds_since_start or 0.0)))
+
+    return pause
