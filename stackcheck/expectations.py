@@ -8,7 +8,7 @@ application logs and traces at its own pace and may run elsewhere, so ``--expect
     jobs: [prometheus, alertmanager, node-exporter, phase5]   # default: every job of prometheus.yml
     logs:
       namespaces: [phase5, phase5-agents]                     # default: [phase5]
-      max_age: 5m                                             # default: the probe's 10 s cadence + delivery
+      max_age: 5m                                             # default: 5m; 17 s where the probe runs
     traces:
       services: [phase5-backend]                              # default: [phase5-backend]
       window: 15m                                             # default: 15m
@@ -29,6 +29,9 @@ from stackcheck.timescale import parse_duration
 
 #: The probe's namespace, and in production the Phase 5 application's.
 PHASE5_NAMESPACES = ("phase5",)
+#: logs.fresh's default age limit on a stack without stackcheck's probe (production): a real application
+#: logs at its own pace, so the probe's 10 s summary cadence would be the wrong promise to hold it to.
+PRODUCTION_LOG_MAX_AGE_S = 300.0
 _KEYS = {"jobs": None, "logs": {"namespaces", "max_age"}, "traces": {"services", "window"}}
 
 
@@ -44,25 +47,36 @@ class Expectations:
     source: str = "defaults (Phase 5)"
 
     @classmethod
-    def load(cls, path: str | Path | None) -> Expectations:
-        """The file's expectations, or the defaults without a file; a bad file is a usage error."""
-        if not path:
+    def defaults(cls, *, with_probe: bool = True) -> Expectations:
+        """Phase 5 defaults; without the probe (production) fresh logs may be up to 5 minutes old."""
+        if with_probe:
             return cls()
+        return cls(log_max_age_s=PRODUCTION_LOG_MAX_AGE_S, source="defaults (Phase 5, production)")
+
+    @classmethod
+    def load(cls, path: str | Path | None, *, with_probe: bool = True) -> Expectations:
+        """The file's expectations, or the defaults without a file; a bad file is a usage error.
+
+        ``with_probe`` says whether stackcheck's probe feeds the stack (local runtime, kind): its cadence
+        then sets the default log age; otherwise :data:`PRODUCTION_LOG_MAX_AGE_S` does.
+        """
+        if not path:
+            return cls.defaults(with_probe=with_probe)
         file = Path(path).expanduser()
         if not file.is_file():
             raise UsageError(f"expectations file {file} does not exist; fix --expectations "
                              "(the format is in README.md, 'Expectations file')")
-        return cls.parse(load_yaml(file) or {}, str(file))
+        return cls.parse(load_yaml(file) or {}, str(file), with_probe=with_probe)
 
     @classmethod
-    def parse(cls, doc: Any, source: str) -> Expectations:
+    def parse(cls, doc: Any, source: str, *, with_probe: bool = True) -> Expectations:
         if not isinstance(doc, dict):
             raise UsageError(f"{source}: expected a mapping with jobs, logs and traces")
         unknown = sorted(set(doc) - set(_KEYS))
         if unknown:
             raise UsageError(f"{source}: unknown key(s) {', '.join(unknown)}; expected jobs, logs, traces")
         logs, traces = _section(doc, "logs", source), _section(doc, "traces", source)
-        defaults = cls()
+        defaults = cls.defaults(with_probe=with_probe)
         return cls(
             jobs=_names(doc["jobs"], f"{source}: jobs") if "jobs" in doc else None,
             log_namespaces=_names(logs.get("namespaces", list(defaults.log_namespaces)),

@@ -107,7 +107,9 @@ def build_target(config: pytest.Config) -> Target:
     """Resolve the target from options and environment (no network yet), with its expectations."""
     from stackcheck.expectations import Expectations
     target = _build_target(config)
-    target.expectations = Expectations.load(_opt(config, "stackcheck-expectations", "expectations"))
+    # Disposable targets (the local runtime, a kind namespace) run stackcheck's probe; production does not.
+    target.expectations = Expectations.load(_opt(config, "stackcheck-expectations", "expectations"),
+                                            with_probe=target.disposable)
     if target.expectations.jobs is not None:
         target.expected_jobs = list(target.expectations.jobs)
     return target

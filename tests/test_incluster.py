@@ -118,3 +118,9 @@ def test_the_readme_documents_the_expectations_format() -> None:
     section = readme.split("### Expectations file", 1)[-1].split("\n## ", 1)[0]
     for key in ("jobs:", "logs:", "namespaces:", "max_age:", "traces:", "services:", "window:"):
         assert key in section, f"README's Expectations file section lacks {key}"
+
+
+def test_without_the_probe_the_default_log_age_is_the_production_one() -> None:
+    """Production (no probe): logs may be 5 minutes old by default; where the probe runs, 17 s."""
+    assert Expectations.load(None, with_probe=False).log_max_age_s == 300
+    assert Expectations.load(None, with_probe=True).log_max_age_s == 17
