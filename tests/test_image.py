@@ -73,8 +73,8 @@ def test_image_ships_the_suites_and_manifests_it_is_told_to_use() -> None:
         assert folder in copies, f"Dockerfile does not copy {folder}/"
         assert f"{variable}={copies[folder]}" in env, f"{variable} must point at {copies[folder]}"
     ignored = (ROOT / ".dockerignore").read_text()
-    for needed in ("pyproject.toml", "README.md", "LICENSE", "stackcheck/", "suites/", "manifests/"):
-        assert f"!{needed}" in ignored, f".dockerignore must let {needed} into the build context"
+    for needed in ("pyproject.toml", "README.md", "LICENSE", "stackcheck", "suites", "manifests"):
+        assert f"!{needed}" in ignored.splitlines(), f".dockerignore must let {needed} into the build context"
 
 
 def test_no_configmap_holds_a_copy_of_probe_or_sink() -> None:
