@@ -22,8 +22,9 @@ from stackcheck import __version__
 from stackcheck.errors import ExitCode, StackcheckError, UsageError
 from stackcheck.secrets import scrub
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+SUITES_DIR = Path(os.environ.get("STACKCHECK_SUITES") or Path(__file__).resolve().parent.parent / "suites")
 ENV_PREFIX = "STACKCHECK_"
+TARGETS = ("local", "kubernetes", "urls", "incluster")
 
 
 def _env_default(option: str, default: Any = None) -> Any:
@@ -39,7 +40,7 @@ def _number(kind: type, option: str) -> Callable[[str], Any]:
     return convert
 
 
-def _common(parser: argparse.ArgumentParser, *names: str) -> None:
+def _common(parser: argparse._ActionsContainer, *names: str) -> None:
     if "manifests" in names:
         parser.add_argument("--manifests", metavar="DIR", default=_env_default("manifests"),
                             help="manifests directory to use (default: the repository's manifests/)")
@@ -48,7 +49,7 @@ def _common(parser: argparse.ArgumentParser, *names: str) -> None:
                             help="local runtime state (default: ~/.local/state/stackcheck)")
 
 
-def _kube_options(parser: argparse.ArgumentParser) -> None:
+def _kube_options(parser: argparse._ActionsContainer) -> None:
     """kubectl's vocabulary for reaching a cluster."""
     parser.add_argument("--context", metavar="NAME", default=_env_default("context"),
                         help="kubeconfig context (target kubernetes; default: the current-context)")
@@ -58,6 +59,29 @@ def _kube_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--namespace", metavar="NS", default=_env_default("namespace"),
                         help="namespace of Prometheus, Alertmanager, Grafana and Loki (target kubernetes; "
                              "default monitoring)")
+
+
+def _target_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Which stack to check and how to reach it: shared by ``verify`` and ``serve``."""
+    group = parser.add_argument_group("target")
+    _common(group, "manifests", "state-dir")
+    in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))  # in a pod there is no local stack
+    group.add_argument("--target", choices=TARGETS, default=_env_default("target", "incluster" if in_pod else "local"),
+                       help="local, kubernetes (through the API server), urls, or incluster (in a pod: "
+                            "Services by cluster DNS name)")
+    group.add_argument("--expectations", metavar="FILE", default=_env_default("expectations"),
+                       help="YAML file: which jobs must be up, which namespaces must have fresh logs, which "
+                            "services must have traces (default: the Phase 5 namespaces and every job)")
+    for component in ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe"):
+        group.add_argument(f"--{component}-url", metavar="URL", default=None,
+                           help=f"{component} base URL (target urls"
+                                f"{'; required' if component == 'prometheus' else ''})")
+    group.add_argument("--bearer-token-file", metavar="PATH", default=None,
+                       help="file with a bearer token for every URL (target urls)")
+    group.add_argument("--basic-auth-user", metavar="USER", default=None)
+    group.add_argument("--basic-auth-password-file", metavar="PATH", default=None)
+    _kube_options(group)
+    return group
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,23 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub.add_parser(name, help=text), "state-dir")
 
     verify = sub.add_parser("verify", help="run the conformance suite against a stack")
-    _common(verify, "manifests", "state-dir")
-    verify.add_argument("--target", choices=("local", "kubernetes", "urls"), default=_env_default("target", "local"))
+    _target_options(verify)
     verify.add_argument("--profile", choices=("smoke", "full"), default=_env_default("profile", "smoke"))
     verify.add_argument("--json", metavar="PATH", default=_env_default("json"), help="write the JSON report")
     verify.add_argument("--junit-xml", metavar="PATH", default=_env_default("junit-xml"), help="write JUnit XML")
     verify.add_argument("-k", metavar="EXPR", dest="keyword", default=None, help="only checks matching EXPR")
     verify.add_argument("--allow-faults", action="store_true", help="allow faults on a non-disposable target")
-    for component in ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe"):
-        verify.add_argument(f"--{component}-url", metavar="URL", default=None,
-                            help=f"{component} base URL (target urls"
-                                 f"{'; required' if component == 'prometheus' else ''})")
-    verify.add_argument("--bearer-token-file", metavar="PATH", default=None,
-                        help="file with a bearer token for every URL (target urls)")
-    verify.add_argument("--basic-auth-user", metavar="USER", default=None)
-    verify.add_argument("--basic-auth-password-file", metavar="PATH", default=None)
-    _kube_options(verify)
     verify.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
+
+    from stackcheck.serve.command import add_serve_parser
+    add_serve_parser(sub, _target_options)
+    from stackcheck.workloads import add_workload_parsers
+    add_workload_parsers(sub)
 
     cleanup = sub.add_parser("cleanup", help="revert faults a killed run left behind (found by run id)")
     _common(cleanup, "state-dir")
@@ -130,7 +149,7 @@ def _verify_args(args: argparse.Namespace) -> list[str]:
              "--stackcheck-basic-auth-user": args.basic_auth_user,
              "--stackcheck-basic-auth-password-file": args.basic_auth_password_file,
              "--stackcheck-context": args.context, "--stackcheck-kubeconfig": args.kubeconfig,
-             "--stackcheck-namespace": args.namespace}
+             "--stackcheck-namespace": args.namespace, "--stackcheck-expectations": args.expectations}
     for component in ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe"):
         pairs[f"--{component}-url"] = getattr(args, f"{component}_url")
     for flag, value in pairs.items():
@@ -147,6 +166,11 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run(argv: Sequence[str] | None, console: Console) -> int:
     """Parse and dispatch; returns the exit code."""
+    from stackcheck.workloads import is_workload, run_workload
+
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if is_workload(raw):  # the probe and the sink parse their own options (and --help)
+        return run_workload(raw[0], raw[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -189,6 +213,9 @@ def run(argv: Sequence[str] | None, console: Console) -> int:
     if args.command == "verify":
         import pytest
         return int(pytest.main(_verify_args(args)))
+    if args.command == "serve":
+        from stackcheck.serve.command import serve
+        return serve(args, console)
     if args.command == "lint":
         from stackcheck.lint.runner import lint
         return lint(args.manifests, args.json, args.junit_xml, console)

@@ -31,7 +31,7 @@ from stackcheck.report import CheckResult, Report
 from stackcheck.secrets import read_secret_file, scrub
 from stackcheck.targets.base import Target
 
-TARGETS = ("local", "kubernetes", "urls")
+TARGETS = ("local", "kubernetes", "urls", "incluster")
 PROFILES = ("smoke", "full")
 URL_COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe")
 LOCAL_RESEND_DELAY_S = 1.0
@@ -73,6 +73,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "in-cluster) [env STACKCHECK_KUBECONFIG]")
     group.addoption("--stackcheck-namespace", metavar="NS", default=None,
                     help="namespace of Prometheus, Alertmanager, Grafana, Loki (default monitoring)")
+    group.addoption("--stackcheck-expectations", metavar="FILE", default=None,
+                    help="YAML file of what a production stack must show: jobs up, namespaces with fresh "
+                         "logs, services with traces [env STACKCHECK_EXPECTATIONS]")
 
 
 def _opt(config: pytest.Config, name: str, env: str | None = None) -> Any:
@@ -101,7 +104,18 @@ def _target_name(config: pytest.Config) -> str:
 
 
 def build_target(config: pytest.Config) -> Target:
-    """Resolve the target from options and environment (no network yet)."""
+    """Resolve the target from options and environment (no network yet), with its expectations."""
+    from stackcheck.expectations import Expectations
+    target = _build_target(config)
+    # Disposable targets (the local runtime, a kind namespace) run stackcheck's probe; production does not.
+    target.expectations = Expectations.load(_opt(config, "stackcheck-expectations", "expectations"),
+                                            with_probe=target.disposable)
+    if target.expectations.jobs is not None:
+        target.expected_jobs = list(target.expectations.jobs)
+    return target
+
+
+def _build_target(config: pytest.Config) -> Target:
     name = _target_name(config)
     if name == "local":
         from stackcheck.targets.local import local_target
@@ -118,6 +132,11 @@ def build_target(config: pytest.Config) -> Target:
         )
         endpoints = {c: _opt(config, f"{c}-url", f"{c}-url") for c in URL_COMPONENTS}
         return urls_target(endpoints, credentials)
+    if name == "incluster":
+        from stackcheck.targets.incluster import incluster_target
+        return incluster_target(Manifests.find(_opt(config, "stackcheck-manifests", "manifests")),
+                                _opt(config, "stackcheck-namespace", "namespace") or "monitoring",
+                                overrides={c: _opt(config, f"{c}-url", f"{c}-url") for c in URL_COMPONENTS})
     from stackcheck.targets.kubernetes import DEFAULT_NAMESPACE, kubernetes_target
     return kubernetes_target(
         context=_opt(config, "stackcheck-context", "context"),

@@ -19,23 +19,32 @@ from stackcheck.checks.telemetry import (
 from stackcheck.clients.http import Http
 from stackcheck.clients.loki import LokiClient
 from stackcheck.errors import truncate
+from stackcheck.targets.base import Target
 from stackcheck.wait import eventually
 
 
 @pytest.mark.check("logs.fresh", component="loki")
-def test_loki_holds_fresh_lines_of_the_phase5_workload(loki: LokiClient) -> None:
-    """Loki holds a line of the phase5 namespace no older than one probe summary period plus delivery."""
-    limit = log_fresh_s()
+def test_loki_holds_fresh_lines_of_the_phase5_workload(loki: LokiClient, stackcheck_target: Target) -> None:
+    """Loki holds a line of each expected namespace (phase5 by default) no older than the expected age
+    (by default one probe summary period plus delivery; ``--expectations`` sets it for a real application)."""
+    expect = stackcheck_target.expectations
+    limit = expect.log_max_age_s
+    lookback = max(LOG_LOOKBACK_S, limit)
 
-    def problem() -> str | None:
-        now = time.time()
-        newest = loki.query_range(PHASE5_LOG_SELECTOR, start=now - LOG_LOOKBACK_S, end=now + CLOCK_SLACK_S,
-                                  limit=1)
-        return log_freshness_problem(newest, selector=PHASE5_LOG_SELECTOR, now_s=now, max_age_s=limit,
-                                     lookback_s=LOG_LOOKBACK_S)
+    def problems() -> list[str]:
+        found = []
+        for namespace in expect.log_namespaces:
+            selector = expect.log_selector(namespace)
+            now = time.time()
+            newest = loki.query_range(selector, start=now - lookback, end=now + CLOCK_SLACK_S, limit=1)
+            problem = log_freshness_problem(newest, selector=selector, now_s=now, max_age_s=limit,
+                                            lookback_s=lookback)
+            if problem:
+                found.append(problem)
+        return found
 
-    found = eventually(problem, limit)
-    assert found is None, found
+    found = eventually(problems, log_fresh_s())
+    assert not found, "; ".join(found) + f" (expectations: {expect.source})"
 
 
 @pytest.mark.full

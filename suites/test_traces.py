@@ -8,7 +8,6 @@ import pytest
 
 from stackcheck.checks.telemetry import (
     PHASE5_SERVICE,
-    TRACE_FRESH_WINDOW_S,
     trace_canary_problem,
     trace_delivery_s,
     trace_freshness_problem,
@@ -16,19 +15,28 @@ from stackcheck.checks.telemetry import (
 from stackcheck.clients.http import Http
 from stackcheck.clients.jaeger import JaegerClient
 from stackcheck.errors import truncate
+from stackcheck.targets.base import Target
 from stackcheck.wait import eventually, until
 
 
 @pytest.mark.check("traces.fresh", component="jaeger")
-def test_jaeger_holds_a_recent_trace_of_the_phase5_backend(jaeger: JaegerClient) -> None:
-    """Jaeger lists the service phase5-backend and holds a trace of it that started in the last 15 minutes."""
-    def problem() -> str | None:
-        recent = jaeger.find_traces(PHASE5_SERVICE, TRACE_FRESH_WINDOW_S, limit=1)
-        return trace_freshness_problem(jaeger.services(), recent, service=PHASE5_SERVICE,
-                                       window_s=TRACE_FRESH_WINDOW_S)
+def test_jaeger_holds_a_recent_trace_of_the_phase5_backend(jaeger: JaegerClient, stackcheck_target: Target) -> None:
+    """Jaeger lists each expected service (phase5-backend by default) and holds a trace of it that started
+    in the expected window (15 minutes by default; ``--expectations`` sets both)."""
+    expect = stackcheck_target.expectations
 
-    found = eventually(problem, trace_delivery_s())
-    assert found is None, found
+    def problems() -> list[str]:
+        services = jaeger.services()
+        found = []
+        for service in expect.trace_services:
+            recent = jaeger.find_traces(service, expect.trace_window_s, limit=1)
+            problem = trace_freshness_problem(services, recent, service=service, window_s=expect.trace_window_s)
+            if problem:
+                found.append(problem)
+        return found
+
+    found = eventually(problems, trace_delivery_s())
+    assert not found, "; ".join(found) + f" (expectations: {expect.source})"
 
 
 @pytest.mark.full

@@ -145,9 +145,7 @@ def test_rendered_kind_overlay_delivers_to_the_sink_and_is_time_scaled(how: str)
         == service["spec"]["selector"]["app.kubernetes.io/name"]
         == "stackcheck-sink"
     )  # what stackcheck/targets/kubernetes.py looks for
-    assert (
-        "ConfigMap/monitoring/stackcheck-sink" in objs and "NetworkPolicy/monitoring/stackcheck-sink" in objs
-    )
+    assert "NetworkPolicy/monitoring/stackcheck-sink" in objs
 
 
 def test_python_renderer_attributes_replaced_configmaps_to_both_kustomizations() -> None:
@@ -215,27 +213,20 @@ def test_amtool_checks_the_generated_alertmanager_config() -> None:
 # --------------------------------------------------------------------------- the sink
 
 
-def test_sink_configmap_copy_is_current() -> None:
-    """overlays/kind/sink/sink.py, mounted into the sink pod, is byte-identical to stackcheck/sink.py."""
-    source, mounted = ROOT / "stackcheck" / "sink.py", KIND / "sink" / "sink.py"
-    assert mounted.read_bytes() == source.read_bytes(), (
-        "manifests/overlays/kind/sink/sink.py differs from stackcheck/sink.py. "
-        "Hint: cp stackcheck/sink.py manifests/overlays/kind/sink/sink.py"
-    )
-
-
-def test_sink_runs_standalone_with_the_pinned_aiosmtpd() -> None:
-    """sink.py imports only the standard library and aiosmtpd (it runs as a plain file in the pod, with
-    no stackcheck package), and the init container installs that aiosmtpd pinned."""
+def test_sink_runs_from_the_stackcheck_image_with_nothing_installed_at_start() -> None:
+    """sink.py imports only the standard library and aiosmtpd (a dependency of the package, so the image
+    ships it), and the sink pod runs `stackcheck sink` from the image: no init container, no pip."""
     tree = ast.parse((ROOT / "stackcheck" / "sink.py").read_text())
     roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     roots |= {
         str(n.module).split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0
     }
     assert roots - set(sys.stdlib_module_names) - {"__future__"} == {"aiosmtpd"}
-    deployment = yaml.safe_load((KIND / "sink" / "stackcheck-sink-deployment.yaml").read_text())
-    (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
-    assert "aiosmtpd==1.4.6" in init["command"] and "/deps" in init["command"]
+    assert "aiosmtpd" in (ROOT / "pyproject.toml").read_text()
+    pod = rendered("python")["Deployment/monitoring/stackcheck-sink"]["spec"]["template"]["spec"]
+    assert not pod.get("initContainers")
+    (container,) = pod["containers"]
+    assert container["image"] == "stackcheck:dev" and container["args"][0] == "sink"
 
 
 # --------------------------------------------------------------------------- the generator

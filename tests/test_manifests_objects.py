@@ -32,13 +32,13 @@ MANIFESTS = ROOT / "manifests"
 API_CALLERS = {"prometheus", "kube-state-metrics", "alloy"}
 #: Secrets the workloads mount that are created by hand, never kept in git. (The kind overlay's
 #: alertmanager-sink-secrets is generated from CI-only placeholders: GENERATED_SECRETS below.)
-EXTERNAL_SECRETS = {"grafana-admin", "alertmanager-secrets"}
+EXTERNAL_SECRETS = {"grafana-admin", "alertmanager-secrets", "stackcheck-credentials"}
 GENERATED_SECRETS = {"alertmanager-sink-secrets"}
 COMMON_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component",
                  "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
 SUPPORTED_KUSTOMIZE_KEYS = {"apiVersion", "kind", "resources", "configMapGenerator", "secretGenerator", "labels",
-                            "patches"}
+                            "patches", "images"}
 GENERATOR_KEYS = ("configMapGenerator", "secretGenerator")
 
 
@@ -389,16 +389,6 @@ def test_no_literal_secret_anywhere_under_manifests() -> None:
                     assert env["name"].endswith("__FILE") or "valueFrom" in env, f"{rel(path)}: {env['name']}"
 
 
-# --------------------------------------------------------------------------- probe copy
-
-def test_probe_configmap_copy_is_current() -> None:
-    """manifests/probe/probe.py, mounted into the probe pods, is byte-identical to stackcheck/probe.py."""
-    source, mounted = ROOT / "stackcheck" / "probe.py", MANIFESTS / "probe" / "probe.py"
-    assert mounted.is_file() and mounted.read_bytes() == source.read_bytes(), (
-        "manifests/probe/probe.py differs from stackcheck/probe.py. "
-        "Hint: cp stackcheck/probe.py manifests/probe/probe.py")
-
-
 # --------------------------------------------------------------------------- kustomize
 
 def test_every_file_a_kustomization_references_exists() -> None:
@@ -419,8 +409,8 @@ def test_every_file_a_kustomization_references_exists() -> None:
 
 def test_kustomizations_use_only_features_stackcheck_can_render() -> None:
     """Kustomizations use only resources, configMapGenerator/secretGenerator (files, fixed names, behavior
-    create/replace/merge), labels without selectors and JSON6902 add/replace/remove patches by kind/name:
-    what stackcheck's renderer implements."""
+    create/replace/merge), labels without selectors, JSON6902 add/replace/remove patches by kind/name and
+    images (name → newName/newTag): what stackcheck's renderer implements."""
     for k in kustomizations():
         doc = yaml.safe_load(k.read_text())
         assert set(doc) <= SUPPORTED_KUSTOMIZE_KEYS, (
@@ -433,6 +423,8 @@ def test_kustomizations_use_only_features_stackcheck_can_render() -> None:
         for entry in doc.get("labels") or []:
             assert set(entry) <= {"pairs", "includeSelectors"}, rel(k)
             assert entry.get("includeSelectors") is False, f"{rel(k)}: labels must not touch selectors"
+        for image in doc.get("images") or []:
+            assert set(image) <= {"name", "newName", "newTag"} and "name" in image, f"{rel(k)}: images {image}"
         for patch in doc.get("patches") or []:
             assert set(patch["target"]) <= {"kind", "name", "namespace"}, f"{rel(k)}: {patch['target']}"
             text = patch["patch"] if "patch" in patch else (k.parent / patch["path"]).read_text()

@@ -632,7 +632,7 @@ def test_selector_and_service_match_the_probe_deployment() -> None:
     deployment = yaml.safe_load((MANIFESTS.root / "probe" / "phase5-backend-deployment.yaml").read_text())
     namespace = deployment["metadata"]["namespace"]
     assert t.PHASE5_LOG_SELECTOR == f'{{namespace="{namespace}"}}'
-    args = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]  # `stackcheck probe …`
     assert args[args.index("--service") + 1] == t.PHASE5_SERVICE == ProbeConfig().service
 
 

@@ -30,6 +30,33 @@ def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str]) -> lis
     return problems
 
 
+#: One small instant query answers "which jobs have targets, and how many of them are down": two series
+#: per job instead of every target's JSON (about 520 bytes per target from /api/v1/targets).
+UP_BY_JOB = ('label_replace(count by (job) (up), "up_state", "total", "", "") or '
+             'label_replace(count by (job) (up == 0), "up_state", "down", "", "")')
+DOWN_TARGETS = "job {job!r}: {down} of {total} targets down"
+
+
+def up_problems(series: Iterable[dict[str, Any]], expected_jobs: Iterable[str]) -> tuple[list[str], list[str]]:
+    """From :data:`UP_BY_JOB`'s result: (problems, jobs with down targets).
+
+    >>> rows = [{"metric": {"job": "a", "up_state": "total"}, "value": [0, "3"]},
+    ...         {"metric": {"job": "a", "up_state": "down"}, "value": [0, "1"]}]
+    >>> up_problems(rows, ["a", "b"])
+    (["job 'b': no scrape target at all (is its service discovery or static config right?)", \
+"job 'a': 1 of 3 targets down"], ['a'])
+    """
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for row in series:
+        metric = row.get("metric", {})
+        counts[str(metric.get("job", "?"))][str(metric.get("up_state"))] = int(float(row["value"][1]))
+    problems = [MISSING_JOB.format(job=job) for job in expected_jobs if not counts.get(job, {}).get("total")]
+    down = sorted(job for job, c in counts.items() if c.get("down"))
+    problems += [DOWN_TARGETS.format(job=job, down=counts[job]["down"], total=counts[job].get("total", 0))
+                 for job in down]
+    return problems, down
+
+
 def rule_health_problems(groups: Iterable[RuleGroup]) -> list[str]:
     """Every rule whose last evaluation failed (or has not happened yet), with its error."""
     problems = []

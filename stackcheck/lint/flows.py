@@ -2,12 +2,12 @@
 
 Every shipped namespace denies all ingress and egress by default, so each flow below must be admitted
 by the rendered NetworkPolicies at both ends (:mod:`stackcheck.lint.netpol` checks it). The table is
-data: a new workload adds its rows here, e.g. a Deployment ``stackcheck-serve`` in ``monitoring``
-that reads Prometheus and is scraped by it::
+data: a new workload adds its rows here, as the smoke exporter (Deployment ``stackcheck`` in
+``monitoring``, which reads the components and is scraped by Prometheus) does::
 
-    SERVE = Pods("monitoring", "stackcheck-serve")
-    Flow(SERVE, PROMETHEUS, "http", "serve runs the smoke profile against Prometheus"),
-    Flow(PROMETHEUS, SERVE, "http", "job stackcheck-serve"),
+    SMOKE = Pods("monitoring", "stackcheck")
+    Flow(SMOKE, PROMETHEUS, "http", "smoke reads Prometheus"),
+    Flow(PROMETHEUS, SMOKE, "metrics", "job stackcheck"),
 
 A pod endpoint is found in each rendering by namespace and ``app.kubernetes.io/name``; its port is a
 container-port name or number of the destination pod. ``targets`` lists the renderings that need the
@@ -105,6 +105,7 @@ ALLOY = Pods("monitoring", "alloy")
 KUBE_STATE_METRICS = Pods("monitoring", "kube-state-metrics")
 BLACKBOX = Pods("monitoring", "blackbox-exporter")
 SINK = Pods("monitoring", "stackcheck-sink")
+SMOKE = Pods("monitoring", "stackcheck")
 NODE_EXPORTER = Pods("monitoring-agents", "node-exporter")
 JAEGER = Pods("tracing", "jaeger")
 PROBE = Pods("phase5", "phase5-backend")
@@ -118,7 +119,7 @@ NODES = Addresses("kubelets", DEFAULT_NODE_NETWORK, NODE_NETWORK_ENV)
 API_SERVER = Addresses("API server", DEFAULT_NODE_NETWORK, NODE_NETWORK_ENV)
 #: The API server's service and pod proxy connects from its node's address, not from a pod.
 API_SERVER_PROXY = Addresses("API server proxy", DEFAULT_NODE_NETWORK, NODE_NETWORK_ENV)
-#: A documentation range (RFC 5737) standing for public addresses: Slack, an SMTP smarthost, PyPI.
+#: A documentation range (RFC 5737) standing for public addresses: Slack, an SMTP smarthost.
 INTERNET = Addresses("internet", "203.0.113.0/24")
 
 
@@ -168,9 +169,14 @@ FLOWS: tuple[Flow, ...] = (
     Flow(PROBE, JAEGER, "otlp-http", "OTLP/HTTP spans", targets=WITH_PROBE),
     Flow(PROBE, JAEGER, "otlp-grpc", "OTLP/gRPC, for a Phase 5 service that prefers it", targets=WITH_PROBE),
     *_dns(PROBE, WITH_PROBE),
-    # The sink installs aiosmtpd from PyPI at every start.
-    Flow(SINK, INTERNET, 443, "pip install from PyPI", targets=KIND),
-    *_dns(SINK, KIND),
+    # The smoke exporter (`stackcheck serve`, in-cluster target) reads every component by Service name.
+    Flow(PROMETHEUS, SMOKE, "metrics", "job stackcheck"),
+    Flow(SMOKE, PROMETHEUS, "http", "smoke reads Prometheus"),
+    Flow(SMOKE, ALERTMANAGER, "http", "smoke reads Alertmanager"),
+    Flow(SMOKE, GRAFANA, "http", "smoke reads Grafana"),
+    Flow(SMOKE, LOKI, "http", "smoke reads Loki"),
+    Flow(SMOKE, JAEGER, "http-query", "smoke reads Jaeger"),
+    *_dns(SMOKE),
     # What `stackcheck verify --target kubernetes` reads, through the API server's proxy.
     Flow(API_SERVER_PROXY, PROMETHEUS, "http", "verify reads Prometheus"),
     Flow(API_SERVER_PROXY, ALERTMANAGER, "http", "verify reads Alertmanager"),

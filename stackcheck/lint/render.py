@@ -11,7 +11,9 @@ features used"; ``tests/test_manifests_objects.py`` keeps the manifests inside i
   swaps config/'s ConfigMaps for time-scaled copies this way);
 - ``labels``: ``pairs`` with ``includeSelectors: false`` (metadata labels only);
 - ``patches``: inline or file JSON6902 operations ``add``/``replace``/``remove`` on a ``target`` by
-  kind, name and namespace.
+  kind, name and namespace;
+- ``images``: ``name`` with ``newName`` and/or ``newTag`` on the containers and init containers of pod
+  templates (the kind overlay runs the locally built ``stackcheck:dev``).
 
 Anything else raises :class:`UnsupportedFeature`. The Python renderer also runs when kubectl is present:
 it knows which file each object comes from, so kubectl's objects are attributed through it.
@@ -45,7 +47,9 @@ SUPPORTED_KEYS = {
     "secretGenerator",
     "labels",
     "patches",
+    "images",
 }
+IMAGE_KEYS = {"name", "newName", "newTag"}
 GENERATOR_KEYS = {"name", "namespace", "behavior", "files", "options"}
 GENERATORS = {"configMapGenerator": "ConfigMap", "secretGenerator": "Secret"}
 BEHAVIORS = {"create", "replace", "merge"}
@@ -110,6 +114,8 @@ def _build(directory: Path, stack: tuple[Path, ...]) -> list[KObject]:
             _generate(kfile, kind, generator, objects)
     for patch in doc.get("patches") or []:  # kustomize runs patches before the label transformer
         _patch(kfile, patch, objects)
+    for entry in doc.get("images") or []:
+        _images(kfile, entry, objects)
     for entry in doc.get("labels") or []:
         _labels(kfile, entry, objects)
     seen: dict[str, Path] = {}
@@ -237,6 +243,24 @@ def _labels(kfile: Path, entry: dict[str, Any], objects: list[KObject]) -> None:
     for obj in objects:
         meta = obj.body.setdefault("metadata", {})
         meta["labels"] = {**(meta.get("labels") or {}), **{str(k): str(v) for k, v in entry["pairs"].items()}}
+
+
+def _images(kfile: Path, entry: dict[str, Any], objects: list[KObject]) -> None:
+    """kustomize's image transformer: containers whose image is ``name`` (any tag) get the new name/tag."""
+    if set(entry) - IMAGE_KEYS or "name" not in entry or not set(entry) & {"newName", "newTag"}:
+        raise UnsupportedFeature(f"{kfile}: images {entry} (only name with newName and/or newTag)")
+    name = str(entry["name"])
+    for obj in objects:
+        spec = ((obj.body.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            image = str(container.get("image", ""))
+            base, tag = (image.rsplit(":", 1) + [""])[:2] if ":" in image.rsplit("/", 1)[-1] else (image, "")
+            if base != name:
+                continue
+            new_tag = str(entry.get("newTag", tag))
+            container["image"] = str(entry.get("newName", base)) + (f":{new_tag}" if new_tag else "")
+            if kfile not in obj.patched_by:
+                obj.patched_by.append(kfile)
 
 
 def _patch(kfile: Path, patch: dict[str, Any], objects: list[KObject]) -> None:

@@ -99,6 +99,8 @@ LOCAL_JOB_GAPS = {
     "grafana": "Grafana is not running locally",
     "loki": "Loki is not running locally",
     "jaeger": "Jaeger is not running locally",
+    "stackcheck": "the smoke exporter runs in the cluster (manifests/smoke); locally, run `stackcheck serve` "
+                  "yourself",
 }
 
 

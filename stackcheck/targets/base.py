@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from stackcheck.clients.http import Credentials
+from stackcheck.expectations import Expectations
 
 COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe")
 
@@ -42,6 +43,8 @@ class Target:
     disposable: bool = False
     #: The local runtime's state dir (fault ledger, restarts, tmpfs mounts); None elsewhere.
     state_dir: Path | None = None
+    #: Which namespaces must log, which services must trace (``--expectations FILE``; Phase 5 by default).
+    expectations: Expectations = field(default_factory=Expectations)
     #: The kubernetes target's API access (a ``stackcheck.targets.kubernetes.KubeAccess``); None elsewhere.
     kube: Any = None
 
