@@ -14,6 +14,7 @@ import pytest
 
 from stackcheck.errors import ApiError, Unauthorized, UsageError
 from stackcheck.faults import kubernetes as kf
+from stackcheck.kube.errors import ProxyError
 from stackcheck.inventory import ALERTS
 from stackcheck.targets.base import Target
 from stackcheck.targets.kubernetes import kubernetes_target
@@ -150,9 +151,9 @@ def test_no_probe_pod_names_the_selector_and_namespace(fake: KubeFake, target: T
 
 
 def test_pod_proxy_unavailable_points_at_network_policy(fake: KubeFake, target: Target) -> None:
-    """A 503 from the pod proxy (API server cannot dial the pod) is an ApiError that names NetworkPolicy."""
+    """A 503 from the pod proxy (API server cannot dial the pod) quotes the API server and names NetworkPolicy."""
     fake.pod_proxy_status = 503
-    with pytest.raises(ApiError, match=r"HTTP 503: error trying to reach service.*NetworkPolicy"):
+    with pytest.raises(ProxyError, match=r"HTTP 503 ServiceUnavailable: error trying to reach service.*NetworkPolicy"):
         kf.K8S_FAULTS["HighErrorRate"][0](target, RUN)
 
 

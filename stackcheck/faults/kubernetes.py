@@ -35,15 +35,19 @@ without the annotation is ever touched.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 import requests
 
 from stackcheck.errors import ApiError, StackcheckError, Unreachable, UsageError, truncate
+from stackcheck.kube.access import KubeAccess
+from stackcheck.kube.errors import proxy_failure, status_message
+from stackcheck.kube.quantity import parse_quantity
 from stackcheck.targets.base import Target
-from stackcheck.targets.kubernetes import PROBE_NAMESPACE, KubeAccess, status_message
+from stackcheck.targets.kubernetes import PROBE_NAMESPACE
+
+__all__ = ["K8S_FAULTS", "parse_quantity", "revert_leftovers"]
 
 PROBE_DEPLOYMENT = "phase5-backend"
 PROBE_HPA = "phase5-backend"
@@ -150,11 +154,11 @@ def _probe_request(kube: KubeAccess, pod: dict[str, Any], method: str, *, json_b
                           f"while trying to {what}") from exc
     if response.status_code in (401, 403):
         raise kube.error(what, response.status_code, response.text)
-    if response.status_code in (502, 503):
-        raise ApiError(
-            f"the API server could not reach pod {PROBE_NAMESPACE}/{name} to {what} (HTTP "
-            f"{response.status_code}: {truncate(status_message(response.text))}); a NetworkPolicy in "
-            f"{PROBE_NAMESPACE} may drop traffic from the API server: allow it to the probe's port")
+    # The API server's own answer (pod without an IP, unknown pod, dial failure) is a Status body;
+    # the probe's refusals are its own JSON. Quote whichever spoke.
+    failure = proxy_failure(f"probe pod {PROBE_NAMESPACE}/{name}", url, response.status_code, response.text)
+    if failure is not None:
+        raise failure
     if response.status_code != 200:
         raise ApiError(f"probe pod {PROBE_NAMESPACE}/{name} refused {what} (HTTP {response.status_code}): "
                        f"{truncate(status_message(response.text))}")
@@ -206,21 +210,7 @@ def _one_pod_fault(size: Callable[[KubeAccess], dict[str, bool | int | float]],
     return inject, clear
 
 
-# -- quantities and the probe's resources ---------------------------------------------------------
-
-_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-             "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-             "P": 1e15, "E": 1e18}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
-
-
-def parse_quantity(text: str | float) -> float:
-    """A Kubernetes resource quantity as a number: ``"256Mi"`` → 268435456, ``"500m"`` → 0.5."""
-    match = _QUANTITY.match(str(text).strip())
-    if match is None:
-        raise ApiError(f"{text!r} is not a Kubernetes quantity")
-    return float(match.group(1)) * _SUFFIXES[match.group(2) or ""]
-
+# -- the probe's resources -----------------------------------------------------------------------
 
 def _probe_limit(kube: KubeAccess, resource: str) -> float | None:
     body = kube.call(f"read deployment {PROBE_NAMESPACE}/{PROBE_DEPLOYMENT}",
