@@ -163,7 +163,7 @@ def test_clear_reaches_every_pod_even_when_one_fails(fake: KubeFake, target: Tar
     inject(target, RUN)
     first, second = fake.probe_pod_names()
     del fake.probes[first]  # the first pod no longer answers on its port
-    with pytest.raises(ApiError, match=first):
+    with pytest.raises(ProxyError, match=first):
         clear(target, RUN)
     assert fake.probes[second].faults.to_json() == {"faults": {}, "run_ids": {}}
 
