@@ -179,9 +179,11 @@ def test_session_carries_the_kubeconfig_token_through_the_proxy(fake: KubeFake, 
 
 
 def test_proxy_without_the_session_is_unauthorized(kubeconfig: Path, env: dict[str, str]) -> None:
-    """A plain session gets 401 through the proxy: the reason component_http must use kube.session()."""
+    """A plain session is anonymous, and the real API server answers 403 for system:anonymous (contracts c1),
+    not 401: the reason component_http must use kube.session()."""
     target = kubernetes_target(None, str(kubeconfig), environ=env)
-    with pytest.raises(Unauthorized, match="API server refused the request to prometheus .*HTTP 401 Unauthorized"):
+    with pytest.raises(Unauthorized, match='API server refused the request to prometheus .*HTTP 403 Forbidden: .*'
+                                           'User "system:anonymous" cannot get resource "services/proxy"'):
         Http("prometheus", target.url("prometheus") or "").request("GET", "/-/ready")
 
 
