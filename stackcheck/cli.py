@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--json", metavar="PATH", default=_env_default("json"), help="write the JSON report")
     lint.add_argument("--junit-xml", metavar="PATH", default=_env_default("junit-xml"), help="write JUnit XML")
 
-    for name in ("deploy", "destroy"):
-        sub.add_parser(name, help=f"{name} (see README for status)")
+    from stackcheck.deploy.cli import add_parsers as add_deploy_parsers
+    add_deploy_parsers(sub)
     return parser
 
 
@@ -192,6 +192,9 @@ def run(argv: Sequence[str] | None, console: Console) -> int:
     if args.command == "lint":
         from stackcheck.lint.runner import lint
         return lint(args.manifests, args.json, args.junit_xml, console)
+    if args.command in ("deploy", "destroy"):
+        from stackcheck.deploy.cli import run as run_deploy
+        return run_deploy(args, console)
     raise UsageError(f"`stackcheck {args.command}` is not implemented yet in this version; see README.md")
 
 
