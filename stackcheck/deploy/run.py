@@ -106,8 +106,9 @@ def _apply_all(kube: KubeAccess, bodies: list[dict[str, Any]], opts: DeployOptio
 
 def change_table(outcome: Outcome, dry_run: bool) -> Table:
     view = Table(title="change plan (dry run: nothing changed)" if dry_run else "changes", title_justify="left")
-    for column in ("action", "object", "fields"):
-        view.add_column(column)
+    view.add_column("action", no_wrap=True)
+    view.add_column("object", no_wrap=True)
+    view.add_column("fields")
     colours = {"create": "green", "update": "yellow", "unchanged": "dim", "prune": "red"}
     for row in outcome.rows + [dict(r, action="prune") for r in outcome.pruned]:
         where = f"{row['namespace']}/{row['name']}" if row["namespace"] else row["name"]

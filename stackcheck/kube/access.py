@@ -50,6 +50,7 @@ class KubeAccess:
         self.timeout = timeout
         self.api = client.ApiClient(configuration)
         self.api.user_agent = "stackcheck"
+        self._resources: dict[tuple[str, str], Any] = {}
 
     # The generated API modules take a second or more each to import, so each is loaded on first use.
     @cached_property
@@ -171,9 +172,15 @@ class KubeAccess:
         """The DynamicClient's resource for a kind (discovery), or an error naming the kind."""
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+        key = (api_version, kind)
+        if key in self._resources:  # the client's lazy discovery re-reads empty groups on every search
+            return self._resources[key]
+        prefix = "api" if "/" not in api_version else "apis"
         try:
-            return self._guard(f"discover {kind} ({api_version})",
-                               lambda: self.dynamic.resources.get(api_version=api_version, kind=kind))
+            found = self._guard(f"discover {kind} ({api_version})",
+                                lambda: self.dynamic.resources.get(prefix=prefix, api_version=api_version, kind=kind))
+            self._resources[key] = found
+            return found
         except ResourceNotFoundError as exc:
             from stackcheck.errors import UsageError
 
