@@ -213,6 +213,7 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
         for secret in secret_plans:
             if secret.generated is not None:  # made by an earlier deploy: still a member, never rewritten
                 applied.append(Applied(secret.ref, "unchanged", secret.generated))
+                outcome.add(applied[-1])
             outcome.secrets.append({"namespace": secret.ref.namespace, "name": secret.ref.name,
                                     "action": secret.action, "read_with": secret.command})
             verb = ("exists, left as it is" if secret.action != "create" else
