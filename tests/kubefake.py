@@ -148,6 +148,8 @@ def not_found(res: Res, name: str) -> Json:
 def forbidden(res: Res, verb: str, namespace: str, name: str | None, user: str, subresource: str = "") -> Json:
     """c1, c2, c6–c9: the API server's ``forbiddenMessage`` (a subresource as ``services/proxy``)."""
     named = f' "{name}"' if name else ""
+    if res.kind == "Namespace" and name:
+        namespace = name  # c1: a namespace is its own namespace in the authorizer's attributes
     where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
     resource = f"{res.plural}/{subresource}" if subresource else res.plural
     message = (f'{res.qualified}{named} is forbidden: User "{user}" cannot {verb} resource "{resource}" '

@@ -332,3 +332,13 @@ def test_revert_leftovers_restores_patched_and_leaves_unannotated(fake: KubeFake
     assert any(f"deleted Pod phase5/{kf.POD_DOWN_POD} created by run {RUN}" in line for line in lines)
     assert any(f"cleared probe switches of run {RUN}" in line for line in lines)
     assert kf.revert_leftovers(target.kube) == []  # nothing left the second time
+
+
+def test_switch_to_a_pod_without_ip_quotes_address_not_allowed(fake: KubeFake, target: Target) -> None:
+    """A probe pod the kubelet reports Running but without an IP yet: the pod proxy answers 400 "address not
+    allowed" (contracts b1), and the error quotes the API server, not the probe."""
+    first = fake.probe_pod_names()[0]
+    fake.objects[("pods", "phase5", first)]["status"].pop("podIP")
+    with pytest.raises(ProxyError, match=r"through its pod proxy \(HTTP 400 BadRequest: address not allowed\); "
+                                         r"the pod has no IP yet"):
+        kf.K8S_FAULTS["HighErrorRate"][0](target, RUN)
