@@ -31,7 +31,7 @@ def call(fake: KubeFake, method: str, path: str, *, token: str | None = TOKEN, b
 
 
 def _same(answer: requests.Response, fixture: str) -> None:
-    status, expected, warnings = response(fixture)
+    status, expected, _ = response(fixture)
     assert answer.status_code == status
     assert answer.json() == expected
 

@@ -14,8 +14,8 @@ import pytest
 
 from stackcheck.errors import ApiError, Unauthorized, UsageError
 from stackcheck.faults import kubernetes as kf
-from stackcheck.kube.errors import ProxyError
 from stackcheck.inventory import ALERTS
+from stackcheck.kube.errors import ProxyError
 from stackcheck.targets.base import Target
 from stackcheck.targets.kubernetes import kubernetes_target
 from tests.kubefake import KubeFake

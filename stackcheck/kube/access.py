@@ -78,8 +78,8 @@ class KubeAccess:
 
         cache = Path(tempfile.mkdtemp(prefix="stackcheck-discovery-")) / "cache.json"
         try:
-            return self._guard("discover the API server's resources", lambda: DynamicClient(self.api,
-                                                                                           cache_file=str(cache)))
+            return self._guard("discover the API server's resources",
+                               lambda: DynamicClient(self.api, cache_file=str(cache)))  # type: ignore[no-untyped-call]
         except AttributeError as exc:  # the client's discovery on a body it did not expect
             raise Unreachable(f"the Kubernetes API server {self.server} answered discovery with an unexpected "
                               f"body ({exc}); is {self.server} a Kubernetes API server?") from exc

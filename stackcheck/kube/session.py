@@ -10,9 +10,12 @@ which is what the kubernetes client uses when the kubeconfig names none), so the
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 from stackcheck.secrets import register
 
@@ -21,10 +24,10 @@ class KubeSession(requests.Session):
     """A session whose ``verify`` the environment cannot override."""
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
-                                   cert: Any) -> dict[str, Any]:
+                                   cert: Any) -> _Settings:
         if verify is None or verify is True:
             verify = self.verify  # the kubeconfig's choice, never REQUESTS_CA_BUNDLE's
-        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         settings["verify"] = verify
         return settings
 
