@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 Json = dict[str, Any]
+CREATED_AT = "2026-12-01T07:28:07Z"  # the captures' day
 CONTRACTS = Path(__file__).resolve().parent / "contracts" / "kubernetes"
 
 
