@@ -317,3 +317,23 @@ def test_json_report_has_each_objects_action_and_final_status(kind: Cluster, tmp
     assert by_name[("Deployment", "grafana")]["status"] == "InProgress"
     assert by_name[("ConfigMap", "prometheus-config")]["status"] == "Current"
     assert any(n["object"] == "StatefulSet monitoring/prometheus" for n in doc["not_ready"])
+
+
+def test_a_changed_config_rolls_the_workloads_that_mount_it(kind: Cluster, tmp_path: Path) -> None:
+    """A ConfigMap change changes the config-hash of the workloads mounting it, and only theirs."""
+    from stackcheck.deploy.plan import CONFIG_HASH_ANNOTATION
+
+    kind.deploy(wait=False)
+    copy = tmp_path / "manifests"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "manifests", copy)
+    blackbox = copy / "config" / "blackbox" / "blackbox.yml"
+    blackbox.write_text(blackbox.read_text() + "# changed\n")
+
+    def hashes() -> dict[str, str]:
+        return {k[2]: o["spec"]["template"]["metadata"].get("annotations", {}).get(CONFIG_HASH_ANNOTATION, "")
+                for k, o in kind.fake.objects.items() if k[0] in ("deployments", "statefulsets", "daemonsets")}
+
+    before = hashes()
+    kind.deploy(wait=False, manifests=str(copy))
+    after = hashes()
+    assert {name for name in before if before[name] != after[name]} == {"blackbox-exporter"}

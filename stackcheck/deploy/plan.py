@@ -5,6 +5,8 @@ so what lint passed is exactly what deploy sends.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,11 @@ from stackcheck.targets.kubernetes import ALLOW_FAULTS_LABEL
 #: clusters may need to provision volumes and scale nodes.
 DEFAULT_TIMEOUT_S = {"kind": 300.0, "production": 600.0}
 FALLBACK_TIMEOUT_S = 300.0
+#: On each workload's pod template: a hash of the ConfigMaps and Secrets it mounts (of those the overlay
+#: renders). The configs are mounted with subPath or read once, so a changed config reaches the pods only
+#: through a rollout; a changed hash is that rollout, an unchanged one changes nothing.
+CONFIG_HASH_ANNOTATION = "stackcheck.dev/config-hash"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
 @dataclass
@@ -75,7 +82,51 @@ def render(overlay: str, manifests: Manifests) -> Plan:
     except RenderError as exc:
         raise UsageError(f"cannot render {directory}: {exc}; `stackcheck lint` shows every problem") from exc
     objects = sorted((o.body for o in rendered), key=lambda b: order_key(Ref.of(b)))
+    annotate_config_hashes(objects)
     return Plan(name, directory, objects)
+
+
+def _referenced(pod: dict[str, Any]) -> set[tuple[str, str]]:
+    """("ConfigMap"|"Secret", name) of everything a pod spec mounts or reads."""
+    found: set[tuple[str, str]] = set()
+    for volume in pod.get("volumes") or []:
+        if "configMap" in volume:
+            found.add(("ConfigMap", str(volume["configMap"].get("name"))))
+        if "secret" in volume:
+            found.add(("Secret", str(volume["secret"].get("secretName"))))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if "configMap" in source:
+                found.add(("ConfigMap", str(source["configMap"].get("name"))))
+            if "secret" in source:
+                found.add(("Secret", str(source["secret"].get("name"))))
+    for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
+        for env in container.get("envFrom") or []:
+            for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                if key in env:
+                    found.add((kind, str(env[key].get("name"))))
+        for env in container.get("env") or []:
+            for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                ref = (env.get("valueFrom") or {}).get(key)
+                if ref:
+                    found.add((kind, str(ref.get("name"))))
+    return found
+
+
+def annotate_config_hashes(objects: list[dict[str, Any]]) -> None:
+    """Put :data:`CONFIG_HASH_ANNOTATION` on each workload that mounts rendered ConfigMaps or Secrets."""
+    data = {(o["kind"], Ref.of(o).namespace, Ref.of(o).name): {k: o.get(k) for k in ("data", "binaryData")}
+            for o in objects if o.get("kind") in ("ConfigMap", "Secret")}
+    for obj in objects:
+        if obj.get("kind") not in WORKLOAD_KINDS:
+            continue
+        template = (obj.get("spec") or {}).get("template") or {}
+        ns = Ref.of(obj).namespace
+        used = sorted((k, n) for k, n in _referenced(template.get("spec") or {}) if (k, ns, n) in data)
+        if not used:
+            continue
+        digest = hashlib.sha256(json.dumps([[k, n, data[(k, ns, n)]] for k, n in used], sort_keys=True).encode())
+        meta = template.setdefault("metadata", {})
+        meta["annotations"] = {**(meta.get("annotations") or {}), CONFIG_HASH_ANNOTATION: digest.hexdigest()[:16]}
 
 
 def is_kind_context(context: str) -> bool:
