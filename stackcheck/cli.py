@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--basic-auth-user", metavar="USER", default=None)
     verify.add_argument("--basic-auth-password-file", metavar="PATH", default=None)
     _kube_options(verify)
+    verify.add_argument("--deploy", action="store_true", help="stackcheck deploy (and wait) before the checks")
+    verify.add_argument("--destroy-after", action="store_true", help="with --deploy: stackcheck destroy afterwards")
+    verify.add_argument("--overlay", default=None, metavar="kind|production|DIR", help="overlay for --deploy")
+    verify.add_argument("--deploy-timeout", default=None, metavar="D", help="wait budget for --deploy, e.g. 5m")
     verify.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
 
     cleanup = sub.add_parser("cleanup", help="revert faults a killed run left behind (found by run id)")
@@ -130,7 +134,8 @@ def _verify_args(args: argparse.Namespace) -> list[str]:
              "--stackcheck-basic-auth-user": args.basic_auth_user,
              "--stackcheck-basic-auth-password-file": args.basic_auth_password_file,
              "--stackcheck-context": args.context, "--stackcheck-kubeconfig": args.kubeconfig,
-             "--stackcheck-namespace": args.namespace}
+             "--stackcheck-namespace": args.namespace, "--stackcheck-overlay": args.overlay,
+             "--stackcheck-deploy-timeout": args.deploy_timeout}
     for component in ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe"):
         pairs[f"--{component}-url"] = getattr(args, f"{component}_url")
     for flag, value in pairs.items():
@@ -138,6 +143,7 @@ def _verify_args(args: argparse.Namespace) -> list[str]:
             argv += [flag, str(value)]
     if args.allow_faults:
         argv.append("--stackcheck-allow-faults")
+    argv += ["--stackcheck-deploy"] * bool(args.deploy) + ["--stackcheck-destroy-after"] * bool(args.destroy_after)
     return argv
 
 
