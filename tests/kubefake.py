@@ -155,6 +155,8 @@ def forbidden(res: Res, verb: str, namespace: str, name: str | None, user: str, 
     resource = f"{res.plural}/{subresource}" if subresource else res.plural
     message = (f'{res.qualified}{named} is forbidden: User "{user}" cannot {verb} resource "{resource}" '
                f'in API group "{res.group}" {where}')
+    if subresource == "proxy":  # seen on the real 1.36 server (the openshift fork), not in the captures
+        message += ": proxy subresource changed to unsafeproxy"
     details: Json = {}
     if name:
         details["name"] = name
@@ -449,9 +451,9 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         served = [r for r in RESOURCES if r.group == group and r.version == version]
         verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
         resources = [{"name": r.plural, "singularName": r.kind.lower(), "namespaced": r.namespaced, "kind": r.kind,
-                      "verbs": verbs} for r in served]
-        return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-                     "resources": resources}, []
+                      "verbs": [v for v in verbs if r.namespaced or v != "deletecollection"]} for r in served]
+        # Not in the captures; checked by hand against the real server (no apiVersion key there).
+        return 200, {"kind": "APIResourceList", "groupVersion": group_version, "resources": resources}, []
 
     # -- resources ----------------------------------------------------------------------------------
 
