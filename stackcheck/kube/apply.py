@@ -47,6 +47,12 @@ KIND_ORDER = (
     "DaemonSet", "Deployment", "StatefulSet", "ReplicaSet", "Job", "CronJob", "Pod",
     "PodDisruptionBudget", "HorizontalPodAutoscaler", "Ingress",
 )
+#: Kinds whose first write after creation moves resourceVersion once even when nothing changes. Seen on
+#: the real 1.36 API server: a PersistentVolumeClaim created by server-side apply gets a new
+#: resourceVersion from the next identical apply (also with `kubectl apply --server-side` alone), and
+#: never again. Re-applying once right after the create spends that write inside the same deploy, so
+#: the next deploy moves nothing.
+SETTLE_AFTER_CREATE = frozenset({"PersistentVolumeClaim"})
 #: Applied first, then waited for (Active, Established), as kube-prometheus' setup/ and Flux do.
 STAGE_ONE = frozenset({"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"})
 
@@ -245,6 +251,8 @@ def apply(kube: KubeAccess, body: dict[str, Any], *, dry_run: bool = False, forc
             raise ApplyConflict(ref, conflicts_of(answer.body) or [Conflict("?", "?", truncate(
                 str(answer.body.get("message", ""))))])
     result = answer.body
+    if live is None and not dry_run and ref.kind in SETTLE_AFTER_CREATE:
+        result = _send(kube, ref, path, sent, query).body
     if live is None:
         action, changed = "create", []
     elif dry_run:
