@@ -249,6 +249,9 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         self._lock = threading.RLock()
         self._versions = itertools.count(1000)
         self._ns_polls: dict[str, int] = {}
+        #: PVCs not written since their create: the real server moves their resourceVersion on the next
+        #: write even when nothing changes (seen by hand on the real 1.36 server, not in the captures).
+        self.fresh_claims: set[tuple[str, str]] = set()
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, "kube-apiserver")
         if seed:
@@ -312,6 +315,8 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         if dry_run:
             obj["metadata"].pop("resourceVersion", None)  # d5
             return obj
+        if res.kind == "PersistentVolumeClaim":
+            self.fresh_claims.add((ns, obj["metadata"]["name"]))
         self._store(res, obj)
         return copy.deepcopy(obj)
 

@@ -183,8 +183,12 @@ def _commit(fake: KubeFake, req: Recorded, res: Res, current: Json, new: Json, w
             return out
         return strip(a) == strip(b)
 
-    if same(current, new):
+    fresh = (str(current["metadata"].get("namespace") or ""), current["metadata"]["name"])
+    if same(current, new) and not (res.kind == "PersistentVolumeClaim" and fresh in fake.fresh_claims
+                                   and not _dry(req)):
         return code, current, warnings
+    if res.kind == "PersistentVolumeClaim" and not _dry(req):
+        fake.fresh_claims.discard(fresh)
     if res.kind in cluster.GENERATION_KINDS and current.get("spec") != new.get("spec"):
         new["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
     if _dry(req):
