@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -337,3 +338,56 @@ def test_a_changed_config_rolls_the_workloads_that_mount_it(kind: Cluster, tmp_p
     kind.deploy(wait=False, manifests=str(copy))
     after = hashes()
     assert {name for name in before if before[name] != after[name]} == {"blackbox-exporter"}
+
+
+def _wait_after(kind: Cluster, *, terminal: bool = False) -> tuple[bool, str]:
+    """Deploy --no-wait, then run deploy's wait (and diagnosis) on the workloads, on the fake clock."""
+    import io
+
+    from rich.console import Console
+
+    from stackcheck.deploy.diagnose import diagnose
+    from stackcheck.deploy.wait import wait
+    from stackcheck.kube.apply import Ref
+    from stackcheck.kube.config import load_access
+
+    kube = load_access(None, str(kind.kubeconfig), environ=kind.env)
+    out = io.StringIO()
+    console = Console(file=out, width=250, force_terminal=terminal)
+    refs = [Ref.of(o) for o in rendered() if o["kind"] in ("Deployment", "StatefulSet")]
+    ok, items = wait(kube, refs, 300, console, clock=kind.clock, sleep=kind.clock.sleep)
+    if not ok:
+        diagnose(kube, items, console)
+    return ok, out.getvalue()
+
+
+def test_image_pull_backoff_fails_fast_and_names_the_waiting_reason(kind: Cluster) -> None:
+    """A pod stuck in ImagePullBackOff past its grace fails the wait long before the timeout, and the
+    diagnosis quotes the container's waiting reason and message."""
+    kind.deploy(wait=False)
+    pod = next(p for k, p in kind.fake.objects.items() if k[0] == "pods" and k[2].startswith("grafana-"))
+    pod["status"]["containerStatuses"] = [{"name": "grafana", "ready": False, "restartCount": 0, "state": {
+        "waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "grafana/grafana:12.3.1"'}}}]
+    start = kind.clock.now
+    ok, out = _wait_after(kind)
+    assert not ok and kind.clock.now - start < 60
+    assert "Deployment monitoring/grafana: Failed: pod grafana-" in out
+    assert 'container grafana waiting: ImagePullBackOff: Back-off pulling image "grafana/grafana:12.3.1"' in out
+
+
+def test_the_live_table_on_a_terminal_shows_each_object(kind: Cluster) -> None:
+    """On a terminal the wait draws a table with every object and its status."""
+    kind.deploy(wait=False)
+    kind.fake.deadline_exceeded.add(("monitoring", "grafana"))
+    kind.fake.expire_deadline("monitoring", "grafana")
+    ok, out = _wait_after(kind, terminal=True)
+    assert not ok and "StatefulSet monitoring/prometheus" in out and "waiting: " in out
+
+
+def test_dry_run_lists_what_would_be_pruned_and_deletes_nothing(kind: Cluster, tmp_path: Path) -> None:
+    """In a dry run the change table shows the prune, and nothing is deleted."""
+    kind.deploy(wait=False)
+    _, out = kind.deploy(dry_run=True, manifests=str(_manifests_without_pdb(tmp_path)))
+    assert re.search(r"prune +│ PodDisruptionBudget phase5/phase5-backend", out) and "1 to prune" in out
+    assert ("poddisruptionbudgets", "phase5", "phase5-backend") in kind.fake.objects
+    assert not [w for w in _writes(kind) if w.startswith("DELETE")]
