@@ -183,9 +183,9 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
     inv_ns = inventory_namespace(plan)
     set_id = inventory.applyset_id(inventory.PARENT_NAME, inv_ns)
     previous = inventory.load(kube, inv_ns) or []
+    secret_plans, secret_bodies = plan_secrets(kube, plan.objects, files)  # a usage error before any change
     outcome = Outcome()
     try:
-        secret_plans, secret_bodies = plan_secrets(kube, plan.objects, files)
         first, rest = plan.stages()
         applied = _apply_all(kube, first, opts, set_id, outcome, console, set())
         pending = {a.ref.name for a in applied if a.ref.kind == "Namespace" and a.action == "create"} \
