@@ -9,7 +9,9 @@ errors (:mod:`stackcheck.kube.errors`) that name what was being done.
 """
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,7 +78,9 @@ class KubeAccess:
         """A ``DynamicClient``; its discovery cache lives in a fresh directory (never a stale one)."""
         from kubernetes.dynamic import DynamicClient
 
-        cache = Path(tempfile.mkdtemp(prefix="stackcheck-discovery-")) / "cache.json"
+        directory = tempfile.mkdtemp(prefix="stackcheck-discovery-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        cache = Path(directory) / "cache.json"
         try:
             return self._guard("discover the API server's resources",
                                lambda: DynamicClient(self.api, cache_file=str(cache)))  # type: ignore[no-untyped-call]
