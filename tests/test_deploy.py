@@ -391,3 +391,12 @@ def test_dry_run_lists_what_would_be_pruned_and_deletes_nothing(kind: Cluster, t
     assert re.search(r"prune +│ PodDisruptionBudget phase5/phase5-backend", out) and "1 to prune" in out
     assert ("poddisruptionbudgets", "phase5", "phase5-backend") in kind.fake.objects
     assert not [w for w in _writes(kind) if w.startswith("DELETE")]
+
+
+def test_no_wait_json_has_each_objects_status_as_applied(kind: Cluster, tmp_path: Path) -> None:
+    """--no-wait --json still gives every object a kstatus, the one it had when applied."""
+    report = tmp_path / "deploy.json"
+    kind.deploy(wait=False, json_path=str(report))
+    doc = json.loads(report.read_text())
+    assert doc["result"] == "ok" and all(o["status"] for o in doc["objects"])
+    assert {o["status"] for o in doc["objects"] if o["kind"] == "Namespace"} == {"Current"}

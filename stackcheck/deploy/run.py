@@ -35,6 +35,7 @@ from stackcheck.errors import ExitCode, UsageError
 from stackcheck.kube.access import KubeAccess
 from stackcheck.kube.apply import Applied, ApplyConflict, Ref, apply, order_key, read
 from stackcheck.kube.config import load_access
+from stackcheck.kube.status import compute
 from stackcheck.manifests import Manifests
 
 SCHEMA = "stackcheck.deploy/v1"
@@ -235,6 +236,11 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
         _write_json(opts, kube, plan, outcome, started, clock() - t0)
     if opts.dry_run or not opts.wait:
         if not opts.dry_run:
+            by_ref = {(a.ref.kind, a.ref.namespace, a.ref.name): compute(a.live) for a in applied}
+            for row in outcome.rows:  # no wait: the status each object had as applied
+                result = by_ref.get((row["kind"], row["namespace"], row["name"]))
+                row["status"], row["message"] = (result.status, result.message) if result else (None, None)
+            _write_json(opts, kube, plan, outcome, started, clock() - t0)
             console.print("Not waiting (--no-wait); `stackcheck deploy` again, or `kubectl get pods -A`, shows "
                           "progress")
         return ExitCode.OK
