@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--junit-xml", metavar="PATH", default=_env_default("junit-xml"), help="write JUnit XML")
     verify.add_argument("-k", metavar="EXPR", dest="keyword", default=None, help="only checks matching EXPR")
     verify.add_argument("--allow-faults", action="store_true", help="allow faults on a non-disposable target")
+    verify.add_argument("--deploy", action="store_true", help="stackcheck deploy (and wait) before the checks")
+    verify.add_argument("--destroy-after", action="store_true", help="with --deploy: stackcheck destroy afterwards")
+    verify.add_argument("--overlay", default=None, metavar="kind|production|DIR", help="overlay for --deploy")
+    verify.add_argument("--deploy-timeout", default=None, metavar="D", help="wait budget for --deploy, e.g. 5m")
     verify.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
 
     from stackcheck.serve.command import add_serve_parser
@@ -133,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--json", metavar="PATH", default=_env_default("json"), help="write the JSON report")
     lint.add_argument("--junit-xml", metavar="PATH", default=_env_default("junit-xml"), help="write JUnit XML")
 
-    for name in ("deploy", "destroy"):
-        sub.add_parser(name, help=f"{name} (see README for status)")
+    from stackcheck.deploy.cli import add_parsers as add_deploy_parsers
+    add_deploy_parsers(sub)
     return parser
 
 
@@ -149,7 +153,8 @@ def _verify_args(args: argparse.Namespace) -> list[str]:
              "--stackcheck-basic-auth-user": args.basic_auth_user,
              "--stackcheck-basic-auth-password-file": args.basic_auth_password_file,
              "--stackcheck-context": args.context, "--stackcheck-kubeconfig": args.kubeconfig,
-             "--stackcheck-namespace": args.namespace, "--stackcheck-expectations": args.expectations}
+             "--stackcheck-namespace": args.namespace, "--stackcheck-expectations": args.expectations,
+             "--stackcheck-overlay": args.overlay, "--stackcheck-deploy-timeout": args.deploy_timeout}
     for component in ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe"):
         pairs[f"--{component}-url"] = getattr(args, f"{component}_url")
     for flag, value in pairs.items():
@@ -157,6 +162,7 @@ def _verify_args(args: argparse.Namespace) -> list[str]:
             argv += [flag, str(value)]
     if args.allow_faults:
         argv.append("--stackcheck-allow-faults")
+    argv += ["--stackcheck-deploy"] * bool(args.deploy) + ["--stackcheck-destroy-after"] * bool(args.destroy_after)
     return argv
 
 
@@ -219,6 +225,9 @@ def run(argv: Sequence[str] | None, console: Console) -> int:
     if args.command == "lint":
         from stackcheck.lint.runner import lint
         return lint(args.manifests, args.json, args.junit_xml, console)
+    if args.command in ("deploy", "destroy"):
+        from stackcheck.deploy.cli import run as run_deploy
+        return run_deploy(args, console)
     raise UsageError(f"`stackcheck {args.command}` is not implemented yet in this version; see README.md")
 
 

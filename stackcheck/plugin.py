@@ -37,6 +37,9 @@ URL_COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "si
 LOCAL_RESEND_DELAY_S = 1.0
 
 _report_key = pytest.StashKey[Report]()
+#: verify --deploy / --destroy-after, a plugin of its own (stackcheck/verify_deploy.py).
+pytest_plugins = ["stackcheck.verify_deploy"]
+
 _target_key = pytest.StashKey[Target]()
 _exit_key = pytest.StashKey[int]()
 _exited_key = pytest.StashKey[bool]()  # our own pytest.exit(), as opposed to Ctrl-C

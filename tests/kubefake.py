@@ -1,31 +1,33 @@
-"""A Kubernetes API test double: only the API paths the kubernetes target and fault driver use.
+"""A Kubernetes API test double that answers as the real 1.36 API server did (``shared/contracts/kubernetes.md``).
 
-Body shapes follow ``shared/reference/configs/kubernetes-api.md`` (real captures and apimachinery's
-formats):
+It follows the captures in ``tests/contracts/kubernetes/`` in each way that file's "Where a naive double
+goes wrong" lists (the bodies come from the captures, not from memory):
 
-- Errors are ``Status`` objects. The 401 body is the verbatim capture. 403, 404 and 409 use
-  apimachinery's message formats (``deployments.apps "web" not found``).
-- Objects carry ``apiVersion``, ``kind``, ``metadata`` (uid, resourceVersion, generation,
-  creationTimestamp), ``spec`` and ``status``.
-- A list is a ``<Kind>List`` with ``metadata.resourceVersion`` and ``items``, and the items carry
-  no kind or apiVersion, as the API server sends them.
+- service proxy: 503 ``no endpoints available for service "x"`` when no ready pod backs the Service,
+  503 ``no service port …``, 400 ``invalid service request`` for a malformed ref, 404 for an unknown
+  Service (a1–a8); pod proxy: 400 ``address not allowed`` for a pod without an IP (b1, b2), 404 (b3);
+- no credentials: 403 for ``system:anonymous`` (c1, c2), except ``/version`` and ``/readyz`` (c3, c4);
+  a wrong token: 401 (c5);
+- server-side apply: 201 create / 200 no-op with the same resourceVersion / 409 FieldManagerConflict /
+  ``force`` / dryRun / 422 without ``fieldManager`` / 500 for an unknown field (d1–d11, in
+  :mod:`tests.kubefake_ssa`); strategic merge by name, merge patch, JSON patch, 415 for
+  ``application/json`` (e1–e7); the HPA's 422s and strict validation with its ``Warning`` header
+  (f1–f5); dry runs store nothing;
+- managedFields on every object, ``generation`` only on kinds that have one (not the HPA, g9);
+- with no node (``node=False``, the default for objects created through the API): the controllers'
+  status, Pending pods with no IP, Pending claims, FailedScheduling/FailedBinding events in both
+  event APIs (g1–g12, :mod:`tests.kubefake_cluster`);
+- DELETE: an unscheduled pod answers with the pod and is gone at once (k6, k7); a Namespace answers
+  with itself ``Terminating`` and disappears only when empty (h1–h7).
 
-The stored objects start as the repository's manifests: the Namespaces, every Service, and the
-phase5-backend Deployment and HPA. To these the double adds the fields the server and its
-controllers fill in, and two Running probe pods made from the Deployment's template.
+Not modelled: admission (PodSecurity, quotas), watches, logs, exec, port-forward, aggregated
+discovery, the openshift fork's extra ConfigMap. ``/api/v1`` and ``/apis/<group>/<version>``
+resource lists are not in the captures; they list the kinds below in the documented
+``APIResourceList`` shape.
 
-Paths served:
-
-- ``/api/v1/namespaces/{name}``: GET.
-- ``/api/v1/namespaces/{ns}/{pods,services}[/{name}]``, ``/apis/apps/v1/namespaces/{ns}/deployments[/…]``
-  and ``/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers[/…]``: GET (a list takes
-  ``labelSelector``), POST, PATCH (strategic-merge or merge patch), DELETE.
-- ``/api/v1/namespaces/{ns}/services/{scheme}:{name}:{port}/proxy/...``: any verb, answered by
-  ``service_handler``.
-- ``/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/faults``: GET, POST, DELETE, served by the real
-  probe's ``FaultState`` (one per pod).
-
-Every request needs ``Authorization: Bearer <token>`` and is recorded in ``requests``.
+``KubeFake(token)`` starts with the stack of manifests/ running (seed=True: Namespaces, Services with
+endpoints, the probe's Deployment, HPA and two Running probe pods, as a cluster with a node has
+them). ``KubeFake(token, seed=False)`` is an empty cluster with no node, for deploy and destroy.
 
 >>> with KubeFake(token="t0ken") as fake:                                  # doctest: +SKIP
 ...     fake.write_kubeconfig(tmp_path / "config")
@@ -40,112 +42,148 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 from requests.structures import CaseInsensitiveDict
 
 from stackcheck.manifests import BUNDLED_MANIFESTS
 from stackcheck.probe import FaultState, ProbeError, parse_fault_request
+from tests import kubefake_cluster as cluster
+from tests import kubefake_ssa as ssa
+from tests.kubefake_controllers import Controllers
+from tests.kubefake_proxy import Proxies
 from tests.loopback import LoopbackServer
 
 Json = dict[str, Any]
-CREATED_AT = "2026-07-23T10:00:00Z"
+CREATED_AT = cluster.CREATED_AT
 CONTEXT = "kind-stackcheck"
-
-#: resource → (kind, apiVersion, API group)
-RESOURCES = {
-    "namespaces": ("Namespace", "v1", ""),
-    "pods": ("Pod", "v1", ""),
-    "services": ("Service", "v1", ""),
-    "deployments": ("Deployment", "apps/v1", "apps"),
-    "horizontalpodautoscalers": ("HorizontalPodAutoscaler", "autoscaling/v2", "autoscaling"),
-}
-PREFIXES = {"/api/v1": "", "/apis/apps/v1": "apps", "/apis/autoscaling/v2": "autoscaling"}
-_SEEDED_KINDS = re.compile(r"^kind:\s*(Namespace|Service)\s*$", re.MULTILINE)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-MERGE_TYPES = ("application/strategic-merge-patch+json", "application/merge-patch+json")
+_SEEDED_KINDS = re.compile(r"^kind:\s*(Namespace|Service)\s*$", re.MULTILINE)
 
-#: Verbatim: kubernetes-api.md §2b (kubernetes/kubernetes#61978).
-UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
 
-_NAMESPACE = re.compile(r"^/api/v1/namespaces/(?P<name>[^/]+)$")
+@dataclass(frozen=True)
+class Res:
+    """One served resource."""
+
+    plural: str
+    kind: str
+    group: str
+    version: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self) -> str:
+        """The store key: the plural, except the second Event API."""
+        return "events.k8s.io" if self.group == "events.k8s.io" else self.plural
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+RESOURCES = [Res(*r) for r in (
+    ("namespaces", "Namespace", "", "v1", False), ("pods", "Pod", "", "v1"), ("services", "Service", "", "v1"),
+    ("configmaps", "ConfigMap", "", "v1"), ("secrets", "Secret", "", "v1"),
+    ("serviceaccounts", "ServiceAccount", "", "v1"), ("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1"),
+    ("events", "Event", "", "v1"), ("deployments", "Deployment", "apps", "v1"),
+    ("statefulsets", "StatefulSet", "apps", "v1"), ("daemonsets", "DaemonSet", "apps", "v1"),
+    ("replicasets", "ReplicaSet", "apps", "v1"),
+    ("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling", "v2"),
+    ("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1"),
+    ("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1"),
+    ("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", "v1", False),
+    ("clusterrolebindings", "ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", False),
+    ("roles", "Role", "rbac.authorization.k8s.io", "v1"), ("rolebindings", "RoleBinding", "rbac.authorization.k8s.io", "v1"),
+    ("events", "Event", "events.k8s.io", "v1"),
+    ("customresourcedefinitions", "CustomResourceDefinition", "apiextensions.k8s.io", "v1", False),
+)]
+BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
+BY_KEY = {r.key: r for r in RESOURCES}
+#: Top-level fields each kind may carry (an apply with any other is refused, contracts d7).
+TOP_LEVEL = {"apiVersion", "kind", "metadata", "spec", "status", "data", "binaryData", "stringData", "type",
+             "immutable", "rules", "roleRef", "subjects", "secrets", "imagePullSecrets",
+             "automountServiceAccountToken", "aggregationRule"}
+META_FIELDS = {"name", "namespace", "labels", "annotations", "finalizers", "ownerReferences", "generateName",
+               "uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp",
+               "deletionGracePeriodSeconds"}
+HPA_SPEC = {"scaleTargetRef", "minReplicas", "maxReplicas", "metrics", "behavior"}
+PATCH_TYPES = ("application/strategic-merge-patch+json", "application/merge-patch+json",
+               "application/json-patch+json", "application/apply-patch+yaml")
+
+_CORE = re.compile(r"^/api/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/status)?$")
+_GROUP = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
+                    r"(?:/(?P<name>[^/]+))?(?:/status)?$")
 _SERVICE_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<ref>[^/]+)/proxy(?P<rest>/.*)?$")
-_POD_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/:]+):(?P<port>\d+)"
-                        r"/proxy(?P<rest>/.*)?$")
-_RESOURCE = re.compile(r"^(?P<prefix>/api/v1|/apis/apps/v1|/apis/autoscaling/v2)/namespaces/(?P<ns>[^/]+)/"
-                       r"(?P<res>[a-z]+)(?:/(?P<name>[^/]+))?$")
+_POD_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<ref>[^/]+)/proxy(?P<rest>/.*)?$")
+OPEN_PATHS = ("/version", "/readyz", "/livez", "/healthz")
 
 
 def status(code: int, reason: str, message: str, details: Json | None = None) -> Json:
-    """A ``Status`` failure body (kubernetes-api.md §2)."""
-    body: Json = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                  "message": message, "reason": reason}
+    """A ``Status`` failure body."""
+    out: Json = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message}
+    if reason:
+        out["reason"] = reason
     if details is not None:
-        body["details"] = details
-    body["code"] = code
-    return body
+        out["details"] = details
+    out["code"] = code
+    return out
 
 
-def _qualified(resource: str) -> str:
-    group = RESOURCES[resource][2]
-    return f"{resource}.{group}" if group else resource
+def not_found(res: Res, name: str) -> Json:
+    """k1/k9/a7: ``deployments.apps "web" not found``, ``details {name, group, kind}``."""
+    details: Json = {"name": name}
+    if res.group:
+        details["group"] = res.group
+    details["kind"] = res.plural
+    return status(404, "NotFound", f'{res.qualified} "{name}" not found', details)
 
 
-def not_found(resource: str, name: str) -> Json:
-    """apimachinery ``NewNotFound``: ``deployments.apps "web" not found``."""
-    details: Json = {"name": name, "kind": resource}
-    if RESOURCES[resource][2]:
-        details["group"] = RESOURCES[resource][2]
-    return status(404, "NotFound", f'{_qualified(resource)} "{name}" not found', details)
-
-
-def already_exists(resource: str, name: str) -> Json:
-    """apimachinery ``NewAlreadyExists``: ``pods "x" already exists``."""
-    details: Json = {"name": name, "kind": resource}
-    if RESOURCES[resource][2]:
-        details["group"] = RESOURCES[resource][2]
-    return status(409, "AlreadyExists", f'{_qualified(resource)} "{name}" already exists', details)
-
-
-def forbidden(resource: str, verb: str, namespace: str, name: str | None) -> Json:
-    """The apiserver's ``forbiddenMessage`` format (kubernetes-api.md §2c)."""
-    group = RESOURCES[resource][2]
+def forbidden(res: Res, verb: str, namespace: str, name: str | None, user: str, subresource: str = "") -> Json:
+    """c1, c2, c6–c9: the API server's ``forbiddenMessage`` (a subresource as ``services/proxy``)."""
     named = f' "{name}"' if name else ""
-    message = (f'{_qualified(resource)}{named} is forbidden: User "system:serviceaccount:ci:stackcheck" '
-               f'cannot {verb} resource "{resource}" in API group "{group}" in the namespace "{namespace}"')
-    details: Json = {"kind": resource}
-    if group:
-        details["group"] = group
+    if res.kind == "Namespace" and name:
+        namespace = name  # c1: a namespace is its own namespace in the authorizer's attributes
+    where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    resource = f"{res.plural}/{subresource}" if subresource else res.plural
+    message = (f'{res.qualified}{named} is forbidden: User "{user}" cannot {verb} resource "{resource}" '
+               f'in API group "{res.group}" {where}')
+    if subresource == "proxy":  # seen on the real 1.36 server (the openshift fork), not in the captures
+        message += ": proxy subresource changed to unsafeproxy"
+    details: Json = {}
     if name:
         details["name"] = name
+    if res.group:
+        details["group"] = res.group
+    details["kind"] = res.plural
     return status(403, "Forbidden", message, details)
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 merge: maps merge, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
 
 
 def _selects(selector: str | None, labels: dict[str, str]) -> bool:
     for term in filter(None, (selector or "").split(",")):
-        key, eq, value = term.partition("=")
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+            continue
+        key, eq, value = term.replace("==", "=").partition("=")
         if (key not in labels) if not eq else (labels.get(key) != value):
             return False
     return True
+
+
+def _field(obj: Json, dotted: str) -> Any:
+    node: Any = obj
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 @dataclass
@@ -185,31 +223,42 @@ class ProbePod:
 
 
 ServiceHandler = Callable[[str, str, str], tuple[int, str, bytes]]
+Answer = tuple[int, Json | str, list[str]]
 
 
-class KubeFake(LoopbackServer):
+class KubeFake(Controllers, Proxies, LoopbackServer):
     """The double: a ThreadingHTTPServer on 127.0.0.1 and the objects it serves."""
 
     def __init__(self, token: str, *, allow_faults: Iterable[str] = (), probe_pods: int = 2,
-                 with_sink: bool = False, manifests: Path = BUNDLED_MANIFESTS) -> None:
+                 with_sink: bool = False, manifests: Path = BUNDLED_MANIFESTS, seed: bool = True) -> None:
         self.token = token
         self.requests: list[Recorded] = []
+        #: (store key, namespace, name) → object; the store key is the plural (``pods``).
         self.objects: dict[tuple[str, str, str], Json] = {}
         self.probes: dict[str, ProbePod] = {}
-        #: (method, resource) pairs answered 403, e.g. ("patch", "horizontalpodautoscalers").
+        #: (verb, plural) pairs answered 403 for a user without RBAC, e.g. ("patch", "horizontalpodautoscalers").
         self.forbid: set[tuple[str, str]] = set()
-        #: Status code every pod-proxy request gets instead of reaching the pod (e.g. 503).
+        #: Status code every pod-proxy request to a pod with an IP gets instead of reaching it (not captured).
         self.pod_proxy_status: int | None = None
-        #: Answers service-proxy requests: (method, "ns/scheme:name:port", path?query after /proxy) →
-        #: (status, content type, body).
+        #: (namespace, Service) pairs that have ready endpoints, besides Services selecting a Ready pod.
+        self.endpoints: set[tuple[str, str]] = set()
+        #: Deployments (ns, name) whose rollout is past progressDeadlineSeconds (g1).
+        self.deadline_exceeded: set[tuple[str, str]] = set()
+        #: Answers service-proxy requests that reach a Service with endpoints.
         self.service_handler: ServiceHandler = lambda method, ref, rest: (200, "text/plain", b"ok\n")
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._versions = itertools.count(1000)
-        self._seed(manifests, set(allow_faults), probe_pods, with_sink)
+        self._ns_polls: dict[str, int] = {}
+        #: PVCs not written since their create: the real server moves their resourceVersion on the next
+        #: write even when nothing changes (seen by hand on the real 1.36 server, not in the captures).
+        self.fresh_claims: set[tuple[str, str]] = set()
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, "kube-apiserver")
+        if seed:
+            self._seed(manifests, set(allow_faults), probe_pods, with_sink)
         self._serve(self._handler_class(), poll_interval=0.02)
 
     # -- lifecycle ----------------------------------------------------------------------------------
-
 
     def write_kubeconfig(self, path: Path, *, token: str | None = None, context: str = CONTEXT,
                          server: str | None = None, others: Iterable[str] = ()) -> Path:
@@ -233,19 +282,74 @@ class KubeFake(LoopbackServer):
             found = self.objects.get((resource, namespace, name))
             return copy.deepcopy(found) if found is not None else None
 
-    def put(self, resource: str, namespace: str, body: Json) -> Json:
-        """Store an object as the API server would after a create."""
-        kind, api_version, _ = RESOURCES[resource]
-        obj = copy.deepcopy(body)
-        obj["apiVersion"], obj["kind"] = api_version, kind
+    def _res(self, body: Json) -> Res:
+        group = str(body.get("apiVersion", "v1")).rpartition("/")[0]
+        return next(r for r in RESOURCES if r.kind == body["kind"] and r.group == group)
+
+    def _stamp(self, obj: Json, res: Res, namespace: str) -> Json:
         meta = obj.setdefault("metadata", {})
-        if resource != "namespaces":
+        if res.namespaced:
             meta["namespace"] = namespace
-        meta.update(uid=str(uuid.uuid4()), resourceVersion=str(next(self._versions)), generation=1,
-                    creationTimestamp=CREATED_AT)
-        with self._lock:
-            self.objects[(resource, namespace, meta["name"])] = obj
+        else:
+            meta.pop("namespace", None)
+        meta.update(uid=str(uuid.uuid4()), resourceVersion=str(next(self._versions)), creationTimestamp=CREATED_AT)
+        if res.kind in cluster.GENERATION_KINDS:
+            meta["generation"] = 1
+        obj["apiVersion"], obj["kind"] = res.api_version, res.kind
+        return obj
+
+    def _owned(self, obj: Json) -> dict[ssa.Path, Any]:
+        clean = copy.deepcopy(obj)
+        meta = clean.get("metadata") or {}
+        for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp"):
+            meta.pop(key, None)
+        return ssa.leaves(clean)
+
+    def create(self, body: Json, manager: str, *, dry_run: bool = False, namespace: str | None = None) -> Json:
+        """Store a new object as the API server does after a create (Update manager owns all of it)."""
+        res = self._res(body)
+        obj = cluster.defaults(copy.deepcopy(body))
+        ns = namespace if namespace is not None else str((obj.get("metadata") or {}).get("namespace") or "")
+        self._stamp(obj, res, ns)
+        obj["metadata"]["managedFields"] = [self._entry(manager, "Update", res, self._owned(obj))]
+        if dry_run:
+            obj["metadata"].pop("resourceVersion", None)  # d5
+            return obj
+        if res.kind == "PersistentVolumeClaim":
+            self.fresh_claims.add((ns, obj["metadata"]["name"]))
+        self._store(res, obj)
         return copy.deepcopy(obj)
+
+    def _entry(self, manager: str, operation: str, res: Res, paths: Any) -> Json:
+        return {"manager": manager, "operation": operation, "apiVersion": res.api_version, "time": CREATED_AT,
+                "fieldsType": "FieldsV1", "fieldsV1": ssa.fields_v1(paths)}
+
+    def _store(self, res: Res, obj: Json, *, old: Json | None = None) -> None:
+        meta = obj["metadata"]
+        with self._lock:
+            self.objects[(res.key, str(meta.get("namespace") or ""), meta["name"])] = obj
+            self._react(res, obj, old)
+
+    def put(self, resource: str, namespace: str, body: Json) -> Json:
+        """Store an object directly (tests' shortcut), as created by ``kubectl-client-side-apply``."""
+        res = BY_KEY[resource]
+        full = {**copy.deepcopy(body), "apiVersion": res.api_version, "kind": res.kind}
+        full.setdefault("metadata", {})["namespace"] = namespace
+        keep_status = "status" in body
+        obj = self.create(full, "kubectl-client-side-apply")
+        if keep_status:
+            with self._lock:
+                self.objects[(res.key, namespace, obj["metadata"]["name"])]["status"] = copy.deepcopy(body["status"])
+                obj["status"] = copy.deepcopy(body["status"])
+        return obj
+
+    def client_side_apply(self, body: Json) -> Json:
+        """What ``kubectl apply`` (client-side) leaves: the last-applied annotation, manager
+        ``kubectl-client-side-apply`` (Update) owning every field of the defaulted object (d9)."""
+        annotated = copy.deepcopy(body)
+        annotated.setdefault("metadata", {}).setdefault("annotations", {})[
+            "kubectl.kubernetes.io/last-applied-configuration"] = json.dumps(body, separators=(",", ":"))
+        return self.create(annotated, "kubectl-client-side-apply")
 
     def calls(self, method: str | None = None, path_part: str = "") -> list[Recorded]:
         """Recorded requests, by method and a substring of the path."""
@@ -254,74 +358,10 @@ class KubeFake(LoopbackServer):
     def probe_pod_names(self) -> list[str]:
         return sorted(self.probes)
 
-    def _seed(self, manifests: Path, allow_faults: set[str], pods: int, with_sink: bool) -> None:
-        docs, deployment, hpa = copy.deepcopy(_manifest_docs(manifests))
-        for doc in docs:
-            if doc.get("kind") == "Namespace":
-                name = doc["metadata"]["name"]
-                labels = doc["metadata"].setdefault("labels", {})
-                labels["kubernetes.io/metadata.name"] = name  # set by the API server
-                if name in allow_faults:
-                    labels["stackcheck.dev/allow-faults"] = "true"
-                doc["spec"], doc["status"] = {"finalizers": ["kubernetes"]}, {"phase": "Active"}
-                self.put("namespaces", "", doc)
-            elif doc.get("kind") == "Service":
-                if doc["spec"].get("clusterIP") != "None":
-                    doc["spec"]["clusterIP"] = f"10.96.{len(self.objects) % 250}.{len(self.objects) % 7 + 10}"
-                doc["status"] = {"loadBalancer": {}}
-                self.put("services", doc["metadata"]["namespace"], doc)
-        if with_sink:
-            self.put("services", "monitoring", {
-                "metadata": {"name": "stackcheck-sink",
-                             "labels": {"app.kubernetes.io/name": "stackcheck-sink"}},
-                "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.99",
-                         "selector": {"app.kubernetes.io/name": "stackcheck-sink"},
-                         "ports": [{"name": "smtp", "port": 2525, "targetPort": 2525, "protocol": "TCP"},
-                                   {"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]},
-                "status": {"loadBalancer": {}}})
-        deployment["spec"].update(replicas=pods, revisionHistoryLimit=10, progressDeadlineSeconds=600)
-        # kubernetes-api.md §3: a complete rollout.
-        deployment["status"] = {
-            "availableReplicas": pods, "observedGeneration": 1, "readyReplicas": pods, "replicas": pods,
-            "updatedReplicas": pods,
-            "conditions": [
-                {"lastTransitionTime": CREATED_AT, "lastUpdateTime": CREATED_AT,
-                 "message": "Deployment has minimum availability.", "reason": "MinimumReplicasAvailable",
-                 "status": "True", "type": "Available"},
-                {"lastTransitionTime": CREATED_AT, "lastUpdateTime": CREATED_AT,
-                 "message": 'ReplicaSet "phase5-backend-7c9d8f6b5d" has successfully progressed.',
-                 "reason": "NewReplicaSetAvailable", "status": "True", "type": "Progressing"}]}
-        stored = self.put("deployments", "phase5", deployment)
-        hpa["status"] = {"currentReplicas": pods, "desiredReplicas": pods, "currentMetrics": None,
-                         "conditions": [{"type": "AbleToScale", "status": "True",
-                                         "reason": "ReadyForNewScale", "lastTransitionTime": CREATED_AT,
-                                         "message": "recommended size matches current size"}]}
-        self.put("horizontalpodautoscalers", "phase5", hpa)
-        for index, suffix in zip(range(pods), ("4xk2p", "9qzlm", "b7t2w", "x5vnc"), strict=False):
-            self.add_probe_pod(stored, f"phase5-backend-7c9d8f6b5d-{suffix}", f"10.244.0.{11 + index}")
-
-    def add_probe_pod(self, deployment: Json, name: str, ip: str, phase: str = "Running") -> None:
-        """A pod of the probe's ReplicaSet, as the kubelet reports it."""
-        template = copy.deepcopy(deployment["spec"]["template"])
-        meta = template["metadata"]
-        meta["name"] = name
-        meta["labels"]["pod-template-hash"] = "7c9d8f6b5d"
-        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                    "name": "phase5-backend-7c9d8f6b5d", "uid": str(uuid.uuid4()),
-                                    "controller": True, "blockOwnerDeletion": True}]
-        spec = template["spec"]
-        spec.update(nodeName="kind-control-plane", restartPolicy="Always", schedulerName="default-scheduler")
-        container = spec["containers"][0]
-        template["status"] = {
-            "phase": phase, "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "172.18.0.2",
-            "qosClass": "Burstable", "startTime": CREATED_AT,
-            "conditions": [{"type": t, "status": "True", "lastTransitionTime": CREATED_AT}
-                           for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
-            "containerStatuses": [{"name": container["name"], "image": container["image"], "ready": True,
-                                   "restartCount": 0, "started": True,
-                                   "state": {"running": {"startedAt": CREATED_AT}}}]}
-        self.put("pods", "phase5", template)
-        self.probes[name] = ProbePod()
+    def of_kind(self, key: str, namespace: str | None = None) -> list[Json]:
+        with self._lock:
+            return [copy.deepcopy(o) for (k, ns, _), o in sorted(self.objects.items())
+                    if k == key and (namespace is None or ns == namespace)]
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
@@ -339,14 +379,16 @@ class KubeFake(LoopbackServer):
                 try:
                     body: Any = json.loads(raw) if raw else None
                 except ValueError:
-                    body = raw
-                record = Recorded(self.command, parts.path, parse_qs(parts.query), CaseInsensitiveDict(self.headers.items()),
-                                  body, parts.query)
+                    body = raw.decode("utf-8", "replace")
+                record = Recorded(self.command, unquote(parts.path), parse_qs(parts.query),
+                                  CaseInsensitiveDict(self.headers.items()), body, parts.query)
                 fake.requests.append(record)
-                code, content_type, payload = fake.answer(record)
+                code, content_type, payload, warnings = fake.answer(record)
                 self.send_response(code)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
+                for warning in warnings:
+                    self.send_header("Warning", warning)
                 self.end_headers()
                 self.wfile.write(payload)
 
@@ -354,122 +396,103 @@ class KubeFake(LoopbackServer):
 
         return Handler
 
-    def answer(self, req: Recorded) -> tuple[int, str, bytes]:
-        if req.headers.get("Authorization") != f"Bearer {self.token}":
-            return _json(401, UNAUTHORIZED)
+    def answer(self, req: Recorded) -> tuple[int, str, bytes, list[str]]:
+        """Route one request: auth, discovery, proxies, then the resources."""
+        auth = req.headers.get("Authorization")
+        if auth is not None and auth != f"Bearer {self.token}":
+            return _json(401, cluster.body("c5_bad_bearer_token"))
+        if req.path in OPEN_PATHS or req.path in ("/api", "/apis") or req.path.startswith(("/api/v1", "/apis/")):
+            if req.path == "/version":
+                return _json(200, cluster.body("c3_anonymous_version"))
+            if req.path in ("/readyz", "/livez", "/healthz"):
+                return 200, "text/plain; charset=utf-8", b"ok", []
+        user = "system:anonymous" if auth is None else "system:serviceaccount:ci:stackcheck"
+        with self._lock:
+            code, out, warnings = self._route(req, user, anonymous=auth is None)
+        if isinstance(out, str):
+            return code, "text/plain; charset=utf-8", out.encode(), warnings
+        return (*_json(code, out)[:3], warnings)
+
+    def _route(self, req: Recorded, user: str, *, anonymous: bool) -> Answer:
+        if req.path == "/api":
+            return 200, cluster.body("i1_discovery_api"), []
+        if req.path == "/apis":
+            return 200, cluster.body("i2_discovery_apis"), []
         if match := _SERVICE_PROXY.match(req.path):
-            ns, ref = match["ns"], match["ref"]
-            name = ref.split(":")[1] if ref.count(":") == 2 else ref.split(":")[0]
-            if self.get("services", ns, name) is None:
-                return _json(404, not_found("services", name))
-            rest = (match["rest"] or "/") + (f"?{req.raw_query}" if req.raw_query else "")
-            return self.service_handler(req.method, f"{ns}/{ref}", rest)
+            if anonymous:
+                return 403, forbidden(BY_KEY["services"], req.method.lower().replace("post", "create"), match["ns"],
+                                     match["ref"], user, "proxy"), []
+            return self._service_proxy(req, match["ns"], match["ref"], match["rest"] or "/")
         if match := _POD_PROXY.match(req.path):
-            return self._pod_proxy(req, match["ns"], match["pod"], int(match["port"]), match["rest"] or "/")
-        if match := _NAMESPACE.match(req.path):
-            return self._crud(req, "namespaces", "", match["name"])
-        if match := _RESOURCE.match(req.path):
-            group, resource = PREFIXES[match["prefix"]], match["res"]
-            if resource not in RESOURCES or RESOURCES[resource][2] != group:
-                return _json(404, status(404, "NotFound", "the server could not find the requested resource"))
-            return self._crud(req, resource, match["ns"], match["name"])
-        return _json(404, status(404, "NotFound", "the server could not find the requested resource"))
-
-    def _pod_proxy(self, req: Recorded, ns: str, name: str, port: int, rest: str) -> tuple[int, str, bytes]:
-        pod = self.get("pods", ns, name)
-        if pod is None:
-            return _json(404, not_found("pods", name))
-        if self.pod_proxy_status is not None:
-            # The apiserver's proxy dial failure: "error trying to reach service: <dial error>".
-            return _json(self.pod_proxy_status, status(
-                self.pod_proxy_status, "ServiceUnavailable",
-                f"error trying to reach service: dial tcp {pod['status'].get('podIP')}:{port}: i/o timeout"))
-        ports = {p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports") or []}
-        probe = self.probes.get(name)
-        if port not in ports or probe is None or rest != "/faults":
-            return _json(503, status(503, "ServiceUnavailable", f"error trying to reach service: dial tcp "
-                                     f"{pod['status'].get('podIP')}:{port}: connect: connection refused"))
-        code, body = probe.handle(req.method, req.query, req.body)
-        return _json(code, body)
-
-    def _crud(self, req: Recorded, resource: str, ns: str, name: str | None) -> tuple[int, str, bytes]:
+            if anonymous:
+                return 403, forbidden(BY_KEY["pods"], req.method.lower().replace("post", "create"), match["ns"],
+                                     match["ref"], user, "proxy"), []
+            return self._pod_proxy(req, match["ns"], match["ref"], match["rest"] or "/")
+        if req.path == "/api/v1" or re.fullmatch(r"/apis/[^/]+/[^/]+", req.path):
+            return self._resource_list(req.path)
+        core, grouped = _CORE.match(req.path), _GROUP.match(req.path)
+        match = core or grouped
+        if match is None:
+            return 404, status(404, "NotFound", "the server could not find the requested resource", {}), []
+        group = "" if core else match["group"]
+        version = "v1" if core else match["version"]
+        ns, plural, name = match["ns"] or "", match["plural"], match["name"]
+        if core and plural == "namespaces" and match["ns"] and not match["name"]:
+            return 404, status(404, "NotFound", "the server could not find the requested resource", {}), []
+        res = BY_PATH.get((group, version, plural))
+        if res is None:
+            return 404, status(404, "NotFound", "the server could not find the requested resource", {}), []
         verb = {"GET": "get" if name else "list", "POST": "create", "PATCH": "patch", "DELETE": "delete",
                 "PUT": "update"}[req.method]
-        if (verb, resource) in self.forbid:
-            return _json(403, forbidden(resource, verb, ns, name))
-        if verb == "list":
-            return self._list(resource, ns, _first(req.query, "labelSelector"))
-        if verb == "create":
-            new_name = str(req.body["metadata"]["name"])
-            if self.get(resource, ns, new_name) is not None:
-                return _json(409, already_exists(resource, new_name))
-            body = copy.deepcopy(req.body)
-            if resource == "pods":
-                body["status"] = {"phase": "Pending", "qosClass": "Burstable"}
-            elif resource == "deployments":
-                body["status"] = {}
-            return _json(201, self.put(resource, ns, body))
-        assert name is not None
-        current = self.get(resource, ns, name)
-        if current is None:
-            return _json(404, not_found(resource, name))
-        if verb == "get":
-            return _json(200, current)
-        if verb == "delete":
-            with self._lock:
-                self.objects.pop((resource, ns, name), None)
-            if resource == "pods":
-                current["metadata"]["deletionTimestamp"] = CREATED_AT
-                current["metadata"]["deletionGracePeriodSeconds"] = 1
-                return _json(200, current)
-            return _json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                               "details": {"name": name, "group": RESOURCES[resource][2], "kind": resource,
-                                           "uid": current["metadata"]["uid"]}})
-        if verb == "patch":
-            if req.content_type not in MERGE_TYPES:
-                return _json(415, status(415, "UnsupportedMediaType",
-                                         f"the body of the request was in an unknown format - accepted media "
-                                         f"types include: {', '.join(MERGE_TYPES)}"))
-            patched = merge_patch(current, req.body)
-            meta = patched["metadata"]
-            for key in ("labels", "annotations"):
-                if key in meta and not meta[key]:
-                    del meta[key]  # an empty map is omitted, as the API server's JSON does
-            meta["resourceVersion"] = str(next(self._versions))
-            if patched.get("spec") != current.get("spec"):
-                meta["generation"] = int(meta.get("generation", 1)) + 1
-            with self._lock:
-                self.objects[(resource, ns, name)] = patched
-            return _json(200, copy.deepcopy(patched))
-        return _json(405, status(405, "MethodNotAllowed", "the server does not allow this method"))
+        if anonymous:
+            return 403, forbidden(res, verb, ns, name, user), []
+        if (verb, plural) in self.forbid:
+            return 403, forbidden(res, verb, ns, name, user), []
+        return self._crud(req, res, ns, name, verb)
 
-    def _list(self, resource: str, ns: str, selector: str | None) -> tuple[int, str, bytes]:
-        kind, api_version, _ = RESOURCES[resource]
-        with self._lock:
-            found = [copy.deepcopy(o) for (r, n, _), o in sorted(self.objects.items())
-                     if r == resource and n == ns
-                     and _selects(selector, (o.get("metadata") or {}).get("labels") or {})]
-        for item in found:
+    def _resource_list(self, path: str) -> Answer:
+        group_version = "v1" if path == "/api/v1" else path[len("/apis/"):]
+        group, _, version = group_version.rpartition("/")
+        served = [r for r in RESOURCES if r.group == group and r.version == version]
+        verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        resources = [{"name": r.plural, "singularName": r.kind.lower(), "namespaced": r.namespaced, "kind": r.kind,
+                      "verbs": [v for v in verbs if r.namespaced or v != "deletecollection"]} for r in served]
+        # Not in the captures; checked by hand against the real server (no apiVersion key there).
+        return 200, {"kind": "APIResourceList", "groupVersion": group_version, "resources": resources}, []
+
+    # -- resources ----------------------------------------------------------------------------------
+
+    def _crud(self, req: Recorded, res: Res, ns: str, name: str | None, verb: str) -> Answer:
+        from tests.kubefake_write import write  # the write verbs, kept in their own module
+
+        if verb == "list":
+            return self._list(res, ns, req)
+        if verb == "get":
+            assert name is not None
+            if res.kind == "Namespace":
+                self._namespace_controller(name)
+            current = self.get(res.key, ns, name)
+            return (200, current, []) if current is not None else (404, not_found(res, name), [])
+        return write(self, req, res, ns, name, verb)
+
+    def _list(self, res: Res, ns: str, req: Recorded) -> Answer:
+        selector, fields = _first(req.query, "labelSelector"), _first(req.query, "fieldSelector")
+        found = []
+        for (key, namespace, _), obj in sorted(self.objects.items()):
+            if key != res.key or (res.namespaced and ns and namespace != ns):
+                continue
+            if not _selects(selector, (obj.get("metadata") or {}).get("labels") or {}):
+                continue
+            if fields and not all(str(_field(obj, k)) == v for k, _, v in
+                                  (f.partition("=") for f in fields.split(","))):
+                continue
+            item = copy.deepcopy(obj)
             item.pop("kind", None)
             item.pop("apiVersion", None)
-        return _json(200, {"kind": f"{kind}List", "apiVersion": api_version,
-                           "metadata": {"resourceVersion": str(next(self._versions))}, "items": found})
+            found.append(item)
+        return 200, {"kind": f"{res.kind}List", "apiVersion": res.api_version,
+                     "metadata": {"resourceVersion": str(next(self._versions))}, "items": found}, []
 
-
-@lru_cache(maxsize=4)
-def _manifest_docs(manifests: Path) -> tuple[list[Json], Json, Json]:
-    """The Namespace and Service objects, the probe's Deployment and its HPA (parsed once per run)."""
-    docs = []
-    for path in sorted(manifests.glob("*/*.yaml")):
-        text = path.read_text()
-        if _SEEDED_KINDS.search(text):
-            doc = yaml.load(text, Loader=_LOADER)
-            if isinstance(doc, dict):
-                docs.append(doc)
-    probe = manifests / "probe"
-    deployment = yaml.load((probe / "phase5-backend-deployment.yaml").read_text(), Loader=_LOADER)
-    hpa = yaml.load((probe / "phase5-backend-horizontalpodautoscaler.yaml").read_text(), Loader=_LOADER)
-    return docs, deployment, hpa
 
 
 def _first(query: dict[str, list[str]], key: str) -> str | None:
@@ -477,5 +500,5 @@ def _first(query: dict[str, list[str]], key: str) -> str | None:
     return values[0] if values else None
 
 
-def _json(code: int, body: Any) -> tuple[int, str, bytes]:
-    return code, "application/json", json.dumps(body).encode()
+def _json(code: int, body: Any) -> tuple[int, str, bytes, list[str]]:
+    return code, "application/json", json.dumps(body).encode(), []

@@ -101,7 +101,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             "no-binaries": (["up", "--manifests", manifests], {**env, "PATH": str(bare_path)}),
             "status": (["status"], env),
             "down": (["down"], env),
-            "deploy": (["deploy"], env),
+            "deploy": (["deploy"], {**{k: v for k, v in env.items() if k != "KUBECONFIG"}, "HOME": str(base)}),
         }
         started = {}
         try:
@@ -229,8 +229,9 @@ def test_down_without_a_stack_is_a_no_op(runs: Runs) -> None:
     assert "nothing to stop" in ran.stdout, str(ran)
 
 
-def test_deploy_is_not_implemented_yet(runs: Runs) -> None:
-    """`deploy` exits 2 saying it is not implemented yet."""
+def test_deploy_without_a_kubeconfig_says_how_to_give_one(runs: Runs) -> None:
+    """`deploy` with no kubeconfig anywhere exits 2 saying to pass --kubeconfig or set KUBECONFIG."""
     ran = runs["deploy"]
     assert ran.code == ExitCode.USAGE, str(ran)
-    assert "UsageError: `stackcheck deploy` is not implemented yet in this version; see README.md" in ran.err
+    assert "UsageError: no kubeconfig:" in ran.err, str(ran)
+    assert "pass --kubeconfig PATH or set KUBECONFIG" in " ".join(ran.err.split()), str(ran)

@@ -15,6 +15,7 @@ import pytest
 from stackcheck.errors import ApiError, Unauthorized, UsageError
 from stackcheck.faults import kubernetes as kf
 from stackcheck.inventory import ALERTS
+from stackcheck.kube.errors import ProxyError
 from stackcheck.targets.base import Target
 from stackcheck.targets.kubernetes import kubernetes_target
 from tests.kubefake import KubeFake
@@ -150,9 +151,9 @@ def test_no_probe_pod_names_the_selector_and_namespace(fake: KubeFake, target: T
 
 
 def test_pod_proxy_unavailable_points_at_network_policy(fake: KubeFake, target: Target) -> None:
-    """A 503 from the pod proxy (API server cannot dial the pod) is an ApiError that names NetworkPolicy."""
+    """A 503 from the pod proxy (API server cannot dial the pod) quotes the API server and names NetworkPolicy."""
     fake.pod_proxy_status = 503
-    with pytest.raises(ApiError, match=r"HTTP 503: error trying to reach service.*NetworkPolicy"):
+    with pytest.raises(ProxyError, match=r"HTTP 503 ServiceUnavailable: error trying to reach service.*NetworkPolicy"):
         kf.K8S_FAULTS["HighErrorRate"][0](target, RUN)
 
 
@@ -162,7 +163,7 @@ def test_clear_reaches_every_pod_even_when_one_fails(fake: KubeFake, target: Tar
     inject(target, RUN)
     first, second = fake.probe_pod_names()
     del fake.probes[first]  # the first pod no longer answers on its port
-    with pytest.raises(ApiError, match=first):
+    with pytest.raises(ProxyError, match=first):
         clear(target, RUN)
     assert fake.probes[second].faults.to_json() == {"faults": {}, "run_ids": {}}
 
@@ -185,7 +186,8 @@ def test_hpa_fault_clamps_max_replicas_with_run_marks(fake: KubeFake, target: Ta
     hpa = fake.objects[HPA]
     assert hpa["spec"]["maxReplicas"] == 2 == hpa["status"]["currentReplicas"]
     original = '{"spec": {"maxReplicas": 4}}'
-    assert hpa["metadata"]["annotations"] == {kf.RUN_KEY: RUN, kf.ORIGINAL_ANNOTATION: original}
+    marks = {k: v for k, v in hpa["metadata"]["annotations"].items() if k.startswith("stackcheck.dev/")}
+    assert marks == {kf.RUN_KEY: RUN, kf.ORIGINAL_ANNOTATION: original}
     assert hpa["metadata"]["labels"][kf.RUN_KEY] == RUN
     (patch,) = fake.calls("PATCH", "/horizontalpodautoscalers/phase5-backend")
     assert patch.content_type == "application/strategic-merge-patch+json"
@@ -330,3 +332,13 @@ def test_revert_leftovers_restores_patched_and_leaves_unannotated(fake: KubeFake
     assert any(f"deleted Pod phase5/{kf.POD_DOWN_POD} created by run {RUN}" in line for line in lines)
     assert any(f"cleared probe switches of run {RUN}" in line for line in lines)
     assert kf.revert_leftovers(target.kube) == []  # nothing left the second time
+
+
+def test_switch_to_a_pod_without_ip_quotes_address_not_allowed(fake: KubeFake, target: Target) -> None:
+    """A probe pod the kubelet reports Running but without an IP yet: the pod proxy answers 400 "address not
+    allowed" (contracts b1), and the error quotes the API server, not the probe."""
+    first = fake.probe_pod_names()[0]
+    fake.objects[("pods", "phase5", first)]["status"].pop("podIP")
+    with pytest.raises(ProxyError, match=r"through its pod proxy \(HTTP 400 BadRequest: address not allowed\); "
+                                         r"the pod has no IP yet"):
+        kf.K8S_FAULTS["HighErrorRate"][0](target, RUN)

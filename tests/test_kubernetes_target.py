@@ -179,9 +179,11 @@ def test_session_carries_the_kubeconfig_token_through_the_proxy(fake: KubeFake, 
 
 
 def test_proxy_without_the_session_is_unauthorized(kubeconfig: Path, env: dict[str, str]) -> None:
-    """A plain session gets 401 through the proxy: the reason component_http must use kube.session()."""
+    """A plain session is anonymous, and the real API server answers 403 for system:anonymous (contracts c1),
+    not 401: the reason component_http must use kube.session()."""
     target = kubernetes_target(None, str(kubeconfig), environ=env)
-    with pytest.raises(Unauthorized, match="prometheus at .*HTTP 401"):
+    with pytest.raises(Unauthorized, match='API server refused the request to prometheus .*HTTP 403 Forbidden: .*'
+                                           'User "system:anonymous" cannot get resource "services/proxy"'):
         Http("prometheus", target.url("prometheus") or "").request("GET", "/-/ready")
 
 
@@ -222,3 +224,28 @@ def test_no_credential_in_repr_or_description(kubeconfig: Path, env: dict[str, s
     assert isinstance(target.kube, KubeAccess)
     for text in (repr(target), target.description, repr(target.kube), str(target.kube)):
         assert TOKEN not in text
+
+
+def test_grafana_health_through_a_proxy_without_endpoints_is_not_a_database_verdict(
+        fake: KubeFake, kubeconfig: Path, env: dict[str, str]) -> None:
+    """The API server's 503 for a Grafana without endpoints is the API server's answer (a ProxyError quoting
+    it), never read as Grafana's own 503 {"database": "failing"}."""
+    from stackcheck.clients.grafana import GrafanaClient
+    from stackcheck.kube.errors import ProxyError
+
+    fake.endpoints.discard(("monitoring", "grafana"))
+    target = kubernetes_target(None, str(kubeconfig), environ=env)
+    grafana = GrafanaClient(Http("grafana", target.url("grafana") or "", session=target.kube.session()))
+    with pytest.raises(ProxyError, match=r'no endpoints available for service "grafana"') as caught:
+        grafana.health()
+    assert "database" not in str(caught.value)
+
+
+def test_grafana_own_503_is_still_its_database_verdict(fake: KubeFake, kubeconfig: Path, env: dict[str, str]) -> None:
+    """Grafana's own 503 body (its database failing) still reaches the check as Grafana's verdict."""
+    from stackcheck.clients.grafana import GrafanaClient
+
+    fake.service_handler = lambda method, ref, rest: (503, "application/json", b'{"database": "failing"}')
+    target = kubernetes_target(None, str(kubeconfig), environ=env)
+    grafana = GrafanaClient(Http("grafana", target.url("grafana") or "", session=target.kube.session()))
+    assert grafana.health() == {"database": "failing"}

@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from stackcheck.errors import ApiError, Unauthorized, Unreachable, truncate
+from stackcheck.kube.errors import proxy_failure
 from stackcheck.secrets import register, safe_url
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -84,7 +85,16 @@ class Http:
             ) from exc
 
     def check_auth(self, response: requests.Response) -> requests.Response:
-        """Raise :class:`Unauthorized` on 401/403, naming the component and the fix."""
+        """Raise :class:`Unauthorized` on 401/403, naming the component and the fix.
+
+        Through the API server's service proxy, an error answered by the API server itself (a
+        ``Status`` body: no endpoints, unknown Service, 401/403 of the kubeconfig's user) is raised as
+        a :class:`~stackcheck.kube.errors.ProxyError` quoting the server, so no check mistakes it for
+        the component's own answer.
+        """
+        failure = proxy_failure(self.component, response.url or "", response.status_code, response.content)
+        if failure is not None:
+            raise failure
         if response.status_code in (401, 403):
             raise Unauthorized(
                 f"{self.component} at {self.display_url} refused the request "

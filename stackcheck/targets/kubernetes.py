@@ -3,16 +3,10 @@
 Every endpoint is ``{server}/api/v1/namespaces/{ns}/services/{scheme}:{name}:{port}/proxy``, the way
 kube-prometheus' e2e tests reach Prometheus. No port-forward process is needed, and :class:`Http`
 works unchanged with the session that :meth:`KubeAccess.session` makes: it carries the kubeconfig's
-bearer token (or client certificate) and trusts its CA.
+bearer token (or client certificate) and trusts its CA, whatever ``REQUESTS_CA_BUNDLE`` says.
 
-The configuration is found the way kubectl finds it. ``--kubeconfig`` comes first, then
-``$KUBECONFIG`` (a ``:``-separated list), then ``~/.kube/config``, and last the pod's service
-account when stackcheck runs in a pod. Errors map to exit codes:
-
-- a missing kubeconfig or an unknown context is a :class:`UsageError` (exit 2) naming the file or
-  context and the fix;
-- an API server that does not answer is :class:`Unreachable` (exit 3) naming its URL;
-- an answer of 401 or 403 is :class:`Unauthorized` (exit 3). No token or key is ever printed.
+Finding the cluster, the API client and error mapping live in :mod:`stackcheck.kube`; this module
+only resolves the stack's endpoints and whether its namespaces are disposable.
 
 >>> target = kubernetes_target(context="kind-stackcheck", kubeconfig=None)    # doctest: +SKIP
 >>> target.url("prometheus")                                                 # doctest: +SKIP
@@ -20,28 +14,23 @@ account when stackcheck runs in a pod. Errors map to exit codes:
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import requests
-import urllib3
-import yaml
-from urllib3.util.retry import Retry
-
-from stackcheck.errors import ApiError, Unauthorized, Unreachable, UsageError, truncate
+from stackcheck.errors import UsageError
+from stackcheck.kube.access import KubeAccess
+from stackcheck.kube.config import DEFAULT_NAMESPACE, load_access
+from stackcheck.kube.errors import status_message
 from stackcheck.manifests import Manifests, load_yaml
-from stackcheck.secrets import register, safe_url
 from stackcheck.targets.base import Target
 
-#: Where Prometheus, Alertmanager, Grafana and Loki run unless ``--namespace`` says otherwise.
-DEFAULT_NAMESPACE = "monitoring"
+__all__ = ["DEFAULT_NAMESPACE", "KubeAccess", "kubernetes_target", "load_access", "status_message"]
+
 #: The probe's namespace, where the fault driver acts.
 PROBE_NAMESPACE = "phase5"
 #: The label the kind overlay sets on namespaces that may receive faults (manifests/README.md).
@@ -59,259 +48,6 @@ COMPONENT_SERVICES = {
 #: The notification sink `stackcheck deploy` runs on kind. It is not part of manifests/, so the
 #: target looks for its Service in the cluster.
 SINK_SERVICE = "stackcheck-sink"
-#: Per API call. A cluster that takes longer than this to answer is reported as unreachable.
-API_TIMEOUT_S = 10.0
-IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-IN_CLUSTER_CONTEXT = "in-cluster"
-
-
-class _KubeAuth(requests.auth.AuthBase):
-    """Adds the kubeconfig's ``Authorization`` header to each request, refreshing it when needed.
-
-    Exec plugins and service-account tokens expire. ``get_api_key_with_prefix`` runs the client's
-    refresh hook, so a long fault campaign keeps working.
-    """
-
-    def __init__(self, configuration: Any) -> None:
-        self._configuration = configuration
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        value = self._configuration.get_api_key_with_prefix("BearerToken")
-        if value:
-            register(value)
-            request.headers["Authorization"] = value
-        return request
-
-
-class KubeAccess:
-    """Access to one cluster: the kubernetes API client, the resolved context and namespace, and
-    ``requests`` sessions that carry the same credentials (for the service and pod proxies).
-
-    >>> kube.session().get(kube.service_url("monitoring", "prometheus", 9090) + "/-/ready")  # doctest: +SKIP
-    """
-
-    def __init__(self, configuration: Any, context: str, namespace: str, *,
-                 timeout: float = API_TIMEOUT_S) -> None:
-        from kubernetes import client
-
-        self.configuration = configuration
-        self.context = context
-        self.namespace = namespace
-        self.timeout = timeout
-        self.api = client.ApiClient(configuration)
-
-    # The generated API modules take a second or more each to import, so each is loaded on first use.
-    @cached_property
-    def core(self) -> Any:
-        """``CoreV1Api``: namespaces, services, pods."""
-        from kubernetes.client import CoreV1Api
-        return CoreV1Api(self.api)
-
-    @cached_property
-    def apps(self) -> Any:
-        """``AppsV1Api``: deployments."""
-        from kubernetes.client import AppsV1Api
-        return AppsV1Api(self.api)
-
-    @cached_property
-    def autoscaling(self) -> Any:
-        """``AutoscalingV2Api``: horizontal pod autoscalers."""
-        from kubernetes.client import AutoscalingV2Api
-        return AutoscalingV2Api(self.api)
-
-    def __repr__(self) -> str:  # never show the configuration: it holds the token
-        return f"KubeAccess(context={self.context!r}, namespace={self.namespace!r}, server={self.server!r})"
-
-    @property
-    def server(self) -> str:
-        """The API server's URL, safe to print."""
-        return safe_url(str(self.configuration.host).rstrip("/"))
-
-    def session(self) -> requests.Session:
-        """A new ``requests`` session with the kubeconfig's credentials and CA, for proxy URLs."""
-        cfg = self.configuration
-        session = requests.Session()
-        session.auth = _KubeAuth(cfg)
-        session.verify = cfg.ssl_ca_cert if (cfg.verify_ssl and cfg.ssl_ca_cert) else bool(cfg.verify_ssl)
-        if cfg.cert_file and cfg.key_file:
-            session.cert = (cfg.cert_file, cfg.key_file)
-        if cfg.proxy:
-            session.proxies = {"http": cfg.proxy, "https": cfg.proxy}
-        return session
-
-    def service_url(self, namespace: str, service: str, port: int | str, scheme: str = "http") -> str:
-        """The API server's proxy to a Service port: ``…/services/{scheme}:{name}:{port}/proxy``."""
-        return f"{self.server}/api/v1/namespaces/{namespace}/services/{scheme}:{service}:{port}/proxy"
-
-    def pod_url(self, namespace: str, pod: str, port: int) -> str:
-        """The API server's proxy to one pod's port: ``…/pods/{pod}:{port}/proxy``."""
-        return f"{self.server}/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy"
-
-    # -- API calls -------------------------------------------------------------------------------
-
-    def call(self, what: str, method: Callable[..., Any], *args: Any, missing_ok: bool = False,
-             **kwargs: Any) -> Any:
-        """Call a kubernetes client method and return the JSON body as plain data.
-
-        ``what`` says what was being done ("read namespace phase5"); it goes into every error.
-        With ``missing_ok``, a 404 returns None. Otherwise errors become stackcheck errors.
-        """
-        from kubernetes.client.exceptions import ApiException
-
-        kwargs.setdefault("_preload_content", False)
-        kwargs.setdefault("_request_timeout", self.timeout)
-        try:
-            response = method(*args, **kwargs)
-        except ApiException as exc:
-            if exc.status == 404 and missing_ok:
-                return None
-            raise self.error(what, exc.status or 0, exc.body or "", exc.reason) from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise Unreachable(
-                f"the Kubernetes API server {self.server} (context {self.context}) is unreachable "
-                f"({type(exc).__name__}) while trying to {what}; check that the cluster is running and "
-                f"that the kubeconfig's server URL is right (`kubectl --context {self.context} cluster-info`)"
-            ) from exc
-        raw = response.data
-        return json.loads(raw) if raw else {}
-
-    def error(self, what: str, status: int, body: str, reason: str | None = None) -> Exception:
-        """The stackcheck error for an API server answer of ``status`` while doing ``what``."""
-        message = status_message(body) if body else ""
-        if not message and reason:
-            message = str(reason).splitlines()[0]
-        if status == 0:
-            return Unreachable(
-                f"TLS with the Kubernetes API server {self.server} failed while trying to {what} "
-                f"({truncate(message)}); check the kubeconfig's certificate-authority for context "
-                f"{self.context}")
-        if status == 401:
-            return Unauthorized(
-                f"the Kubernetes API server {self.server} rejected the credentials of context {self.context} "
-                f"(HTTP 401 Unauthorized) while trying to {what}: they are missing or expired; refresh them "
-                f"(log in again or re-export the kubeconfig), then check with "
-                f"`kubectl --context {self.context} get namespaces`")
-        if status == 403:
-            return Unauthorized(
-                f"the Kubernetes API server {self.server} does not allow context {self.context} to {what} "
-                f"(HTTP 403 Forbidden: {truncate(message)}); grant that permission (RBAC) or use a context "
-                "that has it")
-        return ApiError(
-            f"the Kubernetes API server {self.server} answered HTTP {status} when asked to {what}: "
-            f"{truncate(message)}")
-
-
-def status_message(body: str) -> str:
-    """The ``message`` of a Kubernetes ``Status`` body, or the body itself when it is not one."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return body
-    if isinstance(doc, dict) and doc.get("kind") == "Status":
-        return str(doc.get("message", ""))
-    return body
-
-
-# -- finding the configuration -----------------------------------------------------------------------
-
-def _in_cluster(env: Mapping[str, str]) -> bool:
-    return bool(env.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.is_file()
-
-
-def kubeconfig_files(kubeconfig: str | None, env: Mapping[str, str]) -> list[Path] | None:
-    """The kubeconfig files to merge (kubectl's order), or None for the in-cluster service account."""
-    if kubeconfig:
-        path = Path(kubeconfig).expanduser()
-        if not path.is_file():
-            raise UsageError(
-                f"kubeconfig {path} (from --kubeconfig) does not exist; pass the path of a kubeconfig "
-                "file, or leave --kubeconfig out to use $KUBECONFIG or ~/.kube/config")
-        return [path]
-    listed = env.get("KUBECONFIG")
-    if listed:
-        paths = [Path(p).expanduser() for p in listed.split(os.pathsep) if p]
-        existing = [p for p in paths if p.is_file()]
-        if existing:
-            return existing
-        raise UsageError(
-            f"no file named in $KUBECONFIG exists ({', '.join(map(str, paths))}); fix KUBECONFIG or "
-            "pass --kubeconfig PATH")
-    default = Path(env.get("HOME", "~")).expanduser() / ".kube" / "config"
-    if default.is_file():
-        return [default]
-    if _in_cluster(env):
-        return None
-    raise UsageError(
-        f"no kubeconfig: {default} does not exist, $KUBECONFIG is not set and stackcheck is not "
-        "running in a pod; pass --kubeconfig PATH or set KUBECONFIG")
-
-
-def _contexts(files: list[Path]) -> tuple[list[str], str | None]:
-    """Context names of the merged files, and the current context (the first file that sets one)."""
-    names: list[str] = []
-    current: str | None = None
-    for path in files:
-        doc = load_yaml(path)
-        if doc is None:
-            continue
-        if not isinstance(doc, dict):
-            raise UsageError(f"kubeconfig {path} is not a YAML mapping; fix the file")
-        for entry in doc.get("contexts") or []:
-            name = str((entry or {}).get("name", ""))
-            if name and name not in names:
-                names.append(name)
-        if current is None and doc.get("current-context"):
-            current = str(doc["current-context"])
-    return names, current
-
-
-def load_access(context: str | None, kubeconfig: str | None, namespace: str = DEFAULT_NAMESPACE, *,
-                environ: Mapping[str, str] | None = None) -> KubeAccess:
-    """Load the kubeconfig (or in-cluster config) into a fresh client configuration."""
-    from kubernetes import client
-    from kubernetes import config as kube_config
-    from kubernetes.config.config_exception import ConfigException
-
-    config: Any = kube_config  # the package's loaders carry no annotations
-    env = os.environ if environ is None else environ
-    cfg = client.Configuration()
-    files = kubeconfig_files(kubeconfig, env)
-    if files is None:
-        if context:
-            raise UsageError(
-                f"--context {context} needs a kubeconfig, and there is none (in a pod, stackcheck uses "
-                "its service account); pass --kubeconfig PATH or leave --context out")
-        try:
-            config.load_incluster_config(client_configuration=cfg)
-        except ConfigException as exc:
-            raise UsageError(f"cannot use the pod's service account: {truncate(str(exc))}") from exc
-        resolved = IN_CLUSTER_CONTEXT
-    else:
-        joined = os.pathsep.join(str(p) for p in files)
-        names, current = _contexts(files)
-        resolved = context or current or ""
-        if not resolved:
-            raise UsageError(
-                f"kubeconfig {joined} sets no current-context; pass --context NAME "
-                f"(it has: {', '.join(names) or 'no contexts'})")
-        if resolved not in names:
-            raise UsageError(
-                f"context {resolved!r} is not in kubeconfig {joined} (it has: {', '.join(names) or 'none'}); "
-                "pass one of them with --context (see `kubectl config get-contexts`)")
-        try:
-            # persist_config=False: never write refreshed tokens back into the user's file.
-            config.load_kube_config(config_file=joined, context=resolved, client_configuration=cfg,
-                                    persist_config=False)
-        except (ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
-            raise UsageError(
-                f"cannot use context {resolved!r} of kubeconfig {joined}: {truncate(str(exc))}; fix the "
-                "kubeconfig or pick another --context") from exc
-    for value in list(cfg.api_key.values()):
-        register(value)
-        register(str(value).split(" ", 1)[-1])
-    # No hidden retries: a refused connection is reported at once, like every other client here.
-    cfg.retries = Retry(total=0, read=False)
-    return KubeAccess(cfg, resolved, namespace)
 
 
 # -- the target ---------------------------------------------------------------------------------------

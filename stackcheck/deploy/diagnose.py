@@ -1,0 +1,130 @@
+"""Why an object is not ready, in the cluster's own words.
+
+For each object a wait left behind, :func:`diagnose` prints:
+
+- its status (kstatus) and its last conditions;
+- its pods: the scheduler's reason (``PodScheduled=False Unschedulable: no nodes available to
+  schedule pods``) and each container's waiting reason (``ImagePullBackOff``);
+- its PersistentVolumeClaims (from the volume claim templates and the pods' volumes), their phase
+  and StorageClass;
+- the newest events about all of these, from both event APIs (core/v1 and events.k8s.io/v1, merged
+  and de-duplicated), so "timed out waiting for the condition" is never all a user gets.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from stackcheck.deploy.wait import Tracked
+from stackcheck.errors import StackcheckError
+from stackcheck.kube.access import KubeAccess
+from stackcheck.kube.apply import Ref, read
+from stackcheck.kube.status import condition, waiting_reasons
+
+NEWEST_EVENTS = 3
+Json = dict[str, Any]
+
+
+def _when(event: Json) -> str:
+    series = event.get("series") or {}
+    return str(series.get("lastObservedTime") or event.get("lastTimestamp") or event.get("deprecatedLastTimestamp")
+               or event.get("eventTime") or (event.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def events_by_object(kube: KubeAccess, namespace: str) -> dict[tuple[str, str], list[tuple[str, str, str, str]]]:
+    """(kind, name) → [(when, type, reason, message)], newest first, from both event APIs."""
+    found: dict[tuple[str, str], set[tuple[str, str, str, str]]] = {}
+    sources = ((f"/api/v1/namespaces/{namespace}/events", "involvedObject", "message"),
+               (f"/apis/events.k8s.io/v1/namespaces/{namespace}/events", "regarding", "note"))
+    for path, about, text in sources:
+        try:
+            items = kube.request(f"list events in {namespace}", "GET", path, accept=(404,)).body.get("items") or []
+        except StackcheckError:
+            continue  # events are evidence, not a requirement: RBAC may deny them
+        for event in items:
+            ref = event.get(about) or {}
+            key = (str(ref.get("kind")), str(ref.get("name")))
+            found.setdefault(key, set()).add((_when(event), str(event.get("type", "")), str(event.get("reason", "")),
+                                              str(event.get(text, ""))))
+    out: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
+    for key, entries in found.items():
+        newest: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+        for entry in sorted(entries, reverse=True):
+            newest.setdefault((entry[2], entry[3]), entry)  # one line per reason+message, its newest time
+        out[key] = sorted(newest.values(), reverse=True)
+    return out
+
+
+def claims_of(item: Tracked) -> list[str]:
+    """PVC names a workload uses: its volume claim templates' claims and its pods' claims."""
+    names: list[str] = []
+    live = item.live or {}
+    spec = live.get("spec") or {}
+    replicas = int(spec.get("replicas", 1) or 1)
+    for template in spec.get("volumeClaimTemplates") or []:
+        names += [f"{template['metadata']['name']}-{item.ref.name}-{i}" for i in range(replicas)]
+    for pod in item.pods:
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:
+                names.append(str(claim))
+    if item.ref.kind == "PersistentVolumeClaim":
+        names.append(item.ref.name)
+    return list(dict.fromkeys(names))
+
+
+def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], list[tuple[str, str, str, str]]]
+              ) -> list[str]:
+    """The diagnosis of one object, one line each."""
+    out = [f"{item.ref}: {item.result.status}: {item.result.message}"]
+    conditions = ((item.live or {}).get("status") or {}).get("conditions") or []
+    for entry in conditions[-4:]:
+        out.append(f"  condition {entry.get('type')}={entry.get('status')} {entry.get('reason', '')}: "
+                   f"{entry.get('message', '')}".rstrip(": "))
+    related = [(item.ref.kind, item.ref.name)]
+    for pod in item.pods:
+        name = str((pod.get("metadata") or {}).get("name"))
+        related.append(("Pod", name))
+        phase = (pod.get("status") or {}).get("phase")
+        scheduled = condition(pod, "PodScheduled")
+        if scheduled is not None and scheduled.get("status") == "False":
+            out.append(f"  pod {name} {phase}: not scheduled ({scheduled.get('reason')}): {scheduled.get('message')}")
+        else:
+            out.append(f"  pod {name} {phase}")
+        for container, reason, message in waiting_reasons(pod):
+            out.append(f"    container {container} waiting: {reason}{': ' + message if message else ''}")
+    for claim in claims_of(item):
+        related.append(("PersistentVolumeClaim", claim))
+        pvc = read(kube, Ref("", "PersistentVolumeClaim", item.ref.namespace, claim))
+        if pvc is None:
+            out.append(f"  claim {claim}: not created yet")
+            continue
+        storage_class = (pvc.get("spec") or {}).get("storageClassName")
+        out.append(f"  claim {claim}: {(pvc.get('status') or {}).get('phase')}, StorageClass "
+                   f"{storage_class or '(none set, and no default StorageClass took it)'}")
+    shown = 0
+    for kind, name in dict.fromkeys(related):
+        for when, kind_of, reason, message in events.get((kind, name), [])[:NEWEST_EVENTS]:
+            out.append(f"  event {when} {kind} {name}: {kind_of} {reason}: {message}")
+            shown += 1
+    if shown == 0:
+        out.append("  no events recorded for it")
+    return out
+
+
+def diagnose(kube: KubeAccess, items: list[Tracked], console: Console) -> list[dict[str, Any]]:
+    """Print the diagnosis of every object that is not Current; returns it as data (for --json)."""
+    pending = [i for i in items if i.result.status != "Current"]
+    cache: dict[str, dict[tuple[str, str], list[tuple[str, str, str, str]]]] = {}
+    report = []
+    for item in pending:
+        ns = item.ref.namespace
+        if ns not in cache:
+            cache[ns] = events_by_object(kube, ns) if ns else {}
+        lines = lines_for(kube, item, cache[ns])
+        for line in lines:
+            console.print(escape(line))
+        report.append({"object": str(item.ref), "status": item.result.status, "details": lines[1:]})
+    return report

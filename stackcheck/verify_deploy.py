@@ -1,0 +1,126 @@
+"""``verify --deploy [--destroy-after]`` (``pytest suites/ --stackcheck-deploy``): one command for a CI gate.
+
+The suite stands up what it checks, as Chainsaw's test lifecycle does: before any check runs, deploy
+the overlay and wait for it; then the checks; then, with ``--stackcheck-destroy-after``, destroy.
+A failed deploy (a conflict, a workload that never gets ready) is an ``error`` entry ``deploy`` in
+the same report (terminal, JSON, JUnit), and no check runs against a stack that is not there. A
+failed destroy is an ``error`` entry ``destroy``. Only the kubernetes target can be deployed.
+
+A pytest plugin of its own, loaded by :mod:`stackcheck.plugin` (``pytest_plugins``), so the
+verify plugin itself stays unchanged but for that line.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from rich.markup import escape
+
+from stackcheck.errors import ExitCode, StackcheckError, UsageError
+from stackcheck.report import CheckResult
+
+_deployed_key = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stackcheck")
+    group.addoption("--stackcheck-deploy", action="store_true", default=False,
+                    help="deploy the overlay (stackcheck deploy) and wait for it before the checks")
+    group.addoption("--stackcheck-destroy-after", action="store_true", default=False,
+                    help="with --stackcheck-deploy: destroy what was deployed after the checks")
+    group.addoption("--stackcheck-overlay", default=None, metavar="kind|production|DIR",
+                    help="overlay for --stackcheck-deploy (default kind)")
+    group.addoption("--stackcheck-deploy-timeout", default=None, metavar="D",
+                    help="wait budget for --stackcheck-deploy, e.g. 5m (default: the overlay's)")
+
+
+def _console() -> Console:
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def _record(config: pytest.Config, check_id: str, started: float, message: str) -> None:
+    from stackcheck.plugin import _report_key
+
+    config.stash[_report_key].checks.append(CheckResult(
+        id=check_id, component="manifests", status="error", duration_s=time.monotonic() - started,
+        message=message))
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    from stackcheck.plugin import _opt
+
+    return _opt(config, name)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deploy before the verify plugin resolves the target (its hook runs after this one)."""
+    if not config.getoption("stackcheck_deploy") or not any(i.get_closest_marker("check") for i in items):
+        return
+    from stackcheck.deploy.cli import duration
+    from stackcheck.deploy.run import DeployOptions, deploy
+    from stackcheck.plugin import _exit_key, _exited_key, _target_name
+
+    started = time.monotonic()
+    report = Path(tempfile.mkdtemp(prefix="stackcheck-deploy-")) / "deploy.json"
+    try:
+        if _target_name(config) != "kubernetes":
+            raise UsageError("--deploy deploys to a cluster: use it with --target kubernetes")
+        timeout = _option(config, "stackcheck-deploy-timeout")
+        code = deploy(DeployOptions(
+            overlay=_option(config, "stackcheck-overlay") or "kind", context=_option(config, "stackcheck-context"),
+            kubeconfig=_option(config, "stackcheck-kubeconfig"), manifests=_option(config, "stackcheck-manifests"),
+            timeout_s=duration(timeout) if timeout else None,
+            allow_faults=bool(config.getoption("stackcheck_allow_faults")), json_path=str(report)), _console())
+        config.stash[_deployed_key] = True
+        if code != ExitCode.OK:
+            raise StackcheckError(f"stackcheck deploy: {_not_ready(report)}; no check ran against the stack")
+    except StackcheckError as exc:
+        config.stash[_deployed_key] = _deployed_key in config.stash
+        _record(config, "deploy", started, str(exc))
+        config.stash[_exit_key] = int(exc.exit_code)
+        config.stash[_exited_key] = True
+        _console().print(f"[red]deploy failed[/red]: {escape(str(exc))}")
+        pytest.exit(str(exc), returncode=int(exc.exit_code))
+
+
+def _not_ready(report: Path) -> str:
+    """"N object(s) not ready: <object>: <first reason>; …" from deploy's JSON."""
+    try:
+        entries = json.loads(report.read_text())["not_ready"]
+    except (OSError, ValueError, KeyError):
+        return "the stack did not become ready (see the objects above)"
+    parts = []
+    for entry in entries:
+        reasons = [d.strip() for d in entry.get("details") or [] if "not scheduled" in d or "waiting:" in d
+                   or d.strip().startswith("claim ")]
+        parts.append(f"{entry['object']} {entry['status']}" + (f" ({reasons[0]})" if reasons else ""))
+    return f"{len(entries)} object(s) not ready: " + "; ".join(parts)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After the checks, before the report is written: destroy when asked."""
+    config = session.config
+    if not (config.getoption("stackcheck_destroy_after") and config.stash.get(_deployed_key, False)):
+        return
+    from stackcheck.deploy.destroy import DestroyOptions, destroy
+    from stackcheck.plugin import _exit_key
+
+    started = time.monotonic()
+    try:
+        code = destroy(DestroyOptions(
+            overlay=_option(config, "stackcheck-overlay") or "kind", context=_option(config, "stackcheck-context"),
+            kubeconfig=_option(config, "stackcheck-kubeconfig"), manifests=_option(config, "stackcheck-manifests"),
+            yes=True), _console())  # --destroy-after is the consent
+        if code != ExitCode.OK:
+            raise StackcheckError("stackcheck destroy: some objects are still there (see above)")
+    except StackcheckError as exc:
+        _record(config, "destroy", started, str(exc))
+        config.stash.setdefault(_exit_key, int(exc.exit_code))
