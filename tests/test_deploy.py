@@ -400,3 +400,16 @@ def test_no_wait_json_has_each_objects_status_as_applied(kind: Cluster, tmp_path
     doc = json.loads(report.read_text())
     assert doc["result"] == "ok" and all(o["status"] for o in doc["objects"])
     assert {o["status"] for o in doc["objects"] if o["kind"] == "Namespace"} == {"Current"}
+
+
+def test_optional_secret_mounts_are_not_required() -> None:
+    """A Secret a pod mounts with ``optional: true`` (the smoke exporter's credentials) is not demanded."""
+    from stackcheck.deploy.secrets import mounted_secrets
+
+    def pod(volume: dict[str, object]) -> dict[str, object]:
+        return {"kind": "Deployment", "metadata": {"name": "x", "namespace": "monitoring"},
+                "spec": {"template": {"spec": {"containers": [], "volumes": [volume]}}}}
+
+    optional = pod({"name": "c", "secret": {"secretName": "stackcheck-credentials", "optional": True}})
+    required = pod({"name": "c", "secret": {"secretName": "grafana-admin"}})
+    assert mounted_secrets([optional, required]) == {("monitoring", "grafana-admin")}

@@ -43,19 +43,23 @@ class SecretPlan:
 
 
 def mounted_secrets(objects: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """(namespace, name) of every Secret a pod template mounts or reads, minus those rendered."""
+    """(namespace, name) of every Secret a pod template needs, minus those rendered.
+
+    A volume or key marked ``optional: true`` is not needed: the pod starts without it (the smoke
+    exporter's ``stackcheck-credentials``, which users create by hand when they want credentials).
+    """
     rendered = {(Ref.of(o).namespace, Ref.of(o).name) for o in objects if o.get("kind") == "Secret"}
     used: set[tuple[str, str]] = set()
     for obj in objects:
         ns = Ref.of(obj).namespace
         pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
         for volume in pod.get("volumes") or []:
-            if "secret" in volume:
+            if "secret" in volume and not volume["secret"].get("optional"):
                 used.add((ns, str(volume["secret"].get("secretName"))))
         for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
             for env in container.get("env") or []:
                 ref = (env.get("valueFrom") or {}).get("secretKeyRef")
-                if ref:
+                if ref and not ref.get("optional"):
                     used.add((ns, str(ref.get("name"))))
     return used - rendered
 
