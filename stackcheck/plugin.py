@@ -309,7 +309,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     props = dict(item.user_properties)
     config.stash[_report_key].checks.append(CheckResult(
         id=check_id, component=component, status=status,  # type: ignore[arg-type]
-        duration_s=durations[item.nodeid], message=_message(call),
+        duration_s=durations[item.nodeid], message=_message(call) or str(props.get("message", "")),
         latency_s=_float(props.get("latency_s")), bound_s=_float(props.get("bound_s")),
     ))
 

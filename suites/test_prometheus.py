@@ -1,16 +1,19 @@
 """Prometheus scrapes every target, evaluates every rule, and has every rule of the acceptance list."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from stackcheck.budgets import Budgets
+from stackcheck.checks.freshness import NOT_LOADED, Verdict, find_rule, recording_verdict, sample_times
 from stackcheck.checks.prometheus import job_problems, loaded_rules, rule_health_problems
 from stackcheck.clients.prometheus import PrometheusClient
 from stackcheck.inventory import ALERTS
 from stackcheck.manifests import Manifests, RuleDef
 from stackcheck.promql import metric_names
 from stackcheck.targets.base import SIGNAL_SOURCES, Target
-from stackcheck.wait import eventually
+from stackcheck.wait import eventually, until
 
 
 @pytest.mark.check("targets.up", component="prometheus")
@@ -35,19 +38,29 @@ def test_every_rule_group_evaluates_without_error(prometheus: PrometheusClient, 
 @pytest.mark.check("rules.recording_returns_data", component="prometheus")
 def test_recording_rule_returns_data(
     recording_rule: RuleDef, prometheus: PrometheusClient, stackcheck_target: Target, budgets: Budgets,
+    record_property: Any,
 ) -> None:
-    """The recording rule is loaded and its series hold data."""
-    for name in sorted(metric_names(recording_rule.expr)):
+    """The recording rule is loaded and produces data now: its latest evaluation wrote series, or its own
+    expression returns data. Series left in the TSDB by an earlier rule or a restart do not count."""
+    reads = sorted(metric_names(recording_rule.expr))
+    for name in reads:
         for prefix, source in SIGNAL_SOURCES.items():
             if name.startswith(prefix) and source in stackcheck_target.missing_sources:
                 pytest.skip(f"{recording_rule.name} reads {name}: {stackcheck_target.missing_sources[source]}")
-    loaded = loaded_rules(prometheus.rule_groups(), "recording")
-    assert recording_rule.name in loaded, (
-        f"recording rule {recording_rule.name} ({recording_rule.file.name}) is not loaded by Prometheus")
-    result = eventually(lambda: not prometheus.query(recording_rule.name), budgets.recording_s)
-    assert not result, (
-        f"recording rule {recording_rule.name} returned no data after {budgets.recording_s:.0f}s; "
-        f"it reads {', '.join(sorted(metric_names(recording_rule.expr)))} — check those metrics exist")
+
+    def judge() -> Verdict:
+        found = find_rule(prometheus.rule_groups(), recording_rule.name, "recording")
+        if found is None:
+            return Verdict(False, NOT_LOADED.format(name=recording_rule.name, file=recording_rule.file.name))
+        group, rule = found
+        written = sample_times(prometheus.query(f"timestamp({recording_rule.name})"))  # after the rules
+        expr_series = 0 if written else len(prometheus.query(rule.get("query") or recording_rule.expr))
+        loaded_reads = metric_names(rule["query"]) if rule.get("query") else reads
+        return recording_verdict(recording_rule.name, group, rule, written, expr_series, loaded_reads)
+
+    verdict = until(judge, budgets.recording_s)
+    assert verdict.ok, f"{verdict.message} (waited {budgets.recording_s:.0f}s)"
+    record_property("message", verdict.message)
 
 
 @pytest.mark.check("alerts.loaded", component="prometheus")

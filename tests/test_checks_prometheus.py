@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from stackcheck.checks.freshness import WRITTEN, find_rule, parse_time, recording_verdict, sample_times
 from stackcheck.checks.prometheus import (
     DOWN_TARGET,
     MISSING_JOB,
@@ -107,3 +108,70 @@ def test_firing_excludes_pending_alerts(alerts: Any) -> None:
     """A pending alert (its `for` not yet elapsed) is not firing."""
     assert any(a["labels"]["alertname"] == "TargetDown" and a["state"] == "pending" for a in alerts)
     assert firing(alerts, "TargetDown") == []
+
+
+# --- "has data" means now (issue 8, item 1) --------------------------------------------------------
+
+def _recording(groups: Any) -> tuple[Any, Any]:
+    found = find_rule(groups, "job:up:sum", "recording")
+    assert found is not None
+    return found
+
+
+def test_parse_time_reads_go_rfc3339_with_nanoseconds_and_zero_time() -> None:
+    """lastEvaluation / lastScrape parse to epoch seconds; Go's zero time means 'never'."""
+    assert parse_time("2026-11-27T15:24:11.626183012Z") == pytest.approx(1795793051.626183)
+    assert parse_time("2026-11-27T16:24:11+01:00") == pytest.approx(1795793051.0)
+    assert parse_time("0001-01-01T00:00:00Z") is None
+    assert parse_time("") is None
+
+
+def test_recording_rule_passes_on_series_written_by_its_latest_evaluation(groups: Any) -> None:
+    """A sample stamped with the latest evaluation's time passes, and the message says so."""
+    group, rule = _recording(groups)
+    last = parse_time(rule["lastEvaluation"])
+    assert last is not None
+    verdict = recording_verdict("job:up:sum", group, rule, [last - 0.001], 0, ["up"])
+    assert verdict.ok and verdict.message == WRITTEN.format(n=1, at="15:24:11.626Z")
+
+
+def test_recording_rule_with_only_series_from_before_its_latest_evaluation_fails(groups: Any) -> None:
+    """Old series still in the TSDB (within the 5m lookback) do not count: the rule wrote nothing now."""
+    group, rule = _recording(groups)
+    last = parse_time(rule["lastEvaluation"])
+    assert last is not None
+    verdict = recording_verdict("job:up:sum", group, rule, [last - 120.0], 0, ["up_typo"])
+    assert not verdict.ok
+    assert verdict.message.startswith("recording rule job:up:sum (stackcheck-example): its latest evaluation at "
+                                      "15:24:11.626Z wrote no series (its newest sample is 120.0s older")
+    assert "it reads up_typo" in verdict.message
+
+
+def test_recording_rule_series_one_interval_old_is_not_fresh(groups: Any) -> None:
+    """A sample of the evaluation before the latest (one group interval older) is not fresh."""
+    group, rule = _recording(groups)
+    last = parse_time(rule["lastEvaluation"])
+    assert last is not None
+    assert not recording_verdict("job:up:sum", group, rule, [last - group["interval"]], 0, ["up"])
+
+
+def test_recording_rule_passes_when_its_expression_returns_data_now(groups: Any) -> None:
+    """No fresh series yet, but the rule's own expression returns data now: pass, and say which."""
+    group, rule = _recording(groups)
+    verdict = recording_verdict("job:up:sum", group, rule, [], 3, ["up"])
+    assert verdict.ok and verdict.message.startswith("its expression returns 3 series now")
+
+
+def test_recording_rule_not_evaluated_since_a_restart_is_not_judged_on_old_series(groups: Any) -> None:
+    """Right after a restart lastEvaluation is Go's zero time: old series must not make it pass."""
+    group, rule = _recording(groups)
+    fresh_start: Any = dict(rule, lastEvaluation="0001-01-01T00:00:00Z")
+    verdict = recording_verdict("job:up:sum", dict(group, lastEvaluation="0001-01-01T00:00:00Z"), fresh_start,
+                                [parse_time(rule["lastEvaluation"]) or 0.0], 0, ["up"])
+    assert not verdict.ok and "has not been evaluated yet" in verdict.message
+
+
+def test_sample_times_reads_a_timestamp_query() -> None:
+    """timestamp(x) answers each series' newest sample time as its value (real 2.42 capture)."""
+    body: Any = load_json(PROMETHEUS, "query_timestamp_up.json")
+    assert sample_times(body["data"]["result"]) == [1796115819.965]

@@ -197,3 +197,37 @@ def test_up_with_an_unparsable_rule_exits_2_naming_the_file_and_starts_nothing(t
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"{path}:" in result.stderr and "HighErrorRate" in result.stderr
     assert processes_under(stack.state_dir) == []
+
+
+def _edit_rule(manifests: Path, record: str, expr: str) -> None:
+    path = manifests / "config/prometheus/rules/recording.rules.yml"
+    doc = yaml.safe_load(path.read_text())
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            if rule.get("record") == record:
+                rule["expr"] = expr
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_recording_rule_broken_after_a_restart_fails_though_its_old_series_remain(tmp_path: Path) -> None:
+    """Up, verify, break a rule, up again (Prometheus restarts on the same TSDB): the rule's series from
+    before the restart are still inside the 5m lookback, and the check fails anyway, naming the rule and
+    the metric it reads."""
+    stack = _broken_stack(tmp_path, free_port_base(), "none")
+    stack.up()
+    try:
+        report_path = tmp_path / "r.json"
+        result = stack.run("verify", "-k", "recording and http_requests", "--json", str(report_path))
+        assert result.returncode == 0, result.stdout + result.stderr
+        _edit_rule(stack.manifests, "phase5:http_requests:rate5m",
+                   "sum by (service) (rate(phase5_http_requests_typo_total[5m]))")
+        stack.up()  # settings changed: the stack restarts, Prometheus on the same data dir
+        result = stack.run("verify", "-k", "recording and http_requests", "--json", str(report_path))
+        assert result.returncode == 1, result.stdout + result.stderr
+        (check,) = [c for c in json.loads(report_path.read_text())["checks"]
+                    if c["id"] == "rules.recording_returns_data[phase5:http_requests:rate5m]"]
+        assert check["status"] == "failed", check
+        assert "phase5_http_requests_typo_total" in check["message"]
+        assert "latest evaluation" in check["message"]
+    finally:
+        stack.down()
