@@ -20,11 +20,12 @@ from stackcheck.wait import eventually, until
 def test_every_scrape_job_has_targets_and_all_are_up(
     prometheus: PrometheusClient, stackcheck_target: Target, manifests: Manifests, budgets: Budgets,
 ) -> None:
-    """Every expected scrape job has at least one target, and all of its targets are up."""
+    """Every expected scrape job has at least one target, and all of its targets are up, judged by a
+    recent scrape (within two of its intervals, by Prometheus' clock)."""
     expected = stackcheck_target.expected_jobs
     if expected is None:
         expected = manifests.scrape_jobs()
-    problems = eventually(lambda: job_problems(prometheus.targets(), expected), budgets.targets_s)
+    problems = eventually(lambda: job_problems(prometheus.targets(), expected, prometheus.now()), budgets.targets_s)
     assert not problems, "scrape targets not healthy:\n" + "\n".join(problems)
 
 

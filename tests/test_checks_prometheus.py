@@ -10,6 +10,7 @@ from stackcheck.checks.prometheus import (
     DOWN_TARGET,
     MISSING_JOB,
     RULE_ERROR,
+    STALE_TARGET,
     firing,
     job_problems,
     loaded_rules,
@@ -175,3 +176,21 @@ def test_sample_times_reads_a_timestamp_query() -> None:
     """timestamp(x) answers each series' newest sample time as its value (real 2.42 capture)."""
     body: Any = load_json(PROMETHEUS, "query_timestamp_up.json")
     assert sample_times(body["data"]["result"]) == [1796115819.965]
+
+
+def test_job_problems_names_an_up_target_whose_last_scrape_is_old(targets: Any) -> None:
+    """health "up" from a scrape long ago is not up now: the target's loop has stalled."""
+    up = [t for t in targets if t["health"] == "up"]
+    last = parse_time(up[0]["lastScrape"])
+    assert last is not None
+    problems = job_problems(up[:1], ["alertmanager"], now=last + 60.0)
+    assert problems == [STALE_TARGET.format(job="alertmanager", instance="127.0.0.1:19093", health="up",
+                                            age=60.0, interval="5s")]
+    assert "last scrape was 60.0s ago and it is scraped every 5s" in problems[0]
+
+
+def test_job_problems_accepts_a_scrape_within_two_intervals(targets: Any) -> None:
+    """A target scraped less than two intervals plus its timeout ago (capture: 5s, 5s) is fine."""
+    up = [t for t in targets if t["health"] == "up"]
+    last = max(parse_time(t["lastScrape"]) or 0.0 for t in up)
+    assert job_problems(up, ["alertmanager", "prometheus"], now=last + 14.0) == []

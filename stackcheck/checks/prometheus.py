@@ -5,16 +5,22 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from stackcheck.checks.freshness import parse_time
 from stackcheck.clients.prometheus import RuleGroup, Target
+from stackcheck.timescale import parse_duration
 
 MISSING_JOB = "job {job!r}: no scrape target at all (is its service discovery or static config right?)"
 DOWN_TARGET = "job {job!r}: target {instance} is {health}: {error}"
+STALE_TARGET = ("job {job!r}: target {instance} says {health}, but its last scrape was {age:.1f}s ago and it is "
+                "scraped every {interval}; its scrape loop has stalled (Prometheus overloaded, or a stuck scrape)")
 RULE_ERROR = "rule {name!r} (group {group!r}, {file}): {error}"
 RULE_NOT_LOADED = "rule {name!r} is not loaded by Prometheus (check rule_files and the rule file)"
 
 
-def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str]) -> list[str]:
-    """Expected jobs without any target, and every target that is not up, with its lastError."""
+def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str], now: float | None = None) -> list[str]:
+    """Expected jobs without any target, every target that is not up (with its lastError), and, given
+    Prometheus' clock ``now``, every target whose "up" comes from a scrape older than two intervals plus
+    its timeout (health is that of the last scrape, however long ago it was)."""
     by_job: dict[str, list[Target]] = defaultdict(list)
     for target in targets:
         by_job[target.get("scrapePool") or target.get("labels", {}).get("job", "?")].append(target)
@@ -27,7 +33,24 @@ def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str]) -> lis
                     health=target.get("health", "unknown"),
                     error=target.get("lastError") or "not scraped yet",
                 ))
+            elif now is not None and (stale := _scrape_age(target, now)) is not None:
+                problems.append(STALE_TARGET.format(
+                    job=job, instance=target.get("labels", {}).get("instance", target.get("scrapeUrl")),
+                    health=target.get("health"), age=stale, interval=target.get("scrapeInterval")))
     return problems
+
+
+def _scrape_age(target: Target, now: float) -> float | None:
+    """How long ago the target was last scraped, when that is longer than it should be; else None."""
+    last = parse_time(target.get("lastScrape"))
+    try:
+        interval = parse_duration(target.get("scrapeInterval") or "1m")
+        timeout = parse_duration(target.get("scrapeTimeout") or "10s")
+    except ValueError:
+        return None
+    if last is None or now - last <= 2 * interval + timeout:
+        return None
+    return now - last
 
 
 def rule_health_problems(groups: Iterable[RuleGroup]) -> list[str]:
