@@ -7,6 +7,7 @@ Registered through the ``pytest11`` entry point, so ``pytest suites/ --stackchec
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -19,11 +20,12 @@ import pytest
 from rich.console import Console
 from rich.markup import escape
 
+from stackcheck import preflight
 from stackcheck.budgets import DEFAULT_RESEND_DELAY_S, Budgets
 from stackcheck.clients.alertmanager import AlertmanagerClient
 from stackcheck.clients.http import Credentials, Http
 from stackcheck.clients.prometheus import PrometheusClient
-from stackcheck.errors import ExitCode, StackcheckError, Unreachable, UsageError
+from stackcheck.errors import ExitCode, StackcheckError, Unauthorized, Unreachable, UsageError
 from stackcheck.inventory import ALERTS
 from stackcheck.local.state import resolve_state_dir
 from stackcheck.manifests import Manifests
@@ -39,8 +41,8 @@ LOCAL_RESEND_DELAY_S = 1.0
 _report_key = pytest.StashKey[Report]()
 _target_key = pytest.StashKey[Target]()
 _exit_key = pytest.StashKey[int]()
-_exited_key = pytest.StashKey[bool]()  # our own pytest.exit(), as opposed to Ctrl-C
 _durations_key = pytest.StashKey[dict[str, float]]()
+_collect_errors_key = pytest.StashKey[list[tuple[str, str]]]()
 
 
 def _env(name: str) -> str | None:
@@ -91,6 +93,20 @@ def pytest_configure(config: pytest.Config) -> None:
         # SIGTERM cleans up like Ctrl-C: fixtures' finally blocks clear every injected fault.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     config.stash[_durations_key] = {}
+    config.stash[_collect_errors_key] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, pytest.CollectReport,
+                                                                         pytest.CollectReport]:
+    """Remember why a suite file could not be collected (e.g. a manifests file it reads is missing)."""
+    report = yield
+    if report.failed and _collect_errors_key in collector.config.stash:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        lines = str(getattr(crash, "message", "") or report.longrepr).strip().splitlines() or ["?"]
+        reason = re.sub(r"^(?:[\w.]+\.)?(?:UsageError|Error|Exception): ", "", lines[-1])
+        collector.config.stash[_collect_errors_key].append((report.nodeid or "suites", reason))
+    return report
 
 
 def _target_name(config: pytest.Config) -> str:
@@ -131,8 +147,13 @@ def _is_active(config: pytest.Config, items: list[pytest.Item]) -> bool:
     return any(item.get_closest_marker("check") for item in items)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Drop full-profile checks from a smoke run, then resolve the target and check it answers."""
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop full-profile checks from a smoke run, then resolve the target and check it answers.
+
+    When it does not, the run's checks are replaced by one ``error`` entry per component that did not
+    answer (or by one for the usage error), so the table, the JSON, JUnit and the STACKCHECK line all
+    say why, and the exit code is the documented one.
+    """
     if not _is_active(config, items):
         return
     report = config.stash[_report_key]
@@ -153,19 +174,69 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"the full profile injects faults, and target {target.name} is not known to be disposable; "
                 "use the local runtime or a CI namespace, or pass --allow-faults if you are sure"
             )
-        _preflight(target)
+        failures = _preflight(target)
     except StackcheckError as exc:
-        config.stash[_exit_key] = int(exc.exit_code)
-        config.stash[_exited_key] = True
+        failures = [("preflight.config", "manifests", exc)]
+    failures += [(f"preflight.collect[{where}]", "manifests", UsageError(f"{where} cannot be collected: {why}"))
+                 for where, why in config.stash[_collect_errors_key]]
+    if failures:
+        session.testsfailed = 0  # collection errors are entries of the report now, not "Interrupted"
+        _abort(session, config, items, failures)
+
+
+class PreflightFailure(pytest.Item):
+    """Stands in for the whole run when the stack cannot be checked: it fails with the reason."""
+
+    def __init__(self, *, error: StackcheckError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+
+def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.Item],
+           failures: list[tuple[str, str, StackcheckError]]) -> None:
+    """Replace every check by one failing entry per reason; keep pytest's own lines off the terminal."""
+    for _, _, exc in failures:
         _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
-        pytest.exit(scrub(str(exc)), returncode=int(exc.exit_code))
+    config.stash[_exit_key] = max(int(exc.exit_code) for _, _, exc in failures)
+    items[:] = []
+    for check_id, component, exc in failures:
+        item = PreflightFailure.from_parent(session, name=check_id, error=exc)
+        item.add_marker(pytest.mark.check(check_id, component=component))
+        items.append(item)
+    # Not "44 deselected in 1.5s" or "short test summary info": the table and the STACKCHECK line say it.
+    config.option.verbose = -2
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is not None:
+        terminal.reportchars = ""
 
 
-def _preflight(target: Target) -> None:
-    """Prometheus must answer before any check runs; otherwise exit 3 naming its URL."""
-    prom = PrometheusClient(component_http(target, "prometheus"))
-    if not prom.ready():
-        raise Unreachable(f"prometheus at {prom.url} is not ready (/-/ready); wait for start-up or check its log")
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """No progress letter for a preflight entry: the table right after says it in words."""
+    if report.nodeid.split("::")[-1].startswith("preflight.") and report.failed:
+        return "error", "", ""
+    return None
+
+
+def _preflight(target: Target) -> list[tuple[str, str, StackcheckError]]:
+    """Ask every component of the target whether it answers. Prometheus must be ready before any check
+    runs; when it is not, every component that did not answer becomes an entry, quoting its reason."""
+    problems = []
+    for component in preflight.PATHS:
+        if target.url(component) is None:
+            continue
+        problem = preflight.ask(component_http(target, component), component)
+        if problem is not None:
+            problems.append(problem)
+    if not any(p.component in preflight.REQUIRED for p in problems):
+        return []
+    return [(f"preflight.reachable[{p.component}]", preflight.REPORT_COMPONENT.get(p.component, p.component),
+             (Unauthorized if p.unauthorised else Unreachable)(p.message)) for p in problems]
 
 
 def _say(text: str) -> None:
@@ -337,7 +408,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         report.write_json(Path(path))
     if not report.checks and _exit_key not in config.stash:
         return  # not a stackcheck run (e.g. the project's own tests)
-    interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED) and _exited_key not in config.stash
+    interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
     if _exit_key in config.stash and not interrupted:
         session.exitstatus = config.stash[_exit_key]
         return

@@ -1,0 +1,75 @@
+"""Before any check runs: does each component of the target answer, and in its own words, why not?
+
+A run whose Prometheus does not answer cannot judge anything, but its report must still say why, per
+component, with the server's (or the operating system's) own reason, scrubbed and truncated. This module
+only asks; :mod:`stackcheck.plugin` turns each answer into an ``error`` entry of the report.
+
+>>> words(Exception("HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded with url: /-/ready "
+...                 "(Caused by NewConnectionError('<urllib3.connection.HTTPConnection object at 0x7f>: "
+...                 "Failed to establish a new connection: [Errno 111] Connection refused'))"))
+'Failed to establish a new connection: [Errno 111] Connection refused'
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from stackcheck.clients.http import Http
+from stackcheck.errors import TEXT_ERROR_MAX_SIZE, truncate
+
+#: What each component answers when it is up. Prometheus must be *ready* (WAL replayed) for any check to
+#: run; the others only have to answer: their own checks judge readiness, in their own words.
+PATHS = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "grafana": "/api/health", "loki": "/ready",
+         "jaeger": "/", "sink": "/healthz", "probe": "/healthz"}
+REQUIRED = ("prometheus",)
+#: The report's component for each endpoint (stackcheck.report/v1 has no "sink": it is on the delivery path).
+REPORT_COMPONENT = {"sink": "alertmanager"}
+
+UNREACHABLE = "{c} is unreachable at {url} (GET {path}: {reason}); check that it is running and the URL is right"
+REFUSED = "{c} at {url} refused the request ({said}); check the credentials (expired or wrong token?)"
+NOT_READY = "{c} at {url} is not ready (GET {path}: {said}); wait for its start-up, or check its log"
+
+_OS_REASON = re.compile(r"(?:Failed to establish a new connection: )?\[Errno -?\d+\][^'\")]*")
+_URLLIB3_REPR = re.compile(r"<urllib3\.[^>]*>: ")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One component that did not answer as it should, in the server's (or the OS's) own words."""
+
+    component: str
+    message: str
+    unauthorised: bool = False
+
+
+def words(exc: BaseException) -> str:
+    """The innermost human reason of a transport error (``[Errno 111] Connection refused``)."""
+    text = str(exc)
+    found = _OS_REASON.search(text)
+    if found:
+        return found.group(0).strip()
+    return truncate(_URLLIB3_REPR.sub("", text)) or type(exc).__name__
+
+
+def ask(http: Http, component: str) -> Problem | None:
+    """One GET of the component's health path; None when it answered as it should."""
+    path, url = PATHS[component], http.display_url
+    passthrough: dict[str, Any] = {"response": [lambda response, *args, **kwargs: response]}
+    try:
+        # Our own hooks only: the session's auth hook would raise before we could quote the body.
+        response = http.session.request("GET", http.base_url + path, timeout=http.timeout, hooks=passthrough)
+    except requests.Timeout:
+        return Problem(component, UNREACHABLE.format(c=component, url=url, path=path,
+                                                     reason=f"no answer within {http.timeout:g}s"))
+    except requests.RequestException as exc:
+        return Problem(component, UNREACHABLE.format(c=component, url=url, path=path, reason=words(exc)))
+    body = truncate(response.text, TEXT_ERROR_MAX_SIZE // 2)
+    said = f"HTTP {response.status_code}: {body}" if body else f"HTTP {response.status_code}"
+    if response.status_code in (401, 403):
+        return Problem(component, REFUSED.format(c=component, url=url, said=said), unauthorised=True)
+    if component in REQUIRED and response.status_code != 200:
+        return Problem(component, NOT_READY.format(c=component, url=url, path=path, said=said))
+    return None
