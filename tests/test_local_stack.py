@@ -142,15 +142,24 @@ def test_down_target_fails_naming_the_job_and_its_error(tmp_path: Path) -> None:
 
 
 def test_prometheus_stopped_exits_3_naming_the_url(tmp_path: Path) -> None:
-    """With Prometheus stopped, verify exits 3 and the message names Prometheus' URL."""
+    """With Prometheus and Alertmanager stopped, verify exits 3; the JSON report holds one error entry per
+    stopped component with the OS's reason, and the STACKCHECK line says FAILED."""
     broken = _broken_stack(tmp_path, free_port_base(), "none")
     broken.up()
     try:
         kill(broken.pids()["prometheus"])
-        result = broken.run("verify")
+        kill(broken.pids()["alertmanager"])
+        report_path = tmp_path / "r.json"
+        result = broken.run("verify", "--json", str(report_path))
         assert result.returncode == 3, result.stdout + result.stderr
         assert f"http://127.0.0.1:{broken.port_base + 90}" in result.stderr + result.stdout
         assert "Traceback" not in result.stderr
+        assert "STACKCHECK FAILED - 0 passed, 0 failed, 0 skipped, 2 errors" in result.stdout
+        entries = {c["id"]: c for c in json.loads(report_path.read_text())["checks"]}
+        assert set(entries) == {"preflight.reachable[prometheus]", "preflight.reachable[alertmanager]"}
+        for component, entry in zip(("prometheus", "alertmanager"), entries.values(), strict=True):
+            assert entry["status"] == "error" and entry["component"] == component
+            assert "Connection refused" in entry["message"]
     finally:
         broken.down()
 
