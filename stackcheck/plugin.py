@@ -180,47 +180,21 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     failures += [(f"preflight.collect[{where}]", "manifests", UsageError(f"{where} cannot be collected: {why}"))
                  for where, why in config.stash[_collect_errors_key]]
     if failures:
-        session.testsfailed = 0  # collection errors are entries of the report now, not "Interrupted"
         _abort(session, config, items, failures)
-
-
-class PreflightFailure(pytest.Item):
-    """Stands in for the whole run when the stack cannot be checked: it fails with the reason."""
-
-    def __init__(self, *, error: StackcheckError, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.error = error
-
-    def runtest(self) -> None:
-        raise self.error
-
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, self.name
 
 
 def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.Item],
            failures: list[tuple[str, str, StackcheckError]]) -> None:
-    """Replace every check by one failing entry per reason; keep pytest's own lines off the terminal."""
+    """Replace every check by one failing entry per reason, and say each on stderr at once."""
     for _, _, exc in failures:
         _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
     config.stash[_exit_key] = max(int(exc.exit_code) for _, _, exc in failures)
-    items[:] = []
-    for check_id, component, exc in failures:
-        item = PreflightFailure.from_parent(session, name=check_id, error=exc)
-        item.add_marker(pytest.mark.check(check_id, component=component))
-        items.append(item)
-    # Not "44 deselected in 1.5s" or "short test summary info": the table and the STACKCHECK line say it.
-    config.option.verbose = -2
-    terminal = config.pluginmanager.get_plugin("terminalreporter")
-    if terminal is not None:
-        terminal.reportchars = ""
+    items[:] = preflight.failure_items(session, failures)
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
     """No progress letter for a preflight entry: the table right after says it in words."""
-    if report.nodeid.split("::")[-1].startswith("preflight.") and report.failed:
-        return "error", "", ""
-    return None
+    return ("error", "", "") if preflight.is_failure_report(report) else None
 
 
 def _preflight(target: Target) -> list[tuple[str, str, StackcheckError]]:
@@ -392,8 +366,9 @@ def _float(value: object) -> float | None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     report = config.stash[_report_key]
     if report.checks:
-        # Not a terminal (CI logs): 160 columns keep check ids whole instead of rich's default 80.
-        width = None if sys.stdout.isatty() else 160
+        # Not a terminal (CI logs): 160 columns keep check ids whole instead of rich's default 80,
+        # unless COLUMNS says otherwise (rich reads it).
+        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
         report.print_table(Console(file=sys.stdout, highlight=False, width=width))
 
 

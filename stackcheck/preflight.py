@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from stackcheck.clients.http import Http
-from stackcheck.errors import TEXT_ERROR_MAX_SIZE, truncate
+from stackcheck.errors import TEXT_ERROR_MAX_SIZE, StackcheckError, truncate
 
 #: What each component answers when it is up. Prometheus must be *ready* (WAL replayed) for any check to
 #: run; the others only have to answer: their own checks judge readiness, in their own words.
@@ -73,3 +75,42 @@ def ask(http: Http, component: str) -> Problem | None:
     if component in REQUIRED and response.status_code != 200:
         return Problem(component, NOT_READY.format(c=component, url=url, path=path, said=said))
     return None
+
+
+class PreflightFailure(pytest.Item):
+    """Stands in for the whole run when the stack cannot be checked: it fails with the reason."""
+
+    def __init__(self, *, error: StackcheckError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+
+def failure_items(session: pytest.Session, failures: list[tuple[str, str, StackcheckError]]) -> list[pytest.Item]:
+    """One check item per failure (id, report component, error), in place of the run's checks.
+
+    They go through pytest's own reporting, so the JSON, JUnit and the table get them like any check;
+    pytest's own lines ("44 deselected in 1.5s", the short summary) are turned off, since the table and
+    the STACKCHECK line say it all.
+    """
+    items: list[pytest.Item] = []
+    for check_id, component, exc in failures:
+        item = PreflightFailure.from_parent(session, name=check_id, error=exc)
+        item.add_marker(pytest.mark.check(check_id, component=component))
+        items.append(item)
+    session.testsfailed = 0  # collection errors are entries of the report now, not "Interrupted"
+    session.config.option.verbose = -2
+    terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is not None:
+        terminal.reportchars = ""
+    return items
+
+
+def is_failure_report(report: pytest.TestReport) -> bool:
+    """Whether a test report is one of :func:`failure_items`' entries."""
+    return report.nodeid.split("::")[-1].startswith("preflight.") and report.failed

@@ -137,6 +137,13 @@ def test_down_target_fails_naming_the_job_and_its_error(tmp_path: Path) -> None:
         (check,) = json.loads(report_path.read_text())["checks"]
         assert check["status"] == "failed"
         assert "job 'node-exporter'" in check["message"] and "connection refused" in check["message"]
+        narrow = broken.run("verify", "-k", "targets", columns=80)  # an 80-column terminal
+        assert narrow.returncode == 1, narrow.stdout + narrow.stderr
+        ours = narrow.stdout.split("stackcheck: target local", 1)[1].split("STACKCHECK FAILED", 1)[0]
+        assert all(len(line) <= 80 for line in ours.splitlines()), ours  # pytest's own lines aside
+        words = " ".join(ours.replace("│", " ").split())
+        assert f"failed {check['duration_s']:.2f}s targets.up" in words or "failed" in ours.split(), ours
+        assert " ".join(check["message"].split()) in words, ours
     finally:
         broken.down()
 
