@@ -144,9 +144,12 @@ def build_target(config: pytest.Config) -> Target:
 
 
 def _is_active(config: pytest.Config, items: list[pytest.Item]) -> bool:
-    return any(item.get_closest_marker("check") for item in items)
+    """A stackcheck run: it has checks, or a target was asked for (so an empty selection is reported)."""
+    return any(item.get_closest_marker("check") for item in items) or bool(
+        _opt(config, "stackcheck-target", "target"))
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected, so preflight entries are never deselected
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Drop full-profile checks from a smoke run, then resolve the target and check it answers.
 
@@ -158,12 +161,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     report = config.stash[_report_key]
     items.sort(key=lambda i: bool(i.get_closest_marker("full")))  # read-only checks before any fault
-    if report.profile == "smoke":
-        keep = [i for i in items if not i.get_closest_marker("full")]
-        deselected = [i for i in items if i.get_closest_marker("full")]
-        if deselected:
-            config.hook.pytest_deselected(items=deselected)
-            items[:] = keep
+    deselected = [i for i in items if i.get_closest_marker("full")] if report.profile == "smoke" else []
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [i for i in items if not i.get_closest_marker("full")]
+    if not items and not config.stash[_collect_errors_key]:
+        why = ("only full-profile checks match the selection; add --profile full" if deselected
+               else "no check matches the selection (-k/-m); check the expression")
+        _abort(session, config, items, [("preflight.selection", "manifests", UsageError(why))])
+        return
     try:
         target = build_target(config)
         config.stash[_target_key] = target

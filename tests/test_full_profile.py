@@ -131,3 +131,34 @@ def test_sigint_during_the_full_profile_leaves_no_fault_and_a_healthy_probe(
     assert not os.path.ismount(stack.state_dir / "faults" / "disk")
     cleanup = stack.run("cleanup")
     assert cleanup.returncode == 0 and "Nothing to clean up" in cleanup.stdout, cleanup.stdout
+
+
+def test_an_alert_joining_a_group_that_already_notified_is_bound_by_group_interval(
+        tmp_path: Path, stack_factory: list[Stack]) -> None:
+    """Seed another DatabaseConnectionPoolExhausted (pool "replica") into Alertmanager and let its group
+    notify: the fault's alert then joins a group that already notified and waits for group_interval.
+    The delivery check passes within the bound that models it, and its message says which timer applied
+    and why (with group_wait, the bound was 4.5s and the check failed on a real ~15s wait)."""
+    from stackcheck.clients.sink import SinkClient
+
+    stack = _started(tmp_path, free_port_base())
+    stack_factory.append(stack)
+    endpoints = stack.state()["endpoints"]
+    now = time.time()
+    seeded = {"alertname": "DatabaseConnectionPoolExhausted", "severity": "critical", "component": "database",
+              "service": "phase5-backend", "pool": "replica"}
+    body = [{"labels": seeded, "annotations": {"summary": "seeded by the test"},
+             "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+             "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 600))}]
+    posted = requests.post(f"{endpoints['alertmanager']}/api/v2/alerts", json=body, timeout=5)  # type: ignore[index]
+    assert posted.status_code == 200, posted.text
+    sink = SinkClient(endpoints["sink"])  # type: ignore[index]
+    sink.wait_for(timeout=30, alertname="DatabaseConnectionPoolExhausted", channel="#alerts-database")
+    result, checks = _report(stack, tmp_path, "-k", "reaches_its_channels and DatabaseConnectionPoolExhausted")
+    delivered = checks["alerts.delivered[DatabaseConnectionPoolExhausted]"]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert delivered["status"] == "passed", delivered
+    message = str(delivered["message"])
+    assert "group_interval 15s" in message, message  # 5m at time scale 20
+    assert 'DatabaseConnectionPoolExhausted{pool="replica"} of the same group' in message, message
+    assert float(delivered["bound_s"]) >= 15.0  # type: ignore[arg-type]
