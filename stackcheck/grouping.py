@@ -23,6 +23,15 @@ from typing import Any
 from stackcheck.routing import route
 from stackcheck.timescale import parse_duration
 
+#: Prometheus keeps a resolved alert for 15 minutes of wall-clock time, whatever the time scale, and
+#: re-sends it to Alertmanager all along (``rules/alerting.go``: ``resolvedRetention = 15 * time.Minute``).
+#: Each re-send updates the alert in its Alertmanager group, so the group is not emptied at its flushes
+#: and stays, already notified, for that long: the same alert firing again joins it and waits for the
+#: group's next ``group_interval`` tick, where a new group would wait only ``group_wait``.
+RESOLVED_RETENTION_S = 15 * 60.0
+#: Alertmanager then removes an emptied group at its dispatcher's maintenance, every 30 s
+#: (``dispatch/dispatch.go``: ``time.NewTicker(30 * time.Second)``).
+GROUP_CLEANUP_S = 30.0
 #: Labels that never tell two alerts of one group apart in a message.
 _NOT_DISTINCTIVE = {"alertname", "severity", "component", "service", "cluster"}
 
@@ -76,3 +85,20 @@ def first_notification_wait(config: dict[str, Any], labels: dict[str, str],
         if worst is None or wait.seconds > worst.seconds:
             worst = wait
     return worst or Wait("group_wait", 0.0)
+
+
+def lingering_group_wait(alert: str, matches: Iterable[Any], last_notified: float | None, *,
+                         arrived_at: float) -> Wait | None:
+    """``group_interval`` when the group of an earlier ``alert`` (an earlier fault, an earlier run) may
+    still exist: its latest notification at the alert's channels, at ``last_notified``, came less than
+    Prometheus' resolved retention, a group interval and Alertmanager's clean-up ago.
+    """
+    if last_notified is None:
+        return None
+    interval = max((parse_duration(m.group_interval) for m in matches), default=0.0)
+    age = arrived_at - last_notified
+    if age >= RESOLVED_RETENTION_S + interval + GROUP_CLEANUP_S:
+        return None
+    return Wait("group_interval", interval, because=(
+        f"its group was still open: an earlier {alert} was notified {age:.0f}s before, and Prometheus re-sends "
+        f"a resolved alert for {RESOLVED_RETENTION_S / 60:g} minutes, so Alertmanager keeps its group"))

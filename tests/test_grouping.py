@@ -7,7 +7,12 @@ import pytest
 import yaml
 
 from stackcheck.budgets import Budgets
-from stackcheck.grouping import first_notification_wait
+from stackcheck.grouping import (
+    GROUP_CLEANUP_S,
+    RESOLVED_RETENTION_S,
+    first_notification_wait,
+    lingering_group_wait,
+)
 from stackcheck.manifests import BUNDLED_MANIFESTS
 from stackcheck.routing import route
 
@@ -80,3 +85,22 @@ def test_the_bound_adds_the_timer_that_applies() -> None:
     budgets = Budgets(scrape_s=0.75, evaluation_s=0.75, scrape_timeout_s=0.5)
     assert budgets.notify_bound_s(3.0, 0.0) == 4.5
     assert budgets.notify_bound_s(3.0, 15.0) == 19.5
+
+
+def test_an_alert_resolved_minutes_ago_still_holds_its_group_open(production: dict[str, Any]) -> None:
+    """Prometheus re-sends a resolved alert for 15 minutes, so Alertmanager keeps its group: the same
+    alert firing again 5 minutes after its last notification waits group_interval, and says why."""
+    matches = route(production, DB)
+    wait = lingering_group_wait("DatabaseConnectionPoolExhausted", matches, NOW - 300, arrived_at=NOW)
+    assert wait is not None and (wait.timer, wait.seconds) == ("group_interval", 300.0)
+    assert wait.describe() == (
+        "group_interval 300s (its group was still open: an earlier DatabaseConnectionPoolExhausted was notified "
+        "300s before, and Prometheus re-sends a resolved alert for 15 minutes, so Alertmanager keeps its group)")
+
+
+def test_a_group_is_gone_after_the_resolved_retention_interval_and_clean_up(production: dict[str, Any]) -> None:
+    """After 15 minutes + group_interval + Alertmanager's 30s clean-up, the group is gone: group_wait."""
+    matches = route(production, DB)
+    gone = NOW - (RESOLVED_RETENTION_S + 300 + GROUP_CLEANUP_S)
+    assert lingering_group_wait("DatabaseConnectionPoolExhausted", matches, gone, arrived_at=NOW) is None
+    assert lingering_group_wait("DatabaseConnectionPoolExhausted", matches, None, arrived_at=NOW) is None
