@@ -25,7 +25,7 @@ from stackcheck.routing import channels, route
 from stackcheck.targets.base import Target
 from stackcheck.timescale import parse_duration
 
-ALREADY_FIRING = ("{alert} was already firing before its fault was injected (active since {since}), so its "
+ALREADY_FIRING = ("{alert} was already pending or firing before its fault was injected (active since {since}), so its "
                   "checks would prove nothing; a leftover fault? run `stackcheck cleanup`, then verify again")
 #: An alert may take this many times its computed bound before its delivery check fails.
 LATENCY_TOLERANCE = 1.5
@@ -196,7 +196,7 @@ class Campaign:
         fire_bound = self.budgets.notify_bound_s(for_s, max(parse_duration(m.group_wait) for m in matches))
         budget = LATENCY_TOLERANCE * fire_bound + self.window_s + self.budgets.resend_delay_s + MARGIN_S
 
-        before = [a for a in self._matching(alert, labels) if a.get("state") == "firing"]
+        before = [a for a in self._matching(alert, labels) if a.get("state") in ("pending", "firing")]
         if before and alert != "Watchdog":
             # A verdict on an alert that fired before its fault would prove nothing about the fault.
             self._finish(alert, StageResult(False, ALREADY_FIRING.format(
