@@ -194,3 +194,14 @@ def test_job_problems_accepts_a_scrape_within_two_intervals(targets: Any) -> Non
     up = [t for t in targets if t["health"] == "up"]
     last = max(parse_time(t["lastScrape"]) or 0.0 for t in up)
     assert job_problems(up, ["alertmanager", "prometheus"], now=last + 14.0) == []
+
+
+def test_rule_health_problems_names_an_ok_rule_whose_group_has_stalled(groups: Any) -> None:
+    """An "ok" from an evaluation many intervals ago is not ok now: the group's evaluation has stalled."""
+    healthy: Any = [dict(g, rules=[r for r in g["rules"] if r["health"] == "ok"]) for g in groups]
+    last = parse_time(healthy[0]["rules"][0]["lastEvaluation"])
+    assert last is not None
+    assert rule_health_problems(healthy, now=last + 1.0) == []
+    problems = rule_health_problems(healthy, now=last + 60.0)
+    assert problems[0].startswith("rule 'job:up:sum' (group 'stackcheck-example') says ok, but its last "
+                                  "evaluation was 60.0s ago and its group runs every 5s")

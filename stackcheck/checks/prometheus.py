@@ -14,6 +14,8 @@ DOWN_TARGET = "job {job!r}: target {instance} is {health}: {error}"
 STALE_TARGET = ("job {job!r}: target {instance} says {health}, but its last scrape was {age:.1f}s ago and it is "
                 "scraped every {interval}; its scrape loop has stalled (Prometheus overloaded, or a stuck scrape)")
 RULE_ERROR = "rule {name!r} (group {group!r}, {file}): {error}"
+STALE_RULE = ("rule {name!r} (group {group!r}) says ok, but its last evaluation was {age:.1f}s ago and its group "
+              "runs every {interval:g}s; the group's evaluation has stalled (Prometheus overloaded?)")
 RULE_NOT_LOADED = "rule {name!r} is not loaded by Prometheus (check rule_files and the rule file)"
 
 
@@ -53,16 +55,24 @@ def _scrape_age(target: Target, now: float) -> float | None:
     return now - last
 
 
-def rule_health_problems(groups: Iterable[RuleGroup]) -> list[str]:
-    """Every rule whose last evaluation failed (or has not happened yet), with its error."""
+def rule_health_problems(groups: Iterable[RuleGroup], now: float | None = None) -> list[str]:
+    """Every rule whose last evaluation failed (or has not happened yet), with its error; given
+    Prometheus' clock ``now``, also every rule whose "ok" comes from an evaluation older than two of its
+    group's intervals (the group has stalled, so "ok" says nothing about the rule today)."""
     problems = []
     for group in groups:
+        interval = float(group.get("interval") or 0) or 60.0
         for rule in group.get("rules", []):
             if rule.get("health") != "ok":
                 problems.append(RULE_ERROR.format(
                     name=rule.get("name"), group=group.get("name"), file=group.get("file"),
                     error=rule.get("lastError") or f"health is {rule.get('health', 'unknown')!r} (not evaluated yet)",
                 ))
+                continue
+            last = parse_time(rule.get("lastEvaluation"))
+            if now is not None and last is not None and now - last > 2 * interval:
+                problems.append(STALE_RULE.format(name=rule.get("name"), group=group.get("name"),
+                                                  age=now - last, interval=interval))
     return problems
 
 
