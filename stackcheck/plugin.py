@@ -180,13 +180,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 f"the full profile injects faults, and target {target.name} is not known to be disposable; "
                 "use the local runtime or a CI namespace, or pass --allow-faults if you are sure"
             )
-        failures = _preflight(target)
+        failures, fatal = _preflight(target)
     except StackcheckError as exc:
-        failures = [("preflight.config", "manifests", exc)]
+        failures, fatal = [("preflight.config", "manifests", exc)], True
     failures += [(f"preflight.collect[{where}]", "manifests", UsageError(f"{where} cannot be collected: {why}"))
                  for where, why in config.stash[_collect_errors_key]]
-    if failures:
+    if failures and (fatal or config.stash[_collect_errors_key]):
         _abort(session, config, items, failures)
+    elif failures:  # Prometheus answers: the checks run, after one entry per component that does not
+        items[:0] = preflight.failure_items(session, failures)
 
 
 def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.Item],
@@ -196,6 +198,7 @@ def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.It
         _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
     config.stash[_exit_key] = max(int(exc.exit_code) for _, _, exc in failures)
     items[:] = preflight.failure_items(session, failures)
+    preflight.quiet_pytest(session)
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
@@ -203,9 +206,9 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     return ("error", "", "") if preflight.is_failure_report(report) else None
 
 
-def _preflight(target: Target) -> list[tuple[str, str, StackcheckError]]:
-    """Ask every component of the target whether it answers. Prometheus must be ready before any check
-    runs; when it is not, every component that did not answer becomes an entry, quoting its reason."""
+def _preflight(target: Target) -> tuple[list[tuple[str, str, StackcheckError]], bool]:
+    """Ask every component of the target whether it answers; each that does not becomes an entry quoting
+    its reason. Fatal (no check runs) when Prometheus is not ready."""
     problems = []
     for component in preflight.PATHS:
         if target.url(component) is None:
@@ -213,10 +216,9 @@ def _preflight(target: Target) -> list[tuple[str, str, StackcheckError]]:
         problem = preflight.ask(component_http(target, component), component)
         if problem is not None:
             problems.append(problem)
-    if not any(p.component in preflight.REQUIRED for p in problems):
-        return []
+    fatal = any(p.component in preflight.REQUIRED for p in problems)
     return [(f"preflight.reachable[{p.component}]", preflight.REPORT_COMPONENT.get(p.component, p.component),
-             (Unauthorized if p.unauthorised else Unreachable)(p.message)) for p in problems]
+             (Unauthorized if p.unauthorised else Unreachable)(p.message)) for p in problems], fatal
 
 
 def _say(text: str) -> None:

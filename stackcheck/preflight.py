@@ -92,23 +92,27 @@ class PreflightFailure(pytest.Item):
 
 
 def failure_items(session: pytest.Session, failures: list[tuple[str, str, StackcheckError]]) -> list[pytest.Item]:
-    """One check item per failure (id, report component, error), in place of the run's checks.
+    """One check item per failure (id, report component, error), in place of or before the run's checks.
 
-    They go through pytest's own reporting, so the JSON, JUnit and the table get them like any check;
-    pytest's own lines ("44 deselected in 1.5s", the short summary) are turned off, since the table and
-    the STACKCHECK line say it all.
+    They go through pytest's own reporting, so the JSON, JUnit and the table get them like any check.
     """
     items: list[pytest.Item] = []
     for check_id, component, exc in failures:
         item = PreflightFailure.from_parent(session, name=check_id, error=exc)
         item.add_marker(pytest.mark.check(check_id, component=component))
         items.append(item)
+    return items
+
+
+def quiet_pytest(session: pytest.Session) -> None:
+    """For a run that is only failure entries: pytest's own lines ("44 deselected in 1.5s", the short
+    summary, "Interrupted: 1 error during collection") would say nothing the table and the STACKCHECK
+    line do not."""
     session.testsfailed = 0  # collection errors are entries of the report now, not "Interrupted"
     session.config.option.verbose = -2
     terminal = session.config.pluginmanager.get_plugin("terminalreporter")
     if terminal is not None:
         terminal.reportchars = ""
-    return items
 
 
 def is_failure_report(report: pytest.TestReport) -> bool:
