@@ -78,3 +78,24 @@ def test_verify_with_prometheus_down_writes_an_error_entry_everywhere_and_exits_
     assert "preflight.reachable[prometheus]" in ran.stdout
     for internal in ("deselected", "_pytest", "!!!", "Exit:", "warnings summary", "short test summary"):
         assert internal not in out, f"{internal!r} reached the terminal:\n{out}"
+
+
+def test_a_component_down_beside_a_ready_prometheus_is_an_entry_and_the_checks_still_run(tmp_path: Path) -> None:
+    """Prometheus ready (a double of the real 2.42), Alertmanager refused: the checks run, the report
+    also holds preflight.reachable[alertmanager] with the OS's reason, and the exit code is 3."""
+    closed = _closed_url()
+    report = tmp_path / "r.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}
+    with FakeServer(PROMETHEUS) as fake:
+        ran = subprocess.run([str(STACKCHECK), "verify", "--target", "urls", "--prometheus-url", fake.url,
+                              "--alertmanager-url", closed, "--manifests", str(REPO / "manifests"),
+                              "-k", "reference_alert and Watchdog", "--json", str(report),
+                              "--state-dir", str(tmp_path / "state")],
+                             capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    checks = {c["id"]: c for c in json.loads(report.read_text())["checks"]}
+    entry = checks["preflight.reachable[alertmanager]"]
+    assert entry["status"] == "error" and entry["component"] == "alertmanager"
+    assert closed in entry["message"] and "[Errno 111] Connection refused" in entry["message"]
+    assert "alerts.loaded[Watchdog]" in checks  # the checks ran
+    assert "STACKCHECK FAILED" in ran.stdout
