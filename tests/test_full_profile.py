@@ -181,3 +181,31 @@ def test_the_same_alert_again_within_minutes_is_bound_by_group_interval(
     message = str(delivered["message"])
     assert "group_interval 15s (its group was still open: an earlier DatabaseConnectionPoolExhausted" in message
     assert float(delivered["latency_s"]) <= 1.5 * float(delivered["bound_s"])  # type: ignore[arg-type]
+
+
+def test_an_alert_already_firing_before_its_fault_fails_instead_of_passing_on_stale_state(
+        tmp_path: Path, stack_factory: list[Stack]) -> None:
+    """A leftover fault keeps DatabaseConnectionPoolExhausted firing before the run: "fires under its
+    fault" would prove nothing, so the check fails (exit 1), naming the alert and the fix."""
+    from stackcheck.faults.local import set_switches
+
+    stack = _started(tmp_path, free_port_base())
+    stack_factory.append(stack)
+    endpoints = stack.state()["endpoints"]
+    set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": True})  # type: ignore[index]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # poll until Prometheus shows it firing
+            alerts = requests.get(f"{endpoints['prometheus']}/api/v1/alerts", timeout=5).json()  # type: ignore[index]
+            if any(a["labels"].get("alertname") == "DatabaseConnectionPoolExhausted" and a["state"] == "firing"
+                   for a in alerts["data"]["alerts"]):
+                break
+            time.sleep(0.25)
+        result, checks = _report(stack, tmp_path, "-k", "fires_under_its_fault and DatabaseConnectionPoolExhausted")
+    finally:
+        set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": False})  # type: ignore[index]
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    fires = checks["alerts.fires[DatabaseConnectionPoolExhausted]"]
+    assert fires["status"] == "failed"
+    assert "was already pending or firing before its fault was injected" in str(fires["message"])
+    assert "stackcheck cleanup" in str(fires["message"])
