@@ -44,6 +44,8 @@ class Wait:
     seconds: float
     receiver: str = ""
     because: str = ""
+    #: The other alert of the same group that notified first, when that is why (``A{pool="a"}``).
+    other: str = ""
 
     def describe(self) -> str:
         text = f"{self.timer} {_seconds(self.seconds)}"
@@ -78,8 +80,9 @@ def first_notification_wait(config: dict[str, Any], labels: dict[str, str],
                       and any(m.path == match.path and m.group_key(other) == key for m in route(config, other))),
                      None)
         if first is not None:
+            name = _name(first, labels)
             wait = Wait("group_interval", parse_duration(match.group_interval), match.receiver,
-                        f"{_name(first, labels)} of the same group on receiver {match.receiver} notified first")
+                        f"{name} of the same group on receiver {match.receiver} notified first", other=name)
         else:
             wait = Wait("group_wait", group_wait, match.receiver)
         if worst is None or wait.seconds > worst.seconds:

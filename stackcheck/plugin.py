@@ -144,9 +144,10 @@ def build_target(config: pytest.Config) -> Target:
 
 
 def _is_active(config: pytest.Config, items: list[pytest.Item]) -> bool:
-    """A stackcheck run: it has checks, or a target was asked for (so an empty selection is reported)."""
-    return any(item.get_closest_marker("check") for item in items) or bool(
-        _opt(config, "stackcheck-target", "target"))
+    """A stackcheck run: it has checks, or ``--stackcheck-target`` was given on the command line (as
+    ``stackcheck verify`` does), so that an empty selection is reported too. The environment does not
+    count: a STACKCHECK_TARGET left exported must not turn the project's own tests into a verify run."""
+    return any(item.get_closest_marker("check") for item in items) or bool(config.getoption("stackcheck_target"))
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected, so preflight entries are never deselected

@@ -245,9 +245,9 @@ class Campaign:
         resolve_budget = self.window_s + 2 * self.budgets.evaluation_s + self.budgets.scrape_s + MARGIN_S + \
             parse_duration(str((self.live_am_config.get("route") or {}).get("group_interval", "5m"))) + for_s
         resolved_at, message = self._wait_delivered(alert, expect, t1, resolve_budget, "resolved")
-        if resolved_at is None and wait.because:
-            message += (f"; {wait.because.replace(' notified first', '')} may still fire, and while any alert of "
-                        "a group fires its notifications say FIRING")
+        if resolved_at is None and wait.other:
+            message += (f"; {wait.other} of the same group may still fire, and while any alert of a group fires, "
+                        "its notifications say FIRING")
         self._set(alert, "resolves", StageResult(resolved_at is not None, message))
 
     def _notification_wait(self, mine: dict[str, str], routing_labels: dict[str, str], arrived_at: float) -> Wait:
