@@ -7,7 +7,6 @@ Registered through the ``pytest11`` entry point, so ``pytest suites/ --stackchec
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 import threading
@@ -25,7 +24,7 @@ from stackcheck.budgets import DEFAULT_RESEND_DELAY_S, Budgets
 from stackcheck.clients.alertmanager import AlertmanagerClient
 from stackcheck.clients.http import Credentials, Http
 from stackcheck.clients.prometheus import PrometheusClient
-from stackcheck.errors import ExitCode, StackcheckError, Unauthorized, Unreachable, UsageError
+from stackcheck.errors import ExitCode, StackcheckError, Unreachable, UsageError
 from stackcheck.inventory import ALERTS
 from stackcheck.local.state import resolve_state_dir
 from stackcheck.manifests import Manifests
@@ -102,10 +101,7 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, p
     """Remember why a suite file could not be collected (e.g. a manifests file it reads is missing)."""
     report = yield
     if report.failed and _collect_errors_key in collector.config.stash:
-        crash = getattr(report.longrepr, "reprcrash", None)
-        lines = str(getattr(crash, "message", "") or report.longrepr).strip().splitlines() or ["?"]
-        reason = re.sub(r"^(?:[\w.]+\.)?(?:UsageError|Error|Exception): ", "", lines[-1])
-        collector.config.stash[_collect_errors_key].append((report.nodeid or "suites", reason))
+        collector.config.stash[_collect_errors_key].append(preflight.collect_error(report))
     return report
 
 
@@ -181,7 +177,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 f"the full profile injects faults, and target {target.name} is not known to be disposable; "
                 "use the local runtime or a CI namespace, or pass --allow-faults if you are sure"
             )
-        failures, fatal = _preflight(target)
+        failures, fatal = preflight.ask_all(target, component_http)
     except StackcheckError as exc:
         failures, fatal = [("preflight.config", "manifests", exc)], True
     failures += [(f"preflight.collect[{where}]", "manifests", UsageError(f"{where} cannot be collected: {why}"))
@@ -193,7 +189,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.Item],
-           failures: list[tuple[str, str, StackcheckError]]) -> None:
+           failures: list[preflight.Failure]) -> None:
     """Replace every check by one failing entry per reason, and say each on stderr at once."""
     for _, _, exc in failures:
         _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
@@ -205,21 +201,6 @@ def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.It
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
     """No progress letter for a preflight entry: the table right after says it in words."""
     return ("error", "", "") if preflight.is_failure_report(report) else None
-
-
-def _preflight(target: Target) -> tuple[list[tuple[str, str, StackcheckError]], bool]:
-    """Ask every component of the target whether it answers; each that does not becomes an entry quoting
-    its reason. Fatal (no check runs) when Prometheus is not ready."""
-    problems = []
-    for component in preflight.PATHS:
-        if target.url(component) is None:
-            continue
-        problem = preflight.ask(component_http(target, component), component)
-        if problem is not None:
-            problems.append(problem)
-    fatal = any(p.component in preflight.REQUIRED for p in problems)
-    return [(f"preflight.reachable[{p.component}]", preflight.REPORT_COMPONENT.get(p.component, p.component),
-             (Unauthorized if p.unauthorised else Unreachable)(p.message)) for p in problems], fatal
 
 
 def _say(text: str) -> None:

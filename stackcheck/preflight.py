@@ -12,15 +12,22 @@ only asks; :mod:`stackcheck.plugin` turns each answer into an ``error`` entry of
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 
 from stackcheck.clients.http import Http
-from stackcheck.errors import TEXT_ERROR_MAX_SIZE, StackcheckError, truncate
+from stackcheck.errors import TEXT_ERROR_MAX_SIZE, StackcheckError, Unauthorized, Unreachable, truncate
+
+if TYPE_CHECKING:
+    from stackcheck.targets.base import Target
+
+#: One entry of the report: its check id, its report component, and the error it stands for.
+Failure = tuple[str, str, StackcheckError]
 
 #: What each component answers when it is up. Prometheus must be *ready* (WAL replayed) for any check to
 #: run; the others only have to answer: their own checks judge readiness, in their own words.
@@ -77,6 +84,23 @@ def ask(http: Http, component: str) -> Problem | None:
     return None
 
 
+def ask_all(target: Target, http_of: Callable[[Target, str], Http]) -> tuple[list[Failure], bool]:
+    """Ask every component of the target whether it answers; each that does not becomes an entry quoting
+    its reason. Fatal (no check can run) when a :data:`REQUIRED` component does not."""
+    problems = [p for c in PATHS if target.url(c) is not None and (p := ask(http_of(target, c), c)) is not None]
+    failures: list[Failure] = [
+        (f"preflight.reachable[{p.component}]", REPORT_COMPONENT.get(p.component, p.component),
+         (Unauthorized if p.unauthorised else Unreachable)(p.message)) for p in problems]
+    return failures, any(p.component in REQUIRED for p in problems)
+
+
+def collect_error(report: pytest.CollectReport) -> tuple[str, str]:
+    """Where and why a suite file could not be collected, from its collect report (no traceback)."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    lines = str(getattr(crash, "message", "") or report.longrepr).strip().splitlines() or ["?"]
+    return report.nodeid or "suites", re.sub(r"^(?:[\w.]+\.)?(?:UsageError|Error|Exception): ", "", lines[-1])
+
+
 class PreflightFailure(pytest.Item):
     """Stands in for the whole run when the stack cannot be checked: it fails with the reason."""
 
@@ -91,7 +115,7 @@ class PreflightFailure(pytest.Item):
         return self.path, None, self.name
 
 
-def failure_items(session: pytest.Session, failures: list[tuple[str, str, StackcheckError]]) -> list[pytest.Item]:
+def failure_items(session: pytest.Session, failures: list[Failure]) -> list[pytest.Item]:
     """One check item per failure (id, report component, error), in place of or before the run's checks.
 
     They go through pytest's own reporting, so the JSON, JUnit and the table get them like any check.
