@@ -110,7 +110,7 @@ class Report:
             table = Table(title=title, title_justify="left")
         else:
             console.print(f"[bold]{escape(title)}[/]", overflow="fold")
-            table = Table.grid(padding=(0, 2))
+            table = Table.grid(padding=(0, 1))
         table.add_column("verdict", no_wrap=True, min_width=_VERDICT_WIDTH)
         table.add_column("time", justify="right", no_wrap=True, min_width=_TIME_WIDTH)
         table.add_column("check", overflow="fold")
@@ -133,9 +133,19 @@ class Report:
         console.print(f"[bold {style}]{self.verdict_line()}[/]", soft_wrap=True)
 
     def _print_messages(self, console: Console) -> None:
-        """The narrow layout's list: failures and errors first, then skip reasons; passes say nothing."""
-        order = {"failed": 0, "error": 0, "skipped": 1}
-        shown = sorted((c for c in self.checks if c.status in order and c.message), key=lambda c: order[c.status])
-        for c in shown:
-            console.print(f"\n[bold {_STYLE[c.status]}]{c.status.upper()}[/] {escape(c.id)}", overflow="fold")
-            console.print(Padding(escape(scrub(c.message)), (0, 0, 0, 2)), overflow="fold")
+        """The narrow layout's list: each failure and error with its message, then each skip reason once,
+        under the ids of the checks it skipped; passes say nothing."""
+        for c in self.checks:
+            if c.status in ("failed", "error") and c.message:
+                self._print_entry(console, c.status, [c.id], c.message)
+        skipped: dict[str, list[str]] = {}
+        for c in self.checks:
+            if c.status == "skipped" and c.message:
+                skipped.setdefault(c.message, []).append(c.id)
+        for message, ids in skipped.items():
+            self._print_entry(console, "skipped", ids, message)
+
+    @staticmethod
+    def _print_entry(console: Console, status: str, ids: list[str], message: str) -> None:
+        console.print(f"\n[bold {_STYLE[status]}]{status.upper()}[/] {escape(', '.join(ids))}", overflow="fold")
+        console.print(Padding(escape(scrub(message)), (0, 0, 0, 2)), overflow="fold")

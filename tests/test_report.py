@@ -151,3 +151,17 @@ def test_a_wide_terminal_keeps_the_message_column_in_the_table() -> None:
     text = _printed(160)
     assert "┃ message" in text and "FAILED targets.up" not in text
     assert "connection refused" in text
+
+
+def test_the_narrow_list_says_a_shared_skip_reason_once() -> None:
+    """Checks skipped for the same reason are listed under it once, their ids together."""
+    why = "grafana binary not found; install Grafana from https://grafana.com/grafana/download"
+    skips = [CheckResult(id=f"grafana.dashboard_loads[board-{i}]", component="grafana", status="skipped",
+                         duration_s=0.0, message=why) for i in range(3)]
+    out = io.StringIO()
+    report(*LONG_IDS, *skips).print_table(Console(width=80, file=out))
+    text = out.getvalue()
+    assert text.count("grafana binary not found") == 1
+    flat = " ".join(text.split())
+    assert ("SKIPPED grafana.dashboard_loads[board-0], grafana.dashboard_loads[board-1], "
+            "grafana.dashboard_loads[board-2] grafana binary not found") in flat
