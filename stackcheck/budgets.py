@@ -49,6 +49,12 @@ class Budgets:
         """An alert goes from its condition to firing in Prometheus."""
         return self.scrape_s + 2 * self.evaluation_s + for_s + MARGIN_S
 
+    def notify_bound_s(self, for_s: float, alertmanager_wait_s: float) -> float:
+        """An alert's expected fault-to-receiver latency: scrape + evaluation + ``for`` + the Alertmanager
+        timer it waits on (``group_wait``, or ``group_interval`` when its group has notified already,
+        see :mod:`stackcheck.grouping`)."""
+        return self.scrape_s + self.evaluation_s + for_s + alertmanager_wait_s
+
     def delivery_s(self, for_s: float, group_wait_s: float) -> float:
         """An alert goes from its condition to a notification at the receiver."""
         return self.firing_s(for_s) + self.resend_delay_s + group_wait_s

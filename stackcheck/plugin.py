@@ -19,6 +19,7 @@ import pytest
 from rich.console import Console
 from rich.markup import escape
 
+from stackcheck import preflight
 from stackcheck.budgets import DEFAULT_RESEND_DELAY_S, Budgets
 from stackcheck.clients.alertmanager import AlertmanagerClient
 from stackcheck.clients.http import Credentials, Http
@@ -42,8 +43,8 @@ pytest_plugins = ["stackcheck.verify_deploy"]
 
 _target_key = pytest.StashKey[Target]()
 _exit_key = pytest.StashKey[int]()
-_exited_key = pytest.StashKey[bool]()  # our own pytest.exit(), as opposed to Ctrl-C
 _durations_key = pytest.StashKey[dict[str, float]]()
+_collect_errors_key = pytest.StashKey[list[tuple[str, str]]]()
 
 
 def _env(name: str) -> str | None:
@@ -97,6 +98,17 @@ def pytest_configure(config: pytest.Config) -> None:
         # SIGTERM cleans up like Ctrl-C: fixtures' finally blocks clear every injected fault.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     config.stash[_durations_key] = {}
+    config.stash[_collect_errors_key] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, pytest.CollectReport,
+                                                                         pytest.CollectReport]:
+    """Remember why a suite file could not be collected (e.g. a manifests file it reads is missing)."""
+    report = yield
+    if report.failed and _collect_errors_key in collector.config.stash:
+        collector.config.stash[_collect_errors_key].append(preflight.collect_error(report))
+    return report
 
 
 def _target_name(config: pytest.Config) -> str:
@@ -150,21 +162,33 @@ def _build_target(config: pytest.Config) -> Target:
 
 
 def _is_active(config: pytest.Config, items: list[pytest.Item]) -> bool:
-    return any(item.get_closest_marker("check") for item in items)
+    """A stackcheck run: it has checks, or ``--stackcheck-target`` was given on the command line (as
+    ``stackcheck verify`` does), so that an empty selection is reported too. The environment does not
+    count: a STACKCHECK_TARGET left exported must not turn the project's own tests into a verify run."""
+    return any(item.get_closest_marker("check") for item in items) or bool(config.getoption("stackcheck_target"))
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Drop full-profile checks from a smoke run, then resolve the target and check it answers."""
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected, so preflight entries are never deselected
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop full-profile checks from a smoke run, then resolve the target and check it answers.
+
+    When it does not, the run's checks are replaced by one ``error`` entry per component that did not
+    answer (or by one for the usage error), so the table, the JSON, JUnit and the STACKCHECK line all
+    say why, and the exit code is the documented one.
+    """
     if not _is_active(config, items):
         return
     report = config.stash[_report_key]
     items.sort(key=lambda i: bool(i.get_closest_marker("full")))  # read-only checks before any fault
-    if report.profile == "smoke":
-        keep = [i for i in items if not i.get_closest_marker("full")]
-        deselected = [i for i in items if i.get_closest_marker("full")]
-        if deselected:
-            config.hook.pytest_deselected(items=deselected)
-            items[:] = keep
+    deselected = [i for i in items if i.get_closest_marker("full")] if report.profile == "smoke" else []
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [i for i in items if not i.get_closest_marker("full")]
+    if not items and not config.stash[_collect_errors_key]:
+        why = ("only full-profile checks match the selection; add --profile full" if deselected
+               else "no check matches the selection (-k/-m); check the expression")
+        _abort(session, config, items, [("preflight.selection", "manifests", UsageError(why))])
+        return
     try:
         target = build_target(config)
         config.stash[_target_key] = target
@@ -175,19 +199,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"the full profile injects faults, and target {target.name} is not known to be disposable; "
                 "use the local runtime or a CI namespace, or pass --allow-faults if you are sure"
             )
-        _preflight(target)
+        failures, fatal = preflight.ask_all(target, component_http)
     except StackcheckError as exc:
-        config.stash[_exit_key] = int(exc.exit_code)
-        config.stash[_exited_key] = True
+        failures, fatal = [("preflight.config", "manifests", exc)], True
+    failures += [(f"preflight.collect[{where}]", "manifests", UsageError(f"{where} cannot be collected: {why}"))
+                 for where, why in config.stash[_collect_errors_key]]
+    if failures and (fatal or config.stash[_collect_errors_key]):
+        _abort(session, config, items, failures)
+    elif failures:  # Prometheus answers: the checks run, after one entry per component that does not
+        items[:0] = preflight.failure_items(session, failures)
+
+
+def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.Item],
+           failures: list[preflight.Failure]) -> None:
+    """Replace every check by one failing entry per reason, and say each on stderr at once."""
+    for _, _, exc in failures:
         _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
-        pytest.exit(scrub(str(exc)), returncode=int(exc.exit_code))
+    config.stash[_exit_key] = max(int(exc.exit_code) for _, _, exc in failures)
+    items[:] = preflight.failure_items(session, failures)
+    preflight.quiet_pytest(session)
 
 
-def _preflight(target: Target) -> None:
-    """Prometheus must answer before any check runs; otherwise exit 3 naming its URL."""
-    prom = PrometheusClient(component_http(target, "prometheus"))
-    if not prom.ready():
-        raise Unreachable(f"prometheus at {prom.url} is not ready (/-/ready); wait for start-up or check its log")
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """No progress letter for a preflight entry: the table right after says it in words."""
+    return ("error", "", "") if preflight.is_failure_report(report) else None
 
 
 def _say(text: str) -> None:
@@ -331,7 +366,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     props = dict(item.user_properties)
     config.stash[_report_key].checks.append(CheckResult(
         id=check_id, component=component, status=status,  # type: ignore[arg-type]
-        duration_s=durations[item.nodeid], message=_message(call),
+        duration_s=durations[item.nodeid], message=_message(call) or str(props.get("message", "")),
         latency_s=_float(props.get("latency_s")), bound_s=_float(props.get("bound_s")),
     ))
 
@@ -343,8 +378,9 @@ def _float(value: object) -> float | None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     report = config.stash[_report_key]
     if report.checks:
-        # Not a terminal (CI logs): 160 columns keep check ids whole instead of rich's default 80.
-        width = None if sys.stdout.isatty() else 160
+        # Not a terminal (CI logs): 160 columns keep check ids whole instead of rich's default 80,
+        # unless COLUMNS says otherwise (rich reads it).
+        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
         report.print_table(Console(file=sys.stdout, highlight=False, width=width))
 
 
@@ -359,7 +395,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         report.write_json(Path(path))
     if not report.checks and _exit_key not in config.stash:
         return  # not a stackcheck run (e.g. the project's own tests)
-    interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED) and _exited_key not in config.stash
+    interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
     if _exit_key in config.stash and not interrupted:
         session.exitstatus = config.stash[_exit_key]
         return

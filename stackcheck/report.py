@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
 from stackcheck.secrets import scrub
@@ -19,6 +20,9 @@ from stackcheck.secrets import scrub
 SCHEMA = "stackcheck.report/v1"
 Status = Literal["passed", "failed", "skipped", "error"]
 COMPONENTS = ("prometheus", "alertmanager", "loki", "jaeger", "grafana", "manifests", "probe")
+#: Below this many columns for the message, the table drops it and lists the messages under the table.
+MESSAGE_MIN_WIDTH = 40
+_VERDICT_WIDTH, _TIME_WIDTH, _LATENCY_WIDTH = len("skipped"), len("123.45s"), len("latency / bound")
 _STYLE = {"passed": "green", "failed": "red", "skipped": "yellow", "error": "magenta"}
 
 
@@ -89,18 +93,59 @@ class Report:
                 f"{s['errors']} errors in {self.duration_s:.1f}s")
 
     def print_table(self, console: Console) -> None:
-        """One row per check: verdict, id, duration, latency against bound, and the message."""
-        table = Table(title=f"stackcheck: target {self.target}, profile {self.profile}, "
-                            f"time scale {self.time_scale:g}", show_lines=False)
-        table.add_column("verdict", no_wrap=True)
-        table.add_column("check", no_wrap=True)
-        table.add_column("time", justify="right", no_wrap=True)
-        table.add_column("latency / bound", justify="right", no_wrap=True)
-        table.add_column("message", overflow="fold")
+        """One row per check: verdict, id, duration, latency against bound, and the message.
+
+        When the message column would be narrower than :data:`MESSAGE_MIN_WIDTH` (an 80-column terminal,
+        or long check ids), a list replaces the table: one line per check without its message, then every
+        message that is not a pass, word-wrapped at the full width, as pytest prints its failures after
+        the progress line. Verdicts never wrap or shrink.
+        """
+        with_latency = any(c.latency_s is not None and c.bound_s for c in self.checks)
+        fixed = _VERDICT_WIDTH + max([len(c.id) for c in self.checks] + [5]) + _TIME_WIDTH + \
+            (_LATENCY_WIDTH if with_latency else 0)
+        columns = 4 + (1 if with_latency else 0)
+        wide = console.width - fixed - 3 * columns - 1 >= MESSAGE_MIN_WIDTH
+        title = f"stackcheck: target {self.target}, profile {self.profile}, time scale {self.time_scale:g}"
+        if wide:
+            table = Table(title=title, title_justify="left")
+        else:
+            console.print(f"[bold]{escape(title)}[/]", overflow="fold")
+            table = Table.grid(padding=(0, 1))
+        table.add_column("verdict", no_wrap=True, min_width=_VERDICT_WIDTH)
+        table.add_column("time", justify="right", no_wrap=True, min_width=_TIME_WIDTH)
+        table.add_column("check", overflow="fold")
+        if wide and with_latency:
+            table.add_column("latency / bound", justify="right", no_wrap=True)
+        if wide:
+            table.add_column("message", overflow="fold", ratio=1)
         for c in self.checks:
             latency = f"{c.latency_s:.1f}s / {c.bound_s:.1f}s" if c.latency_s is not None and c.bound_s else ""
-            table.add_row(f"[{_STYLE[c.status]}]{c.status}[/]", escape(c.id), f"{c.duration_s:.2f}s", latency,
-                          escape(scrub(c.message)))
+            row = [f"[{_STYLE[c.status]}]{c.status}[/]", f"{c.duration_s:.2f}s", escape(c.id)]
+            if wide:
+                row += [latency, escape(scrub(c.message))] if with_latency else [escape(scrub(c.message))]
+            elif latency:
+                row[2] += f"  latency {latency}"  # a list line: latency against bound after the id
+            table.add_row(*row)
         console.print(table)
+        if not wide:
+            self._print_messages(console)
         style = "green" if "OK" in self.verdict_line() else "red"
-        console.print(f"[bold {style}]{self.verdict_line()}[/]")
+        console.print(f"[bold {style}]{self.verdict_line()}[/]", soft_wrap=True)
+
+    def _print_messages(self, console: Console) -> None:
+        """The narrow layout's list: each failure and error with its message, then each skip reason once,
+        under the ids of the checks it skipped; passes say nothing."""
+        for c in self.checks:
+            if c.status in ("failed", "error") and c.message:
+                self._print_entry(console, c.status, [c.id], c.message)
+        skipped: dict[str, list[str]] = {}
+        for c in self.checks:
+            if c.status == "skipped" and c.message:
+                skipped.setdefault(c.message, []).append(c.id)
+        for message, ids in skipped.items():
+            self._print_entry(console, "skipped", ids, message)
+
+    @staticmethod
+    def _print_entry(console: Console, status: str, ids: list[str], message: str) -> None:
+        console.print(f"\n[bold {_STYLE[status]}]{status.upper()}[/] {escape(', '.join(ids))}", overflow="fold")
+        console.print(Padding(escape(scrub(message)), (0, 0, 0, 2)), overflow="fold")

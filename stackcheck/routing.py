@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # One matcher of a comma-separated list: name, operator, then a quoted (Go escapes) or bare value.
@@ -39,6 +39,17 @@ class Match:
     group_wait: str
     group_interval: str
     repeat_interval: str = "4h"
+    #: The route's effective ``group_by`` (inherited); ``("...",)`` groups by every label.
+    group_by: tuple[str, ...] = field(default=(), compare=False)
+    #: Where the route sits in the tree (child indexes from the root): Alertmanager's route identity.
+    path: tuple[int, ...] = field(default=(), compare=False)
+
+    def group_key(self, labels: dict[str, str]) -> tuple[tuple[int, ...], tuple[tuple[str, str], ...]]:
+        """The aggregation group an alert with ``labels`` joins on this route, as Alertmanager forms it:
+        the route, then the values of the ``group_by`` labels the alert has."""
+        if "..." in self.group_by:
+            return self.path, tuple(sorted(labels.items()))
+        return self.path, tuple((name, labels[name]) for name in self.group_by if name in labels)
 
 
 def _matches(route: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -65,18 +76,20 @@ def route(config: dict[str, Any], labels: dict[str, str]) -> list[Match]:
                  "repeat_interval": root.get("repeat_interval", "4h"),
                  "group_interval": root.get("group_interval", "5m")}
 
-    def walk(node: dict[str, Any], parent: dict[str, str]) -> list[Match]:
+    def walk(node: dict[str, Any], parent: dict[str, str], group_by: tuple[str, ...],
+             path: tuple[int, ...]) -> list[Match]:
         here = {key: str(node.get(key, parent[key])) for key in parent}
+        grouping = tuple(map(str, node["group_by"])) if "group_by" in node else group_by
         found: list[Match] = []
-        for child in node.get("routes") or []:
+        for index, child in enumerate(node.get("routes") or []):
             if _matches(child, labels):
-                found += walk(child, here)
+                found += walk(child, here, grouping, (*path, index))
                 if not child.get("continue", False):
                     break
         return found or [Match(here["receiver"], here["group_wait"], here["group_interval"],
-                               here["repeat_interval"])]
+                               here["repeat_interval"], group_by=grouping, path=path)]
 
-    return walk(root, inherited)
+    return walk(root, inherited, (), ())
 
 
 def channels(config: dict[str, Any], receiver: str) -> dict[str, list[str]]:

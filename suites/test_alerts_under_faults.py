@@ -52,6 +52,7 @@ def _verdict(result: StageResult, record_property: Any) -> None:
     if result.skipped:
         pytest.skip(result.message)
     assert result.ok, result.message
+    record_property("message", result.message)  # a pass says which bound applied, too
 
 
 def _supported(alert: str, target: Target) -> None:

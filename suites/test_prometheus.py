@@ -1,10 +1,14 @@
 """Prometheus scrapes every target, evaluates every rule, and has every rule of the acceptance list."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from stackcheck.budgets import Budgets
+from stackcheck.checks.freshness import NOT_LOADED, Verdict, find_rule, recording_verdict, sample_times
 from stackcheck.checks.prometheus import (
+    STALE_JOBS,
     UP_BY_JOB,
     job_problems,
     loaded_rules,
@@ -16,7 +20,7 @@ from stackcheck.inventory import ALERTS
 from stackcheck.manifests import Manifests, RuleDef
 from stackcheck.promql import metric_names
 from stackcheck.targets.base import SIGNAL_SOURCES, Target
-from stackcheck.wait import eventually
+from stackcheck.wait import eventually, until
 
 #: At most this many jobs' targets are fetched to quote their lastError when targets.up fails.
 DETAILED_JOBS = 5
@@ -26,7 +30,8 @@ DETAILED_JOBS = 5
 def test_every_scrape_job_has_targets_and_all_are_up(
     prometheus: PrometheusClient, stackcheck_target: Target, manifests: Manifests, budgets: Budgets,
 ) -> None:
-    """Every expected scrape job has at least one target, and all of its targets are up."""
+    """Every expected scrape job has at least one target, and all of its targets are up, judged by a
+    recent scrape (within two of its intervals, by Prometheus' clock)."""
     expected = stackcheck_target.expected_jobs
     if expected is None:
         expected = manifests.scrape_jobs()
@@ -40,39 +45,60 @@ def test_every_scrape_job_has_targets_and_all_are_up(
 
     eventually(problems_now, budgets.targets_s, max_interval_s=budgets.scrape_s)
     problems, down = seen[0]
-    if down:  # the lastError of each down target, from those jobs' targets only (scrapePool filter)
-        detail = [line for job in down[:DETAILED_JOBS]
-                  for line in job_problems(prometheus.targets(scrape_pool=job), [job])]
+    # An "up" sample older than two scrape intervals may come from a stalled scrape loop (health is that
+    # of the last scrape, however old): those jobs, and the down ones, are judged target by target on
+    # their own interval and timeout, by Prometheus' clock, fetching only their scrape pools.
+    stale_query = STALE_JOBS.format(limit=2 * budgets.scrape_s)
+    stale = [str(series["metric"].get("job", "?")) for series in prometheus.query(stale_query)]
+    suspects = sorted(set(down) | set(stale))[:DETAILED_JOBS]
+    if suspects:
+        now = prometheus.now()
+        detail = [line for job in suspects
+                  for line in job_problems(prometheus.targets(scrape_pool=job), [job], now)]
         problems = [p for p in problems if not any(p.startswith(f"job {job!r}: ") and " of " in p
-                                                   for job in down[:DETAILED_JOBS])] + detail
+                                                   for job in suspects)] + detail
     assert not problems, "scrape targets not healthy:\n" + "\n".join(problems)
 
 
 @pytest.mark.check("rules.healthy", component="prometheus")
 def test_every_rule_group_evaluates_without_error(prometheus: PrometheusClient, budgets: Budgets) -> None:
-    """Every rule of every loaded group evaluated successfully on its last run."""
-    problems = eventually(lambda: rule_health_problems(prometheus.rule_groups()), budgets.rules_s,
-                          max_interval_s=budgets.evaluation_s)
+    """Every rule of every loaded group evaluated successfully on its last run, and that run is recent
+    (within two of its group's intervals, by Prometheus' clock)."""
+    problems = eventually(lambda: rule_health_problems(prometheus.rule_groups(), prometheus.now()),
+                          budgets.rules_s, max_interval_s=budgets.evaluation_s)
     assert not problems, "rules failing:\n" + "\n".join(problems)
 
 
 @pytest.mark.check("rules.recording_returns_data", component="prometheus")
 def test_recording_rule_returns_data(
     recording_rule: RuleDef, prometheus: PrometheusClient, stackcheck_target: Target, budgets: Budgets,
+    record_property: Any,
 ) -> None:
-    """The recording rule is loaded and its series hold data."""
-    for name in sorted(metric_names(recording_rule.expr)):
+    """The recording rule is loaded and produces data now: its latest evaluation wrote series, or its own
+    expression returns data. Series left in the TSDB by an earlier rule or a restart do not count."""
+    reads = sorted(metric_names(recording_rule.expr))
+    for name in reads:
         for prefix, source in SIGNAL_SOURCES.items():
             if name.startswith(prefix) and source in stackcheck_target.missing_sources:
                 pytest.skip(f"{recording_rule.name} reads {name}: {stackcheck_target.missing_sources[source]}")
-    loaded = loaded_rules(prometheus.rule_groups("record"), "recording")
-    assert recording_rule.name in loaded, (
-        f"recording rule {recording_rule.name} ({recording_rule.file.name}) is not loaded by Prometheus")
-    result = eventually(lambda: not prometheus.query(recording_rule.name), budgets.recording_s,
-                        max_interval_s=budgets.evaluation_s)
-    assert not result, (
-        f"recording rule {recording_rule.name} returned no data after {budgets.recording_s:.0f}s; "
-        f"it reads {', '.join(sorted(metric_names(recording_rule.expr)))} — check those metrics exist")
+
+    def judge() -> Verdict:
+        found = find_rule(prometheus.rule_groups("record"), recording_rule.name, "recording")
+        if found is None:
+            return Verdict(False, NOT_LOADED.format(name=recording_rule.name, file=recording_rule.file.name))
+        group, rule = found
+        written = sample_times(prometheus.query(f"timestamp({recording_rule.name})"))  # after the rules
+        expr_series = 0 if written else len(prometheus.query(rule.get("query") or recording_rule.expr))
+        loaded_reads = metric_names(rule["query"]) if rule.get("query") else reads
+        return recording_verdict(recording_rule.name, group, rule, written, expr_series, loaded_reads)
+
+    # A group may evaluate less often than the global interval: wait two of its own evaluations.
+    found = find_rule(prometheus.rule_groups("record"), recording_rule.name, "recording")
+    group_s = float(found[0].get("interval") or 0) if found else 0.0
+    budget = max(budgets.recording_s, budgets.recording_s + 2 * (group_s - budgets.evaluation_s))
+    verdict = until(judge, budget, max_interval_s=budgets.evaluation_s)
+    assert verdict.ok, f"{verdict.message} (waited {budget:.0f}s)"
+    record_property("message", verdict.message)
 
 
 @pytest.mark.check("alerts.loaded", component="prometheus")

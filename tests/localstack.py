@@ -40,8 +40,8 @@ class Stack:
     manifests: Path
     port_base: int
 
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run a stackcheck command against this stack."""
+    def run(self, *args: str, timeout: float = 120, columns: int = 200) -> subprocess.CompletedProcess[str]:
+        """Run a stackcheck command against this stack, its output ``columns`` wide (rich reads COLUMNS)."""
         argv = [*STACKCHECK, *args]
         if args[0] in ("up", "verify"):
             argv += ["--manifests", str(self.manifests)]
@@ -49,7 +49,7 @@ class Stack:
         if args[0] == "up":
             argv += ["--port-base", str(self.port_base), "--time-scale", TIME_SCALE]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO, check=False,
-                              env={**os.environ, "COLUMNS": "200"})
+                              env={**os.environ, "COLUMNS": str(columns)})
 
     def state(self) -> dict[str, object]:
         return dict(json.loads((self.state_dir / "state.json").read_text()))

@@ -137,20 +137,36 @@ def test_down_target_fails_naming_the_job_and_its_error(tmp_path: Path) -> None:
         (check,) = json.loads(report_path.read_text())["checks"]
         assert check["status"] == "failed"
         assert "job 'node-exporter'" in check["message"] and "connection refused" in check["message"]
+        narrow = broken.run("verify", "-k", "targets", columns=80)  # an 80-column terminal
+        assert narrow.returncode == 1, narrow.stdout + narrow.stderr
+        ours = narrow.stdout.split("stackcheck: target local", 1)[1].split("STACKCHECK FAILED", 1)[0]
+        assert all(len(line) <= 80 for line in ours.splitlines()), ours  # pytest's own lines aside
+        words = " ".join(ours.replace("│", " ").split())
+        assert f"failed {check['duration_s']:.2f}s targets.up" in words or "failed" in ours.split(), ours
+        assert " ".join(check["message"].split()) in words, ours
     finally:
         broken.down()
 
 
 def test_prometheus_stopped_exits_3_naming_the_url(tmp_path: Path) -> None:
-    """With Prometheus stopped, verify exits 3 and the message names Prometheus' URL."""
+    """With Prometheus and Alertmanager stopped, verify exits 3; the JSON report holds one error entry per
+    stopped component with the OS's reason, and the STACKCHECK line says FAILED."""
     broken = _broken_stack(tmp_path, free_port_base(), "none")
     broken.up()
     try:
         kill(broken.pids()["prometheus"])
-        result = broken.run("verify")
+        kill(broken.pids()["alertmanager"])
+        report_path = tmp_path / "r.json"
+        result = broken.run("verify", "--json", str(report_path))
         assert result.returncode == 3, result.stdout + result.stderr
         assert f"http://127.0.0.1:{broken.port_base + 90}" in result.stderr + result.stdout
         assert "Traceback" not in result.stderr
+        assert "STACKCHECK FAILED - 0 passed, 0 failed, 0 skipped, 2 errors" in result.stdout
+        entries = {c["id"]: c for c in json.loads(report_path.read_text())["checks"]}
+        assert set(entries) == {"preflight.reachable[prometheus]", "preflight.reachable[alertmanager]"}
+        for component, entry in zip(("prometheus", "alertmanager"), entries.values(), strict=True):
+            assert entry["status"] == "error" and entry["component"] == component
+            assert "Connection refused" in entry["message"]
     finally:
         broken.down()
 
@@ -197,3 +213,37 @@ def test_up_with_an_unparsable_rule_exits_2_naming_the_file_and_starts_nothing(t
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"{path}:" in result.stderr and "HighErrorRate" in result.stderr
     assert processes_under(stack.state_dir) == []
+
+
+def _edit_rule(manifests: Path, record: str, expr: str) -> None:
+    path = manifests / "config/prometheus/rules/recording.rules.yml"
+    doc = yaml.safe_load(path.read_text())
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            if rule.get("record") == record:
+                rule["expr"] = expr
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_recording_rule_broken_after_a_restart_fails_though_its_old_series_remain(tmp_path: Path) -> None:
+    """Up, verify, break a rule, up again (Prometheus restarts on the same TSDB): the rule's series from
+    before the restart are still inside the 5m lookback, and the check fails anyway, naming the rule and
+    the metric it reads."""
+    stack = _broken_stack(tmp_path, free_port_base(), "none")
+    stack.up()
+    try:
+        report_path = tmp_path / "r.json"
+        result = stack.run("verify", "-k", "recording and http_requests", "--json", str(report_path))
+        assert result.returncode == 0, result.stdout + result.stderr
+        _edit_rule(stack.manifests, "phase5:http_requests:rate5m",
+                   "sum by (service) (rate(phase5_http_requests_typo_total[5m]))")
+        stack.up()  # settings changed: the stack restarts, Prometheus on the same data dir
+        result = stack.run("verify", "-k", "recording and http_requests", "--json", str(report_path))
+        assert result.returncode == 1, result.stdout + result.stderr
+        (check,) = [c for c in json.loads(report_path.read_text())["checks"]
+                    if c["id"] == "rules.recording_returns_data[phase5:http_requests:rate5m]"]
+        assert check["status"] == "failed", check
+        assert "phase5_http_requests_typo_total" in check["message"]
+        assert "latest evaluation" in check["message"]
+    finally:
+        stack.down()

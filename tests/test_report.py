@@ -95,3 +95,73 @@ def test_table_shows_each_check_with_verdict_and_latency_against_bound() -> None
     assert "alerts.fires[HighErrorRate]" in text and "3.1s / 20.0s" in text
     assert "rule 'x' (group 'g', f.yml): boom" in text
     assert text.rstrip().endswith("STACKCHECK FAILED - 1 passed, 1 failed, 0 skipped, 0 errors in 12.3s")
+
+
+# --- readable at any width (issue 8, item 8) ------------------------------------------------------
+
+DOWN = ("scrape targets not healthy:\njob 'node-exporter': target 127.0.0.1:29100 is down: Get "
+        "\"http://127.0.0.1:29100/metrics\": dial tcp 127.0.0.1:29100: connect: connection refused")
+LONG_IDS = [
+    CheckResult(id="targets.up", component="prometheus", status="failed", duration_s=4.1, message=DOWN),
+    CheckResult(id="rules.recording_returns_data[phase5:http_request_duration:p99]", component="prometheus",
+                status="passed", duration_s=0.02, message="2 series written by its latest evaluation at 09:03:13Z"),
+    CheckResult(id="rules.recording_returns_data[phase5:cpu_usage:ratio]", component="prometheus",
+                status="skipped", duration_s=0.0,
+                message="phase5:cpu_usage:ratio reads container_cpu_usage_seconds_total: needs cAdvisor container "
+                        "metrics; the local runtime has no kubelet"),
+    CheckResult(id="alerts.delivered[DatabaseConnectionPoolExhausted]", component="alertmanager", status="error",
+                duration_s=3.0, latency_s=1.25, bound_s=2.0,
+                message="DatabaseConnectionPoolExhausted (firing) did not reach slack #alerts-database within 9s; "
+                        "it reached email oncall@stackcheck.example, slack #alerts-critical"),
+]
+
+
+def _printed(width: int) -> str:
+    out = io.StringIO()
+    report(*LONG_IDS).print_table(Console(width=width, file=out))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_every_verdict_is_whole_at_terminal_widths(width: int) -> None:
+    """At 80 and 100 columns each check's verdict word is printed whole on its line, never shrunk."""
+    lines = _printed(width).splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert "…" not in "\n".join(lines)
+    for check in LONG_IDS:
+        (line,) = [ln for ln in lines if check.id in ln and not ln.lstrip().startswith(check.status.upper())]
+        assert line.split()[0] == check.status, line
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_a_long_failure_message_is_readable_in_full_at_terminal_widths(width: int) -> None:
+    """Every failure's message appears complete, its words whole and in order, on lines that use the
+    width (not one fragment per line), under the id it belongs to."""
+    text = _printed(width)
+    flat = " ".join(text.split())
+    for check in LONG_IDS:
+        if check.status in ("failed", "error"):
+            assert f"{check.status.upper()} {check.id} {' '.join(check.message.split())}" in flat
+    wrapped = text.split(f"ERROR {LONG_IDS[3].id}", 1)[1].strip().splitlines()
+    assert len(wrapped[0].strip()) >= width // 2, wrapped  # a full line, not "scrape / target / s not"
+
+
+def test_a_wide_terminal_keeps_the_message_column_in_the_table() -> None:
+    """Piped output (160 columns) keeps one table with the messages in it, and no list below it."""
+    text = _printed(160)
+    assert "┃ message" in text and "FAILED targets.up" not in text
+    assert "connection refused" in text
+
+
+def test_the_narrow_list_says_a_shared_skip_reason_once() -> None:
+    """Checks skipped for the same reason are listed under it once, their ids together."""
+    why = "grafana binary not found; install Grafana from https://grafana.com/grafana/download"
+    skips = [CheckResult(id=f"grafana.dashboard_loads[board-{i}]", component="grafana", status="skipped",
+                         duration_s=0.0, message=why) for i in range(3)]
+    out = io.StringIO()
+    report(*LONG_IDS, *skips).print_table(Console(width=80, file=out))
+    text = out.getvalue()
+    assert text.count("grafana binary not found") == 1
+    flat = " ".join(text.split())
+    assert ("SKIPPED grafana.dashboard_loads[board-0], grafana.dashboard_loads[board-1], "
+            "grafana.dashboard_loads[board-2] grafana binary not found") in flat

@@ -5,16 +5,24 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from stackcheck.checks.freshness import parse_time
 from stackcheck.clients.prometheus import RuleGroup, Target
+from stackcheck.timescale import parse_duration
 
 MISSING_JOB = "job {job!r}: no scrape target at all (is its service discovery or static config right?)"
 DOWN_TARGET = "job {job!r}: target {instance} is {health}: {error}"
+STALE_TARGET = ("job {job!r}: target {instance} says {health}, but its last scrape was {age:.1f}s ago and it is "
+                "scraped every {interval}; its scrape loop has stalled (Prometheus overloaded, or a stuck scrape)")
 RULE_ERROR = "rule {name!r} (group {group!r}, {file}): {error}"
+STALE_RULE = ("rule {name!r} (group {group!r}) says ok, but its last evaluation was {age:.1f}s ago and its group "
+              "runs every {interval:g}s; the group's evaluation has stalled (Prometheus overloaded?)")
 RULE_NOT_LOADED = "rule {name!r} is not loaded by Prometheus (check rule_files and the rule file)"
 
 
-def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str]) -> list[str]:
-    """Expected jobs without any target, and every target that is not up, with its lastError."""
+def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str], now: float | None = None) -> list[str]:
+    """Expected jobs without any target, every target that is not up (with its lastError), and, given
+    Prometheus' clock ``now``, every target whose "up" comes from a scrape older than two intervals plus
+    its timeout (health is that of the last scrape, however long ago it was)."""
     by_job: dict[str, list[Target]] = defaultdict(list)
     for target in targets:
         by_job[target.get("scrapePool") or target.get("labels", {}).get("job", "?")].append(target)
@@ -27,6 +35,10 @@ def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str]) -> lis
                     health=target.get("health", "unknown"),
                     error=target.get("lastError") or "not scraped yet",
                 ))
+            elif now is not None and (stale := _scrape_age(target, now)) is not None:
+                problems.append(STALE_TARGET.format(
+                    job=job, instance=target.get("labels", {}).get("instance", target.get("scrapeUrl")),
+                    health=target.get("health"), age=stale, interval=target.get("scrapeInterval")))
     return problems
 
 
@@ -35,6 +47,9 @@ def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str]) -> lis
 UP_BY_JOB = ('label_replace(count by (job) (up), "up_state", "total", "", "") or '
              'label_replace(count by (job) (up == 0), "up_state", "down", "", "")')
 DOWN_TARGETS = "job {job!r}: {down} of {total} targets down"
+#: Jobs with an "up" sample older than ``limit`` seconds: a stalled scrape loop is suspected, and those
+#: jobs' targets are then judged on their own interval and timeout (:func:`job_problems` with ``now``).
+STALE_JOBS = "count by (job) (time() - timestamp(up) > {limit:g})"
 
 
 def up_problems(series: Iterable[dict[str, Any]], expected_jobs: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -57,16 +72,37 @@ def up_problems(series: Iterable[dict[str, Any]], expected_jobs: Iterable[str]) 
     return problems, down
 
 
-def rule_health_problems(groups: Iterable[RuleGroup]) -> list[str]:
-    """Every rule whose last evaluation failed (or has not happened yet), with its error."""
+def _scrape_age(target: Target, now: float) -> float | None:
+    """How long ago the target was last scraped, when that is longer than it should be; else None."""
+    last = parse_time(target.get("lastScrape"))
+    try:
+        interval = parse_duration(target.get("scrapeInterval") or "1m")
+        timeout = parse_duration(target.get("scrapeTimeout") or "10s")
+    except ValueError:
+        return None
+    if last is None or now - last <= 2 * interval + timeout:
+        return None
+    return now - last
+
+
+def rule_health_problems(groups: Iterable[RuleGroup], now: float | None = None) -> list[str]:
+    """Every rule whose last evaluation failed (or has not happened yet), with its error; given
+    Prometheus' clock ``now``, also every rule whose "ok" comes from an evaluation older than two of its
+    group's intervals (the group has stalled, so "ok" says nothing about the rule today)."""
     problems = []
     for group in groups:
+        interval = float(group.get("interval") or 0) or 60.0
         for rule in group.get("rules", []):
             if rule.get("health") != "ok":
                 problems.append(RULE_ERROR.format(
                     name=rule.get("name"), group=group.get("name"), file=group.get("file"),
                     error=rule.get("lastError") or f"health is {rule.get('health', 'unknown')!r} (not evaluated yet)",
                 ))
+                continue
+            last = parse_time(rule.get("lastEvaluation"))
+            if now is not None and last is not None and now - last > 2 * interval:
+                problems.append(STALE_RULE.format(name=rule.get("name"), group=group.get("name"),
+                                                  age=now - last, interval=interval))
     return problems
 
 

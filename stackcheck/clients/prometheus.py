@@ -27,6 +27,10 @@ class Target(TypedDict, total=False):
     labels: dict[str, str]
     health: str
     lastError: str
+    #: RFC 3339; Go's zero time until the first scrape. Judged against ``scrapeInterval`` ("15s").
+    lastScrape: str
+    scrapeInterval: str
+    scrapeTimeout: str
 
 
 class Rule(TypedDict, total=False):
@@ -42,15 +46,18 @@ class Rule(TypedDict, total=False):
     labels: dict[str, str]
     annotations: dict[str, str]
     alerts: list[dict[str, Any]]
+    #: Wall-clock start of the rule's latest evaluation (RFC 3339; Go's zero time before the first).
+    lastEvaluation: str
 
 
 class RuleGroup(TypedDict, total=False):
-    """A rule group: ``name``, ``file``, ``interval`` (seconds) and ``rules``."""
+    """A rule group: ``name``, ``file``, ``interval`` (seconds), ``rules`` and ``lastEvaluation``."""
 
     name: str
     file: str
     interval: float
     rules: list[Rule]
+    lastEvaluation: str
 
 
 class PrometheusClient(ComponentClient):
@@ -78,6 +85,11 @@ class PrometheusClient(ComponentClient):
             except PrometheusApiClientException as exc:
                 raise ApiError(f"prometheus at {self.url} rejected query {expr!r}: {truncate(str(exc))}") from exc
         return cast(list[dict[str, Any]], result)
+
+    def now(self) -> float:
+        """Prometheus' own clock (``time()``), so freshness is judged without trusting ours."""
+        body = self.http.get_json("/api/v1/query", params={"query": "time()"})
+        return float(body["data"]["result"][1])
 
     def targets(self, scrape_pool: str | None = None) -> list[Target]:
         """Active scrape targets, all of them or one scrape pool's (``scrapePool``, Prometheus >= 2.42)."""

@@ -14,15 +14,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackcheck.budgets import MARGIN_S, Budgets
+from stackcheck.checks.freshness import parse_time
 from stackcheck.clients.alertmanager import AlertmanagerClient
 from stackcheck.clients.prometheus import PrometheusClient
 from stackcheck.errors import Interrupted, StackcheckError
 from stackcheck.faults import ledger
 from stackcheck.faults.scenarios import Scenario
+from stackcheck.grouping import Wait, first_notification_wait, lingering_group_wait
 from stackcheck.routing import channels, route
 from stackcheck.targets.base import Target
 from stackcheck.timescale import parse_duration
 
+ALREADY_FIRING = ("{alert} was already pending or firing before its fault was injected (active since {since}), so its "
+                  "checks would prove nothing; a leftover fault? run `stackcheck cleanup`, then verify again")
 #: An alert may take this many times its computed bound before its delivery check fails.
 LATENCY_TOLERANCE = 1.5
 STAGES = ("fires", "delivered", "resolves")
@@ -188,15 +192,16 @@ class Campaign:
         routing_labels = {"alertname": alert, "severity": expect.severity, **labels,
                           **({"component": expect.component} if expect.component else {})}
         matches = route(self.live_am_config, routing_labels)
-        group_wait = max(parse_duration(m.group_wait) for m in matches)
-        bound = self.budgets.scrape_s + self.budgets.evaluation_s + for_s + group_wait
-        if alert == "Watchdog":
-            # Already firing before the run: the next notification comes on the route's re-send
-            # cadence (Alertmanager re-sends on group_interval ticks once repeat_interval has passed).
-            bound += max(max(parse_duration(m.repeat_interval), parse_duration(m.group_interval))
-                         for m in matches)
-        budget = LATENCY_TOLERANCE * bound + self.window_s + self.budgets.resend_delay_s + MARGIN_S
+        # Firing does not wait on Alertmanager; the delivery bound is known once the alert fires (below).
+        fire_bound = self.budgets.notify_bound_s(for_s, max(parse_duration(m.group_wait) for m in matches))
+        budget = LATENCY_TOLERANCE * fire_bound + self.window_s + self.budgets.resend_delay_s + MARGIN_S
 
+        before = [a for a in self._matching(alert, labels) if a.get("state") in ("pending", "firing")]
+        if before and alert != "Watchdog":
+            # A verdict on an alert that fired before its fault would prove nothing about the fault.
+            self._finish(alert, StageResult(False, ALREADY_FIRING.format(
+                alert=alert, since=before[0].get("activeAt", "?"))))
+            return
         t0 = time.time()
         self._inject(scenario)
         seen = self._wait_firing(alert, labels, budget)
@@ -205,17 +210,33 @@ class Campaign:
             self._finish(alert, StageResult(False, f"{alert} did not fire within {budget:.0f}s of the fault; "
                                                    f"Prometheus shows {last or 'no such alert'}"))
             return
+        fired_at = time.time()
         problems = self._label_problems(alert, seen, expect)
         self._set(alert, "fires", StageResult(not problems, "; ".join(problems) or
-                                              f"fired {time.time() - t0:.1f}s after the fault"))
+                                              f"fired {fired_at - t0:.1f}s after the fault"))
+        wait = self._notification_wait(dict(seen[0]["labels"]), routing_labels, fired_at)
+        if wait.timer == "group_wait" and alert != "Watchdog":
+            wait = self._group_left_open(alert, expect, matches, t0, fired_at) or wait
+        bound = self.budgets.notify_bound_s(for_s, wait.seconds)
+        parts = [f"scrape {self.budgets.scrape_s:g}s", f"evaluation {self.budgets.evaluation_s:g}s",
+                 f"for {for_s:g}s", wait.describe()]
+        if alert == "Watchdog":
+            # Already firing before the run: the next notification comes on the route's re-send
+            # cadence (Alertmanager re-sends on group_interval ticks once repeat_interval has passed).
+            resend = max(max(parse_duration(m.repeat_interval), parse_duration(m.group_interval)) for m in matches)
+            bound += resend
+            parts.append(f"re-send cadence {resend:g}s")
+        explain = f"bound {bound:.1f}s = " + " + ".join(parts)
+        budget = LATENCY_TOLERANCE * bound + self.window_s + self.budgets.resend_delay_s + MARGIN_S
         delivered_at, message = self._wait_delivered(alert, expect, t0, budget, "firing")
         if delivered_at is None:
-            self._set(alert, "delivered", StageResult(False, message, bound_s=bound))
+            self._set(alert, "delivered", StageResult(False, f"{message}; {explain}", bound_s=bound))
         else:
             latency = delivered_at - t0
             ok = latency <= LATENCY_TOLERANCE * bound
             note = "" if ok else f" — slower than {LATENCY_TOLERANCE}× the bound"
-            self._set(alert, "delivered", StageResult(ok, message + note, latency_s=latency, bound_s=bound))
+            self._set(alert, "delivered", StageResult(ok, f"{message}{note}; {explain}", latency_s=latency,
+                                                      bound_s=bound))
         if alert == "Watchdog":
             self._set(alert, "resolves", StageResult(True, "Watchdog never resolves, by design", skipped=True))
             return
@@ -224,7 +245,35 @@ class Campaign:
         resolve_budget = self.window_s + 2 * self.budgets.evaluation_s + self.budgets.scrape_s + MARGIN_S + \
             parse_duration(str((self.live_am_config.get("route") or {}).get("group_interval", "5m"))) + for_s
         resolved_at, message = self._wait_delivered(alert, expect, t1, resolve_budget, "resolved")
+        if resolved_at is None and wait.other:
+            message += (f"; {wait.other} of the same group may still fire, and while any alert of a group fires, "
+                        "its notifications say FIRING")
         self._set(alert, "resolves", StageResult(resolved_at is not None, message))
+
+    def _notification_wait(self, mine: dict[str, str], routing_labels: dict[str, str], arrived_at: float) -> Wait:
+        """Which Alertmanager timer this alert waits for, from the other alerts Alertmanager holds now
+        (an alert of its group that notified first means ``group_interval``, see :mod:`stackcheck.grouping`)."""
+        others = []
+        for held in self.alertmanager.alerts():
+            other = dict(held.get("labels") or {})
+            if all(other.get(k) == v for k, v in mine.items()):
+                continue  # this very alert (Alertmanager adds the external labels)
+            since = parse_time(held.get("startsAt"))
+            if since is not None:
+                others.append((other, since))
+        return first_notification_wait(self.live_am_config, {**routing_labels, **mine}, others,
+                                       arrived_at=arrived_at)
+
+    def _group_left_open(self, alert: str, expect: Expectation, matches: list[Any], t0: float,
+                         arrived_at: float) -> Wait | None:
+        """The latest notification of this alert at its channels before the fault (an earlier run's,
+        or an earlier instance's): its group may still exist, see :func:`lingering_group_wait`."""
+        places = {f"slack {c}" for c in expect.slack} | {f"email {t}" for t in expect.email} | \
+            {f"webhook {h}" for h in expect.webhook}
+        earlier = [n for n in self.sink.notifications(alertname=alert)
+                   if n.received_at < t0 and set(_places(n)) & places]
+        last = max((n.received_at for n in earlier), default=None)
+        return lingering_group_wait(alert, matches, last, arrived_at=arrived_at)
 
     def _matching(self, alert: str, labels: dict[str, str]) -> list[dict[str, Any]]:
         return [a for a in self.prometheus.alerts()
