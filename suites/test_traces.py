@@ -8,9 +8,10 @@ import pytest
 
 from stackcheck.checks.telemetry import (
     PHASE5_SERVICE,
-    TRACE_FRESH_WINDOW_S,
+    TRACE_LOOKBACK_S,
     trace_canary_problem,
     trace_delivery_s,
+    trace_fresh_s,
     trace_freshness_problem,
 )
 from stackcheck.clients.http import Http
@@ -21,13 +22,24 @@ from stackcheck.wait import eventually, until
 
 @pytest.mark.check("traces.fresh", component="jaeger")
 def test_jaeger_holds_a_recent_trace_of_the_phase5_backend(jaeger: JaegerClient) -> None:
-    """Jaeger lists the service phase5-backend and holds a trace of it that started in the last 15 minutes."""
-    def problem() -> str | None:
-        recent = jaeger.find_traces(PHASE5_SERVICE, TRACE_FRESH_WINDOW_S, limit=1)
-        return trace_freshness_problem(jaeger.services(), recent, service=PHASE5_SERVICE,
-                                       window_s=TRACE_FRESH_WINDOW_S)
+    """Jaeger lists the service phase5-backend and holds a trace of it that started (by its spans' own start
+    time) no longer ago than one probe heartbeat period plus delivery."""
+    limit = trace_fresh_s()
 
-    found = eventually(problem, trace_delivery_s())
+    def problem() -> str | None:
+        now = time.time()
+        # The fresh window first: a search over a longer one may return older traces and miss the newest.
+        spans = jaeger.find_traces(PHASE5_SERVICE, limit, limit=5, now=now)
+        services = jaeger.services()
+        found = trace_freshness_problem(services, spans, service=PHASE5_SERVICE, now_s=now, max_age_s=limit,
+                                        lookback_s=limit)
+        if found is not None and PHASE5_SERVICE in services:
+            older = jaeger.find_traces(PHASE5_SERVICE, TRACE_LOOKBACK_S, limit=20, now=now)
+            found = trace_freshness_problem(services, [*spans, *older], service=PHASE5_SERVICE, now_s=now,
+                                            max_age_s=limit, lookback_s=TRACE_LOOKBACK_S)
+        return found if found is None else f"{found} ({jaeger.search_form})"
+
+    found = eventually(problem, limit)
     assert found is None, found
 
 

@@ -48,6 +48,8 @@ GRAFANA_ADMIN_USER = "admin"
 GRAFANA_CLUSTER_DASHBOARDS = "/var/lib/grafana/dashboards"
 #: Loki's ingester waits this long after it is ready before ``/ready`` says so (default 15s, which is
 #: there for rolling updates of a ring; one local instance has none, and 15s is half the ready budget).
+#: The query frontend's first scheduler lookup is the other start-up delay (loki.md §5); loki.yaml sets
+#: ``frontend.scheduler_dns_lookup_period: 1s`` for it, so the local Loki is ready in about 1.5 s.
 LOKI_MIN_READY = "1s"
 #: Log files the runtime writes (``logs/<service>.log``) → the Loki labels Alloy attaches to their lines.
 #: ``namespace``/``app`` are what the cluster's Alloy attaches to the probe Deployment's pod logs.
@@ -389,7 +391,8 @@ def alloy_config(ports: OptionalPorts, logs_dir: Path) -> str:
     runs, so a file seen for the first time is tailed from its end (``tail_from_end``) instead of pushing
     its whole history to Loki at once, which could hit Loki's ingestion limit and delay the canary;
     positions kept under ``--storage.path`` carry on from there. ``loki.write`` keeps its default
-    batching, as in the cluster, so the delivery budget of the log checks holds.
+    batching, as in the cluster, so the delivery budget of the log checks holds. Entries are stamped with
+    the line's own ``ts`` (``stage.json`` + ``stage.timestamp``), as the cluster's config.alloy does.
     """
     targets = []
     for name, labels in PROBE_LOGS:
@@ -413,8 +416,23 @@ def alloy_config(ports: OptionalPorts, logs_dir: Path) -> str:
         "",
         'loki.source.file "phase5" {',
         "  targets       = local.file_match.phase5.targets",
-        "  forward_to    = [loki.write.local.receiver]",
+        "  forward_to    = [loki.process.phase5.receiver]",
         "  tail_from_end = true",
+        "}",
+        "",
+        "// As in the cluster's config.alloy: stamp each entry with the time the line carries.",
+        'loki.process "phase5" {',
+        "  forward_to = [loki.write.local.receiver]",
+        "",
+        "  stage.json {",
+        '    expressions = { ts = "" }',
+        "  }",
+        "",
+        "  stage.timestamp {",
+        '    source            = "ts"',
+        '    format            = "RFC3339Nano"',
+        '    action_on_failure = "skip"',
+        "  }",
         "}",
         "",
         'loki.write "local" {',
