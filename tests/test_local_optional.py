@@ -300,6 +300,27 @@ def test_alloy_tails_the_probe_log_into_the_local_loki_with_the_cluster_labels(
     assert text.count("{") == text.count("}") and text.count("[") == text.count("]")
 
 
+def test_local_alloy_stamps_entries_from_the_line_ts(started: dict[str, Service]) -> None:
+    """As the cluster's config.alloy: the file source goes through loki.process, whose stage.json reads the
+    line's ts and stage.timestamp stamps the entry with it (lines without one keep their read time)."""
+    text = _config(started["alloy"]).read_text()
+    assert "forward_to    = [loki.process.phase5.receiver]" in text
+    process = text[text.index('loki.process "phase5" {'):text.index('loki.write "local"')]
+    assert "forward_to = [loki.write.local.receiver]" in process
+    assert 'expressions = { ts = "" }' in process
+    for line in ('source            = "ts"', 'format            = "RFC3339Nano"',
+                 'action_on_failure = "skip"'):
+        assert line in process
+
+
+def test_local_loki_keeps_the_fast_scheduler_lookup(started: dict[str, Service]) -> None:
+    """The local Loki config keeps loki.yaml's frontend.scheduler_dns_lookup_period: 1s (ready in ~1.5 s,
+    not the 10 s of the default), beside the 1s min_ready_duration of its one ingester."""
+    config = yaml.safe_load(_config(started["loki"]).read_text())
+    assert config["frontend"]["scheduler_dns_lookup_period"] == "1s"
+    assert config["ingester"]["lifecycler"]["min_ready_duration"] == "1s"
+
+
 def test_alloy_string_escapes_quotes_and_backslashes() -> None:
     """A state dir with a quote or backslash in its name cannot break out of the Alloy string."""
     assert optional.alloy_string('/tmp/a"b\\c') == '"/tmp/a\\"b\\\\c"'
