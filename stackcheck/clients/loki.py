@@ -14,7 +14,7 @@ Shapes and limits follow ``shared/contracts/loki.md`` and its real Loki 3.6.11 c
   :class:`~stackcheck.clients.http.Http` quotes in the :class:`~stackcheck.errors.ApiError`.
 
 >>> loki = LokiClient(Http("loki", "http://127.0.0.1:3100"))  # doctest: +SKIP
->>> now = time.time_ns()
+>>> now = time.time_ns()  # doctest: +SKIP
 >>> loki.query_range('{namespace="phase5"}', start_ns=now - 60 * NS, end_ns=now + 1, limit=1)  # doctest: +SKIP
 [({'namespace': 'phase5', 'app': 'phase5-backend', 'service_name': 'phase5-backend', ...},
   [(1796110148379800470, '{"ts": "2026-12-01T07:29:08.218Z", ...}')])]
