@@ -38,15 +38,15 @@ def stack(tmp_path: Path) -> Iterator[tuple[Path, LokiFake]]:
 
 
 def verify_logs_fresh(state_dir: Path) -> dict[str, Any]:
-    """Run logs.fresh through the plugin; the check's entry of the JSON report."""
+    """Run logs.fresh through the plugin; the check's entry of the JSON report, with the exit code."""
     report = state_dir / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "suites/test_logs.py",
-                    "-k", "fresh", "--stackcheck-target", "local", "--stackcheck-state-dir", str(state_dir),
-                    "--stackcheck-json", str(report)], cwd=ROOT, env=env, capture_output=True, text=True,
-                   timeout=120, check=False)
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "suites/test_logs.py",
+                          "-k", "fresh", "--stackcheck-target", "local", "--stackcheck-state-dir", str(state_dir),
+                          "--stackcheck-json", str(report)], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120, check=False)
     [check] = json.loads(report.read_text())["checks"]
-    return dict(check)
+    return {**check, "exit_code": ran.returncode}
 
 
 def query_ranges(loki: LokiFake) -> int:
@@ -58,7 +58,7 @@ def test_without_a_collector_logs_fresh_fails_at_once_naming_it(stack: tuple[Pat
     the probe's logs, why (the missing binary) and how to install it."""
     state_dir, loki = stack
     check = verify_logs_fresh(state_dir)
-    assert (check["id"], check["status"]) == ("logs.fresh", "failed")
+    assert (check["id"], check["status"], check["exit_code"]) == ("logs.fresh", "failed", 1)
     assert check["message"].startswith("nothing ships the probe's logs to Loki: no collector runs on the "
                                        f"local stack ({ALLOY_SKIPPED})")
     assert 'Loki: it holds no line of {namespace="phase5"} in the last 3600s' in check["message"]
