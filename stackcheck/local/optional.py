@@ -48,9 +48,15 @@ GRAFANA_ADMIN_USER = "admin"
 GRAFANA_CLUSTER_DASHBOARDS = "/var/lib/grafana/dashboards"
 #: Loki's ingester waits this long after it is ready before ``/ready`` says so (default 15s, which is
 #: there for rolling updates of a ring; one local instance has none, and 15s is half the ready budget).
-#: The query frontend's first scheduler lookup is the other start-up delay (loki.md §5); loki.yaml sets
-#: ``frontend.scheduler_dns_lookup_period: 1s`` for it, so the local Loki is ready in about 1.5 s.
 LOKI_MIN_READY = "1s"
+#: The query frontend's first scheduler lookup is the other start-up delay (``/ready``: "Query Frontend not
+#: ready: ... connected to is 0", 10 s by default, loki.md §5). The local Loki looks every second, for the
+#: querier's worker too, at an explicit scheduler address: the in-process scheduler on its own gRPC port.
+#: The address matters: with the scheduler *ring* (what single-binary Loki uses without one), a frontend
+#: that connects before the scheduler's first ring check (3 s) waits forever for its INIT answer and every
+#: query hangs (seen on a real 3.6.11). Without the ring the scheduler accepts frontends from the start;
+#: ready in about 2 s, and queries answer at once.
+LOKI_SCHEDULER_LOOKUP = "1s"
 #: Log files the runtime writes (``logs/<service>.log``) → the Loki labels Alloy attaches to their lines.
 #: ``namespace``/``app`` are what the cluster's Alloy attaches to the probe Deployment's pod logs.
 PROBE_LOGS = (
@@ -246,7 +252,8 @@ LOKI_PATH_KEYS = frozenset({
 
 
 def loki_config(manifests: Manifests, ports: OptionalPorts, data_dir: Path) -> dict[str, Any]:
-    """loki.yaml with loopback listeners, every path under ``data_dir`` and in-memory rings.
+    """loki.yaml with loopback listeners, every path under ``data_dir``, in-memory rings and a fast start
+    (:data:`LOKI_MIN_READY`, :data:`LOKI_SCHEDULER_LOOKUP`).
 
     Retention (limits_config, compactor), schema and limits are kept as written: the local Loki enforces
     the same 744h as the cluster's. Rings already use the in-memory store in single-binary mode; this is
@@ -270,6 +277,11 @@ def loki_config(manifests: Manifests, ports: OptionalPorts, data_dir: Path) -> d
     memberlist.pop("join_members", None)
     memberlist.update(bind_addr=[LOOPBACK], bind_port=ports.loki_memberlist)
     config.setdefault("ingester", {}).setdefault("lifecycler", {})["min_ready_duration"] = LOKI_MIN_READY
+    scheduler = addr(ports.loki_grpc)
+    config.setdefault("frontend", {}).update(scheduler_address=scheduler,
+                                             scheduler_dns_lookup_period=LOKI_SCHEDULER_LOOKUP)
+    config.setdefault("frontend_worker", {}).update(scheduler_address=scheduler,
+                                                    dns_lookup_duration=LOKI_SCHEDULER_LOOKUP)
     return config
 
 
