@@ -3,7 +3,7 @@
 The local target is a state dir as ``stackcheck up`` writes it, pointing at a Prometheus 2.42 double (the
 plugin's preflight) and at the Loki 3.6.11 double. Alloy is recorded as skipped, as when its binary is
 absent: then nothing ships the probe's logs, and logs.fresh must say so on its first look instead of
-waiting out its budget, unless another collector (a Promtail started by hand) ships fresh lines.
+waiting out its budget, unless another collector (a Promtail started by hand) ships lines.
 """
 from __future__ import annotations
 
@@ -76,11 +76,13 @@ def test_another_collector_shipping_fresh_lines_passes(stack: tuple[Path, LokiFa
     assert verify_logs_fresh(state_dir)["status"] == "passed"
 
 
-def test_a_backlog_shipped_without_a_collector_is_not_fresh(stack: tuple[Path, LokiFake]) -> None:
-    """Lines Loki stamped just now but written 10 minutes ago: failed at once, by their own ts."""
+def test_old_lines_without_a_collector_fail_at_once_with_their_age(stack: tuple[Path, LokiFake]) -> None:
+    """Lines written 10 minutes ago (by their ts) and stored a minute ago, and no collector: failed on the
+    first look, with the newest line's age by its own ts."""
     state_dir, loki = stack
     now = time.time_ns()
     old = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9 - 600)) + ".000Z"
-    loki.add(0, now, json.dumps({"ts": old, "level": "info", "service": "phase5-backend", "msg": "x"}))
+    loki.add(0, now - 60 * 10**9, json.dumps({"ts": old, "level": "info", "service": "phase5-backend", "msg": "x"}))
     check = verify_logs_fresh(state_dir)
     assert check["status"] == "failed" and "the newest line of {namespace=\"phase5\"} is 10m old" in check["message"]
+    assert check["message"].startswith("nothing ships the probe's logs to Loki") and query_ranges(loki) == 1

@@ -254,6 +254,14 @@ def test_no_collector_verdict_names_why_and_what_loki_holds() -> None:
                        '{namespace="phase5"} in the last 3600s')
 
 
+def test_lines_loki_stamped_recently_were_shipped_recently() -> None:
+    """Whatever their own ts, lines Loki stamped within the window show that something ships them now."""
+    stamped = captured_streams()
+    assert t.shipped_recently(stamped, now_ns=CANARY_NEWEST_NS + 5 * NS, within_s=17)
+    assert not t.shipped_recently(stamped, now_ns=CANARY_NEWEST_NS + 60 * NS, within_s=17)
+    assert not t.shipped_recently([], now_ns=0, within_s=17)
+
+
 # --- the canary -------------------------------------------------------------------------------------
 
 def test_the_canary_is_found_among_real_streams(loki_fake: LokiFake) -> None:

@@ -204,6 +204,12 @@ def log_freshness_problem(streams: Iterable[Stream], *, selector: str, now_ns: i
                             stamped=stamped, line=_short(newest.line))
 
 
+def shipped_recently(streams: Iterable[Stream], *, now_ns: int, within_s: float) -> bool:
+    """Whether Loki stamped any entry in the last ``within_s``: something ships lines now, be they fresh
+    or a backlog (a collector the target does not know of, e.g. a Promtail started by hand)."""
+    return any((now_ns - entry.ts_ns) / NS <= within_s for entry in log_lines(streams))
+
+
 def no_collector_problem(streams: Iterable[Stream], *, why: str, selector: str, now_ns: int,
                          lookback_s: float) -> str:
     """The verdict when the target knows no collector runs (``why``), with what Loki holds anyway."""
