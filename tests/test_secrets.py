@@ -7,10 +7,10 @@ The canaries put a secret where it would really leak, then look for it in what s
   password of a URL's userinfo, which requests sends as Basic auth;
 * the JSON report, the rich table and the JUnit XML of a real pytest run through the plugin.
 
-Each canary is marked ``secret_canary``; ``test_every_secret_canary_fails_without_scrubbing`` runs them all
-with :func:`~stackcheck.secrets.scrub` replaced by the identity (``tests/scrub_removed.py``) and requires
-every one to fail, so none of them can pass by never seeing the secret. (The kubeconfig-token canary
-lives with the kubernetes target's tests.)
+Each canary is marked ``secret_canary``; ``test_every_secret_canary_fails_without_scrubbing`` runs every
+such test under tests/ with :func:`~stackcheck.secrets.scrub` replaced by the identity
+(``tests/scrub_removed.py``) and requires each one to fail, so none can pass by never seeing the secret.
+A canary elsewhere (the kubeconfig token's, with the kubernetes target's tests) joins by taking the mark.
 """
 from __future__ import annotations
 
@@ -401,20 +401,20 @@ def test_token_is_not_in_the_terminal_output_of_a_real_run(leaky_run: tuple[str,
 
 def test_every_secret_canary_fails_without_scrubbing(tmp_path: Path) -> None:
     """With scrub() replaced by the identity (tests/scrub_removed.py, also in pytest runs the canaries
-    start), every secret canary fails: none of them passes without seeing the secret."""
+    start), every secret canary under tests/ fails: none of them passes without seeing the secret."""
     junit = tmp_path / "canaries.xml"
     env = {**os.environ, "PYTEST_ADDOPTS": "-p tests.scrub_removed",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     ran = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "secret_canary",
-         str(Path(__file__)), f"--junit-xml={junit}"],
+         str(ROOT / "tests"), f"--junit-xml={junit}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     cases = list(ET.parse(junit).getroot().iter("testcase"))
     passed = [f"{c.get('name')}" for c in cases
               if c.find("failure") is None and c.find("error") is None and c.find("skipped") is None]
     listed = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", "-m", "secret_canary",
-         str(Path(__file__))], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+         str(ROOT / "tests")], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     expected = [line for line in listed.stdout.splitlines() if "::" in line]
     assert len(expected) >= 20 and len(cases) == len(expected), (
         f"{len(cases)} of {len(expected)} canaries ran without scrubbing:\n{ran.stdout[-2000:]}")
