@@ -11,7 +11,7 @@ application logs and traces at its own pace and may run elsewhere, so ``--expect
       max_age: 5m                                             # default: 5m; 17 s where the probe runs
     traces:
       services: [phase5-backend]                              # default: [phase5-backend]
-      window: 15m                                             # default: 15m
+      window: 15m                                             # default: 15m; 15 s where the probe runs
 
 >>> Expectations.parse({"logs": {"namespaces": ["a"], "max_age": "5m"}}, "x.yml").log_max_age_s
 300.0
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackcheck.checks.telemetry import PHASE5_SERVICE, TRACE_FRESH_WINDOW_S, log_fresh_s
+from stackcheck.checks.telemetry import PHASE5_SERVICE, TRACE_LOOKBACK_S, log_fresh_s, trace_fresh_s
 from stackcheck.errors import UsageError
 from stackcheck.manifests import load_yaml
 from stackcheck.timescale import parse_duration
@@ -32,6 +32,8 @@ PHASE5_NAMESPACES = ("phase5",)
 #: logs.fresh's default age limit on a stack without stackcheck's probe (production): a real application
 #: logs at its own pace, so the probe's 10 s summary cadence would be the wrong promise to hold it to.
 PRODUCTION_LOG_MAX_AGE_S = 300.0
+#: traces.fresh's default window on a stack without the probe: a real service may trace rarely.
+PRODUCTION_TRACE_WINDOW_S = TRACE_LOOKBACK_S
 _KEYS = {"jobs": None, "logs": {"namespaces", "max_age"}, "traces": {"services", "window"}}
 
 
@@ -43,15 +45,17 @@ class Expectations:
     log_namespaces: tuple[str, ...] = PHASE5_NAMESPACES
     log_max_age_s: float = field(default_factory=log_fresh_s)
     trace_services: tuple[str, ...] = (PHASE5_SERVICE,)
-    trace_window_s: float = TRACE_FRESH_WINDOW_S
+    trace_window_s: float = field(default_factory=trace_fresh_s)
     source: str = "defaults (Phase 5)"
 
     @classmethod
     def defaults(cls, *, with_probe: bool = True) -> Expectations:
-        """Phase 5 defaults; without the probe (production) fresh logs may be up to 5 minutes old."""
+        """Phase 5 defaults; without the probe (production) fresh logs may be up to 5 minutes old, and
+        traces 15 minutes."""
         if with_probe:
             return cls()
-        return cls(log_max_age_s=PRODUCTION_LOG_MAX_AGE_S, source="defaults (Phase 5, production)")
+        return cls(log_max_age_s=PRODUCTION_LOG_MAX_AGE_S, trace_window_s=PRODUCTION_TRACE_WINDOW_S,
+                   source="defaults (Phase 5, production)")
 
     @classmethod
     def load(cls, path: str | Path | None, *, with_probe: bool = True) -> Expectations:

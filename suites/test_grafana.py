@@ -4,6 +4,10 @@ Dashboard panels are judged through Grafana itself (``/api/ds/query``), as a bro
 Prometheus panels are queried: Loki and Jaeger panels are covered by the logs.* and traces.* checks and by
 their datasources' health, and a Loki panel of error lines is rightly empty on a healthy stack.
 
+"Has data" means now: each panel is asked for a recent window only (the budget in which a live pipeline
+writes new points: two scrapes and two evaluations plus the margin), not for the dashboard's own hour, and
+only points inside that window count. What the store still holds from before a restart is not data now.
+
 A Prometheus panel with no data fails the check, except when every one of its metrics' sources is one the
 target is known to lack (e.g. cAdvisor on a stack without a kubelet): then the check is **skipped** with
 those panels and reasons, never passed, so a dashboard is only reported good when every panel was seen
@@ -18,16 +22,16 @@ from typing import Any
 import pytest
 
 from stackcheck.budgets import MARGIN_S, Budgets
-from stackcheck.checks.telemetry import (
+from stackcheck.checks.grafana import (
     PANEL_UNKNOWN_DATASOURCE,
     datasource_health_problem,
-    datasource_settle_s,
     grafana_health_problem,
     lacking_sources,
     panel_queries,
     query_problem,
     resolve_variables,
 )
+from stackcheck.checks.telemetry import datasource_settle_s
 from stackcheck.clients.grafana import GrafanaClient
 from stackcheck.manifests import Manifests, load_yaml
 from stackcheck.targets.base import SIGNAL_SOURCES, Target
@@ -46,7 +50,8 @@ def test_grafana_is_up_and_its_database_is_ok(grafana: GrafanaClient) -> None:
 
 @pytest.mark.check("grafana.datasources_healthy", component="grafana")
 def test_provisioned_datasource_exists_and_is_healthy(grafana_datasource: dict[str, Any],
-                                                      grafana: GrafanaClient, stackcheck_target: Target) -> None:
+                                                      grafana: GrafanaClient, stackcheck_target: Target,
+                                                      manifests: Manifests) -> None:
     """The datasource of datasources.yml exists with its fixed uid and type, and its health check passes."""
     uid, kind, name = (str(grafana_datasource.get(k)) for k in ("uid", "type", "name"))
     if kind in stackcheck_target.missing_components:  # e.g. Grafana runs locally but Loki does not
@@ -57,7 +62,7 @@ def test_provisioned_datasource_exists_and_is_healthy(grafana_datasource: dict[s
         f"{sorted(str(u) for u in served) or 'none'}; check the provisioning mount and Grafana's log")
     assert served[uid].get("type") == kind, (
         f"datasource {uid} has type {served[uid].get('type')!r} in Grafana, datasources.yml says {kind!r}")
-    budget = datasource_settle_s()
+    budget = datasource_settle_s(load_yaml(manifests.config_dir / "loki" / "loki.yaml") or {})
     problem = eventually(lambda: datasource_health_problem(uid, grafana.datasource_health(uid)), budget)
     assert problem is None, f"{problem} (after {budget:.0f}s)"
 
@@ -93,14 +98,14 @@ def test_dashboard_loads_and_its_prometheus_panels_have_data(
     recording = {r.name: r.expr for r in manifests.rules() if r.kind == "record"}
     lacking = {i: lacking_sources(exprs[i], recording, SIGNAL_SOURCES, stackcheck_target.missing_sources)
                for i in range(len(prom))}
-    time_range = dashboard.get("time") or {}
-    start, end = str(time_range.get("from", "now-1h")), str(time_range.get("to", "now"))
+    window = budgets.recording_s
 
     def run(i: int) -> str | None:
         q = prom[i]
-        result = grafana.query(q.datasource_uid, exprs[i], instant=q.instant, start=start, end=end,
+        end = time.time()
+        result = grafana.query(q.datasource_uid, exprs[i], instant=q.instant, start=end - window, end=end,
                                interval_ms=int(budgets.scrape_s * 1000), ref_id=q.ref_id, extra=q.target)
-        return query_problem(q, exprs[i], result)
+        return query_problem(q, exprs[i], result, since_ms=int((end - window) * 1000), window_s=window)
 
     # Panels the target can feed are polled until their data exists; the others are asked once.
     pending = {i: "not queried" for i in range(len(prom)) if not lacking[i]}

@@ -214,28 +214,27 @@ def alertmanager_fake_fixture() -> Iterator[FakeServer]:
     yield from _serve(ALERTMANAGER, ALERTMANAGER_FILTERS)
 
 
-# --- Loki, Jaeger and Grafana: upstream bodies, not captures ---------------------------------------
+# --- Jaeger and Grafana: upstream bodies, not captures ---------------------------------------------
 #
-# No Loki, Jaeger or Grafana binary runs on our machines, so nothing of theirs was captured. These doubles
-# serve only (a) upstream fixture files copied byte-for-byte into tests/contracts/{loki,jaeger,grafana}/
+# No Jaeger or Grafana binary runs on our machines, so nothing of theirs was captured (the Loki double is
+# built from real Loki 3.6.11 captures: tests/lokifake.py). These doubles
+# serve only (a) upstream fixture files copied byte-for-byte into tests/contracts/{jaeger,grafana}/
 # (provenance in tests/contracts/README.md) and (b) bodies quoted verbatim in the workspace's
 # shared/contracts/<component>.md, copied below with their section. Where a quoted body had to be changed
 # to parse, the change is spelled out next to it. A request no route answers gets 404 and fails the test.
 
-#: loki.md §3, doc example of /loki/api/v1/labels (verbatim).
-LOKI_LABELS_DOC = r'''{
-  "status": "success",
-  "data": [
-    "foo",
-    "bar",
-    "baz"
-  ]
-}
-'''
-
 #: jaeger.md §1, the 404 body pinned by http_handler_test.go (verbatim; served as text/plain).
 JAEGER_TRACE_NOT_FOUND = r'''{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":404,"msg":"trace not found"}]}
 '''
+
+#: An api_v3 search sent with camelCase names to a Jaeger older than v2.19.0. Derived from code (jaeger.md §7
+#: gives the envelope ``{"error": {"httpCode", "message"}}`` written by http.Error): the old gateway read only
+#: ``query.start_time_min``/``query.start_time_max``, so it saw no range and answered
+#: ``fmt.Errorf("query.start_time_min and query.start_time_max are required")`` with 400 (jaegertracing/jaeger
+#: v1.5x ``cmd/query/app/apiv3/http_gateway.go`` ``findTraces``/``tryHandleError``). The same body, byte for
+#: byte, is what open-telemetry/opentelemetry-ebpf-instrumentation's Jaeger test client expects from it.
+JAEGER_OLD_SEARCH_REFUSED = ('{"error":{"httpCode":400,"message":"query.start_time_min and query.start_time_max '
+                             'are required"}}\n')
 
 #: grafana.md §1, doc example of /api/health (verbatim body, HTTP status line dropped).
 GRAFANA_HEALTH_DOC = r'''{
@@ -411,9 +410,9 @@ class Reply:
 class BodyFake(LoopbackServer):
     """A loopback server answering ``(method, path)`` with upstream bodies; ``<x>`` matches any segment.
 
-    >>> with BodyFake("loki", loki_routes()) as fake:                     # doctest: +SKIP
-    ...     requests.get(fake.url + "/ready").text
-    'ready\\n'
+    >>> with BodyFake("jaeger", jaeger_routes()) as fake:                 # doctest: +SKIP
+    ...     requests.get(fake.url + "/api/v3/services").json()
+    {'services': ['foo']}
 
     Knobs as in :class:`FakeServer`: ``force_status`` and ``require_bearer``; ``serve`` swaps one route's
     reply for another upstream body (e.g. the 404 of a search without match).
@@ -498,16 +497,6 @@ class BodyFake(LoopbackServer):
 JAEGER_FIXTURE_TRACE_ID = "83a9efd15c1c98a977e0711cc93ee28b"
 
 
-def loki_routes() -> dict[tuple[str, str], Reply]:
-    """Loki 3.x: readiness, a log query range, label names."""
-    return {
-        ("GET", "/ready"): Reply.quoted("ready\n", "loki.md §5 (derived from code: readyHandler, http.Error)",
-                                        content_type=PLAIN),
-        ("GET", "/loki/api/v1/query_range"): Reply.file("loki/grafana_streams_simple.json"),
-        ("GET", "/loki/api/v1/labels"): Reply.quoted(LOKI_LABELS_DOC, "loki.md §3"),
-    }
-
-
 def jaeger_routes() -> dict[tuple[str, str], Reply]:
     """Jaeger v2 query service: api_v3 services and search, one trace by id in UI JSON."""
     return {
@@ -538,12 +527,6 @@ def _serve_bodies(name: str, routes: dict[tuple[str, str], Reply]) -> Iterator[B
     assert not fake.unmatched, (
         f"the {name} fake has no upstream body for {fake.unmatched}; add one (tests/contracts/{name}/ or a "
         f"body quoted in shared/contracts/{name}.md) or fix the request")
-
-
-@pytest.fixture(name="loki_fake")
-def loki_fake_fixture() -> Iterator[BodyFake]:
-    """A Loki double serving upstream bodies (tests/contracts/loki, loki.md)."""
-    yield from _serve_bodies("loki", loki_routes())
 
 
 @pytest.fixture(name="jaeger_fake")

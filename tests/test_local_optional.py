@@ -300,6 +300,37 @@ def test_alloy_tails_the_probe_log_into_the_local_loki_with_the_cluster_labels(
     assert text.count("{") == text.count("}") and text.count("[") == text.count("]")
 
 
+def test_local_alloy_stamps_entries_from_the_line_ts(started: dict[str, Service]) -> None:
+    """As the cluster's config.alloy: the file source goes through loki.process, whose stage.json reads the
+    line's ts and stage.timestamp stamps the entry with it (lines without one keep their read time)."""
+    text = _config(started["alloy"]).read_text()
+    assert "forward_to    = [loki.process.phase5.receiver]" in text
+    process = text[text.index('loki.process "phase5" {'):text.index('loki.write "local"')]
+    assert "forward_to = [loki.write.local.receiver]" in process
+    assert 'expressions = { ts = "" }' in process
+    for line in ('source            = "ts"', 'format            = "RFC3339Nano"',
+                 'action_on_failure = "skip"'):
+        assert line in process
+
+
+def test_local_loki_finds_its_scheduler_within_a_second(started: dict[str, Service]) -> None:
+    """The local Loki's frontend and querier look for the scheduler every second (ready in about 2 s, not
+    the 10 s default), beside the 1s min_ready_duration of its one ingester."""
+    config = yaml.safe_load(_config(started["loki"]).read_text())
+    assert config["frontend"]["scheduler_dns_lookup_period"] == "1s"
+    assert config["frontend_worker"]["dns_lookup_duration"] == "1s"
+    assert config["ingester"]["lifecycler"]["min_ready_duration"] == "1s"
+
+
+def test_local_loki_names_its_scheduler_so_queries_cannot_hang(started: dict[str, Service]) -> None:
+    """Frontend and querier are given the in-process scheduler's loopback gRPC address, so Loki uses no
+    scheduler ring: with the ring, a frontend that connects within the first 3 s waits forever for the
+    scheduler's answer, and every query hangs (real 3.6.11)."""
+    config = yaml.safe_load(_config(started["loki"]).read_text())
+    grpc = f"127.0.0.1:{config['server']['grpc_listen_port']}"
+    assert config["frontend"]["scheduler_address"] == grpc == config["frontend_worker"]["scheduler_address"]
+
+
 def test_alloy_string_escapes_quotes_and_backslashes() -> None:
     """A state dir with a quote or backslash in its name cannot break out of the Alloy string."""
     assert optional.alloy_string('/tmp/a"b\\c') == '"/tmp/a\\"b\\\\c"'

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ import pytest
 
 from stackcheck.probe import (
     FAULT_SPECS,
+    MAX_BODY,
     METRICS_CONTENT_TYPE,
     JsonLog,
     Probe,
@@ -586,3 +588,65 @@ def test_error_lines_carry_level_error() -> None:
     JsonLog(SERVICE, stream=stream).error("requests failed", errors=3)
     record = json.loads(stream.getvalue())
     assert (record["level"], record["msg"], record["errors"]) == ("error", "requests failed", 3)
+
+
+# --------------------------------------------------------------------------- request bodies
+def raw_request(url: str, head: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    """Send bytes exactly as given (what urllib would not: no Content-Length, hand-made chunks)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+def chunked(payload: bytes, size: int = 7, trailer: str = "") -> bytes:
+    """``payload`` as an RFC 9112 chunked body in ``size``-byte chunks."""
+    parts = [f"{len(payload[i:i + size]):x}\r\n".encode() + payload[i:i + size] + b"\r\n"
+             for i in range(0, len(payload), size)]
+    return b"".join(parts) + b"0\r\n" + trailer.encode() + b"\r\n"
+
+
+CHUNKED_HEAD = "POST /faults HTTP/1.1\nHost: probe\nContent-Type: application/json\nTransfer-Encoding: chunked\n"
+
+
+def test_a_chunked_fault_body_sets_the_switch(probe: Running) -> None:
+    """A POST /faults with a chunked body (as kubectl create --raw sends it) sets the switch it carries."""
+    status, body = raw_request(probe.url, CHUNKED_HEAD, chunked(b'{"run_id": "r1", "error_rate": 0.5}'))
+    assert (status, body) == (200, {"faults": {"error_rate": 0.5}, "run_ids": {"error_rate": "r1"}})
+    assert probe.faults("GET") == (200, {"faults": {"error_rate": 0.5}, "run_ids": {"error_rate": "r1"}})
+
+
+def test_a_chunked_body_with_extensions_and_trailers_is_read(probe: Running) -> None:
+    """Chunk extensions and trailer fields are allowed by RFC 9112 and skipped."""
+    body = chunked(b'{"consumer_lag": 5000}', size=100).replace(b"\r\n", b";ext=1\r\n", 1)
+    status, _ = raw_request(probe.url, CHUNKED_HEAD, body.replace(b"0\r\n\r\n", b"0\r\nX-Trailer: t\r\n\r\n"))
+    assert status == 200 and probe.faults("GET")[1]["faults"] == {"consumer_lag": 5000}
+
+
+def test_a_body_without_length_or_chunking_is_411_and_changes_nothing(probe: Running) -> None:
+    """Neither Content-Length nor Transfer-Encoding: 411, never read as {} and answered 200."""
+    status, body = raw_request(probe.url, "POST /faults HTTP/1.0\nHost: probe\n")
+    assert status == 411 and "Content-Length or Transfer-Encoding: chunked" in body["error"]
+    assert probe.faults("GET") == (200, {"faults": {}, "run_ids": {}})
+
+
+def test_a_malformed_chunk_size_is_a_400(probe: Running) -> None:
+    """A chunk size that is not hex is refused, naming it."""
+    status, body = raw_request(probe.url, CHUNKED_HEAD, b"zz\r\n{}\r\n0\r\n\r\n")
+    assert status == 400 and body["error"] == "bad chunk size b'zz' in a chunked body"
+
+
+def test_an_oversized_chunked_body_is_a_413(probe: Running) -> None:
+    """The body limit holds for chunked bodies too."""
+    status, _ = raw_request(probe.url, CHUNKED_HEAD, f"{MAX_BODY + 1:x}\r\n".encode())
+    assert status == 413
+
+
+def test_an_explicitly_empty_body_keeps_its_defaults(probe: Running) -> None:
+    """Content-Length: 0 is an empty body on purpose: POST /log writes its default line."""
+    status, body = raw_request(probe.url, "POST /log HTTP/1.0\nHost: probe\nContent-Length: 0\n")
+    assert (status, body) == (200, {"logged": True})

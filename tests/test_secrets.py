@@ -1,16 +1,29 @@
 """Secrets never appear in output, logs, JUnit or JSON (DESIGN.md, Safety).
 
-The canary: a registered bearer token is sent to a server that echoes it back in its error body. The
-token must then appear nowhere stackcheck prints: not in the exception message, the JSON report, the
-verdict line or the rich table.
+The canaries put a secret where it would really leak, then look for it in what stackcheck prints:
+
+* a server error body that echoes the request's ``Authorization`` header (401 and 500), which the error
+  message quotes: a bearer token, Basic credentials (their base64 form decodes to the password), and the
+  password of a URL's userinfo, which requests sends as Basic auth;
+* the JSON report, the rich table and the JUnit XML of a real pytest run through the plugin.
+
+Each canary is marked ``secret_canary``; ``test_every_secret_canary_fails_without_scrubbing`` runs every
+such test under tests/ with :func:`~stackcheck.secrets.scrub` replaced by the identity
+(``tests/scrub_removed.py``) and requires each one to fail, so none can pass by never seeing the secret.
+A canary elsewhere (the kubeconfig token's, with the kubernetes target's tests) joins by taking the mark.
 """
 from __future__ import annotations
 
+import base64
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
-from collections.abc import Callable
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +37,10 @@ from stackcheck.errors import StackcheckError
 from stackcheck.report import CheckResult, Report
 from stackcheck.secrets import MASK, read_secret_file, register, safe_url, scrub
 from stackcheck.targets.base import Target
-from tests.fakes import FakeServer, alertmanager_fake_fixture, prometheus_fake_fixture  # noqa: F401
+from tests.fakes import PROMETHEUS, FakeServer, Seen, alertmanager_fake_fixture, prometheus_fake_fixture  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+canary_mark = pytest.mark.secret_canary
 
 
 @pytest.fixture
@@ -66,16 +82,20 @@ AM_CALLS = {"alerts": lambda c: c.alerts(), "receivers": lambda c: c.receivers()
 
 # --- the canary through the clients ---------------------------------------------------------------
 
+@canary_mark
 @pytest.mark.parametrize("call", [
     "rule_groups", "alerts", "query", "targets"])
 def test_token_is_not_in_the_error_of_a_prometheus_401(call: str, canary: str,
                                                        prometheus_fake: FakeServer) -> None:
-    """A 401 whose body echoes the bearer token gives an error message without the token."""
+    """A 401 whose body echoes the bearer token gives an error message that quotes the body, without the
+    token."""
     prometheus_fake.force_status(401, echo_authorization=True)
     message = str(error_of(lambda: PROM_CALLS[call](prom(prometheus_fake, canary))))
     assert_hidden(canary, message, "the message")
+    assert f"It said: Bearer {MASK}" in message
 
 
+@canary_mark
 @pytest.mark.parametrize("call", list(PROM_CALLS))
 def test_token_is_not_in_the_error_of_a_prometheus_500(call: str, canary: str,
                                                        prometheus_fake: FakeServer) -> None:
@@ -85,6 +105,7 @@ def test_token_is_not_in_the_error_of_a_prometheus_500(call: str, canary: str,
     assert_hidden(canary, message, "the message")
 
 
+@canary_mark
 @pytest.mark.parametrize("call", list(AM_CALLS))
 def test_token_is_not_in_the_error_of_an_alertmanager_401(call: str, canary: str,
                                                           alertmanager_fake: FakeServer) -> None:
@@ -93,6 +114,7 @@ def test_token_is_not_in_the_error_of_an_alertmanager_401(call: str, canary: str
     assert_hidden(canary, str(error_of(lambda: AM_CALLS[call](am(alertmanager_fake, canary)))), "the message")
 
 
+@canary_mark
 @pytest.mark.parametrize("call", list(AM_CALLS))
 def test_token_is_not_in_the_error_of_an_alertmanager_500(call: str, canary: str,
                                                           alertmanager_fake: FakeServer) -> None:
@@ -101,6 +123,42 @@ def test_token_is_not_in_the_error_of_an_alertmanager_500(call: str, canary: str
     assert_hidden(canary, str(error_of(lambda: AM_CALLS[call](am(alertmanager_fake, canary)))), "the message")
 
 
+def basic(user: str, password: str) -> str:
+    """The ``Authorization: Basic`` value requests sends for ``user``/``password``."""
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@canary_mark
+@pytest.mark.parametrize("status", [401, 500])
+def test_basic_credentials_are_not_in_the_error_of_an_echoing_server(status: int,
+                                                                     prometheus_fake: FakeServer) -> None:
+    """Basic credentials echoed back as ``Basic <base64>`` in an error body: neither the password nor its
+    base64 form (which decodes to it) is in the message."""
+    password = f"pw-{uuid.uuid4().hex}"
+    prometheus_fake.force_status(status, echo_authorization=True)
+    http = Http("prometheus", prometheus_fake.url, credentials=Credentials(basic_user="bob", basic_password=password))
+    message = str(error_of(lambda: PrometheusClient(http).query("up")))
+    assert "Basic " in message, f"the canary did not reach the message: {message!r}"
+    assert_hidden(password, message, "the message")
+    assert basic("bob", password) not in message, f"the base64 credentials leaked into the message: {message!r}"
+
+
+@canary_mark
+@pytest.mark.parametrize("status", [401, 500])
+def test_url_userinfo_is_not_in_the_error_of_an_echoing_server(status: int, prometheus_fake: FakeServer) -> None:
+    """A URL with user:password@ (requests sends it as Basic auth) against a server that echoes the header:
+    the message shows neither the password, nor its base64 form, nor the userinfo."""
+    password = f"urlpw-{uuid.uuid4().hex}"
+    prometheus_fake.force_status(status, echo_authorization=True)
+    url = prometheus_fake.url.replace("http://", f"http://alice:{password}@")
+    message = str(error_of(lambda: PrometheusClient(Http("prometheus", url)).query("up")))
+    assert "Basic " in message, f"the canary did not reach the message: {message!r}"
+    assert_hidden(password, message, "the message")
+    assert basic("alice", password) not in message, f"the base64 userinfo leaked into the message: {message!r}"
+    assert "alice:" not in message
+
+
+@canary_mark
 def test_long_token_cut_by_truncation_is_still_hidden(alertmanager_fake: FakeServer) -> None:
     """A long token (e.g. a service-account JWT) cut at the 256-character limit leaks no part of itself.
 
@@ -133,6 +191,7 @@ def leaky_report(canary: str, alertmanager_fake: FakeServer) -> Report:
     return report
 
 
+@canary_mark
 def test_token_is_not_in_the_json_report(leaky_report: Report, canary: str) -> None:
     """Report.to_json() masks the token in check messages, and shows the mask instead."""
     text = json.dumps(leaky_report.to_json())
@@ -140,6 +199,7 @@ def test_token_is_not_in_the_json_report(leaky_report: Report, canary: str) -> N
     assert MASK in leaky_report.to_json()["checks"][0]["message"]
 
 
+@canary_mark
 def test_token_is_not_in_the_written_json_file(leaky_report: Report, canary: str, tmp_path: Path) -> None:
     """The file written by --json does not contain the token."""
     path = tmp_path / "report.json"
@@ -154,6 +214,7 @@ def test_token_is_not_in_the_verdict_line(leaky_report: Report, canary: str) -> 
     assert_hidden(canary, line, "the verdict line")
 
 
+@canary_mark
 def test_token_is_not_in_the_rich_table(leaky_report: Report, canary: str) -> None:
     """The terminal table masks the token in the message column."""
     out = io.StringIO()
@@ -166,11 +227,13 @@ def test_token_is_not_in_the_rich_table(leaky_report: Report, canary: str) -> No
 
 # --- scrub, safe_url, Credentials -----------------------------------------------------------------
 
+@canary_mark
 def test_scrub_masks_every_registered_secret(canary: str) -> None:
     """scrub() replaces each occurrence of a registered secret with ***."""
     assert scrub(f"a {canary} b {canary}") == f"a {MASK} b {MASK}"
 
 
+@canary_mark
 def test_scrub_masks_the_longer_of_overlapping_secrets() -> None:
     """When one secret contains another, the longer is masked whole (no tail is left visible)."""
     short = f"ov-{uuid.uuid4().hex[:8]}"
@@ -217,6 +280,7 @@ def test_credentials_repr_hides_values(canary: str) -> None:
     assert_hidden(canary, repr(target), "repr(Target)")
 
 
+@canary_mark
 def test_credentials_register_their_secrets(canary: str) -> None:
     """Building Credentials registers the token and password, so scrub() masks them."""
     token = f"tok-{uuid.uuid4().hex}"
@@ -225,6 +289,7 @@ def test_credentials_register_their_secrets(canary: str) -> None:
     assert scrub(f"{token} {password}") == f"{MASK} {MASK}"
 
 
+@canary_mark
 def test_read_secret_file_registers_the_value(tmp_path: Path) -> None:
     """A secret read from a file is registered (trailing newline stripped)."""
     value = f"file-{uuid.uuid4().hex}"
@@ -249,3 +314,111 @@ def test_empty_secret_file_says_to_write_the_credential(tmp_path: Path) -> None:
     expected = f"bearer token file {path} is empty; write the credential into it"
     with pytest.raises(StackcheckError, match=re.escape(expected)):
         read_secret_file(str(path), "bearer token")
+
+
+# --- the canary through a real run: JUnit XML and the JSON report ----------------------------------
+
+LEAKY_SUITE = """
+import os
+
+import pytest
+
+
+@pytest.mark.check("canary.leak", component="prometheus")
+def test_a_check_whose_server_echoes_the_token(prometheus):
+    prometheus.query("up")  # the server answers 500 with the request's Authorization header in the body
+
+
+@pytest.mark.check("canary.assert", component="prometheus")
+def test_a_check_whose_own_message_holds_the_token(prometheus):
+    token = open(os.environ["CANARY_TOKEN_FILE"]).read().strip()  # a message built from raw server text
+    assert False, f"the server said: Authorization: Bearer {token}"
+"""
+
+
+class EchoOnQuery(FakeServer):
+    """Prometheus 2.42 captures, except that queries answer 500 echoing the request's Authorization."""
+
+    def _answer(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, str | None, bytes]:
+        if target.startswith("/api/v1/query"):
+            self.requests.append(Seen(method, target, headers))
+            return 500, "text/plain; charset=utf-8", headers.get("Authorization", "").encode()
+        return super()._answer(method, target, headers)
+
+
+@pytest.fixture(scope="module")
+def leaky_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path,
+                                                                      subprocess.CompletedProcess[str]]]:
+    """``pytest`` through the stackcheck plugin (urls target, bearer token file) on a suite whose checks
+    fail with the token in their error: (token, JUnit path, JSON path, the finished run)."""
+    tmp_path = tmp_path_factory.mktemp("leaky")
+    token = f"canary-{uuid.uuid4().hex}"
+    (tmp_path / "token").write_text(token + "\n")
+    (tmp_path / "test_leaky.py").write_text(LEAKY_SUITE)
+    junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {k: v for k, v in env.items() if not k.startswith("STACKCHECK_")}
+    env["CANARY_TOKEN_FILE"] = str(tmp_path / "token")
+    with EchoOnQuery(PROMETHEUS) as fake:
+        ran = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_leaky.py"),
+             "--stackcheck-target", "urls", "--prometheus-url", fake.url,
+             "--stackcheck-bearer-token-file", str(tmp_path / "token"),
+             f"--junit-xml={junit}", "--stackcheck-json", str(report)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert junit.is_file() and report.is_file(), f"the run wrote no report:\n{ran.stdout}\n{ran.stderr}"
+    yield token, junit, report, ran
+
+
+@canary_mark
+def test_token_is_not_in_the_junit_xml_of_a_real_run(leaky_run: tuple[str, Path, Path, Any]) -> None:
+    """The JUnit XML of checks that failed with the token in their error holds the mask, not the token."""
+    token, junit, _, ran = leaky_run
+    failures = [case.find("failure") for case in ET.parse(junit).getroot().iter("testcase")]
+    assert len(failures) == 2 and all(f is not None for f in failures), ran.stdout
+    assert_hidden(token, junit.read_text(), str(junit))
+    assert MASK in junit.read_text()
+
+
+@canary_mark
+def test_token_is_not_in_the_json_report_of_a_real_run(leaky_run: tuple[str, Path, Path, Any]) -> None:
+    """The --stackcheck-json report of the same run holds the mask, not the token."""
+    token, _, report, _ = leaky_run
+    checks = json.loads(report.read_text())["checks"]
+    assert [c["status"] for c in checks] == ["error", "failed"]
+    assert_hidden(token, report.read_text(), str(report))
+    assert all(MASK in c["message"] for c in checks)
+
+
+@canary_mark
+def test_token_is_not_in_the_terminal_output_of_a_real_run(leaky_run: tuple[str, Path, Path, Any]) -> None:
+    """Nor is it on stdout or stderr of that run."""
+    token, _, _, ran = leaky_run
+    assert_hidden(token, ran.stdout + ran.stderr, "the run's output")
+
+
+# --- the canaries can fail ---------------------------------------------------------------------------
+
+def test_every_secret_canary_fails_without_scrubbing(tmp_path: Path) -> None:
+    """With scrub() replaced by the identity (tests/scrub_removed.py, also in pytest runs the canaries
+    start), every secret canary under tests/ fails: none of them passes without seeing the secret."""
+    junit = tmp_path / "canaries.xml"
+    env = {**os.environ, "PYTEST_ADDOPTS": "-p tests.scrub_removed",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "secret_canary",
+         str(ROOT / "tests"), f"--junit-xml={junit}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    passed = [f"{c.get('name')}" for c in cases
+              if c.find("failure") is None and c.find("error") is None and c.find("skipped") is None]
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", "-m", "secret_canary",
+         str(ROOT / "tests")], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    expected = [line for line in listed.stdout.splitlines() if "::" in line]
+    assert len(expected) >= 20 and len(cases) == len(expected), (
+        f"{len(cases)} of {len(expected)} canaries ran without scrubbing:\n{ran.stdout[-2000:]}")
+    assert passed == [], f"these canaries pass without scrubbing, so they prove nothing: {passed}"
+    errored = [c.get("name") for c in cases if c.find("error") is not None]
+    assert errored == [], f"these canaries broke instead of failing on the leak: {errored}\n{ran.stdout[-2000:]}"
+

@@ -23,8 +23,10 @@ from typing import Any
 import pytest
 import requests
 
-from stackcheck.clients.sink import AlertRef, Notification, SinkClient, SinkUnreachable
+from stackcheck.clients.sink import AlertRef, Notification, SinkClient, SinkError, SinkUnreachable
+from stackcheck.errors import ExitCode, StackcheckError, Unauthorized
 from stackcheck.sink import SinkServer
+from tests.fakes import BodyFake
 
 REPO = Path(__file__).resolve().parents[1]
 # Real Alertmanager 0.25.0 webhook bodies, copied byte-for-byte into tests/contracts (see its README).
@@ -511,3 +513,22 @@ def test_process_log_line_hides_hook_token(spawn: Any, tmp_path: Path) -> None:
     code, stderr = proc.finish()
     assert code == 0
     assert "SECRET" not in stderr and "secret-ish" not in stderr
+
+
+# ------------------------------------------------------------------------------------------ errors
+def test_client_refused_by_a_proxy_is_unauthorized_exit_3() -> None:
+    """A 401 from the API server's service proxy in front of the sink is Unauthorized (exit 3), not a
+    generic error (exit 1): the client goes through Http like every other."""
+    with BodyFake("sink", {}) as proxy:
+        proxy.force_status(401)
+        with pytest.raises(Unauthorized) as caught:
+            SinkClient(proxy.url).notifications()
+    assert caught.value.exit_code == ExitCode.UNREACHABLE == 3
+    assert str(caught.value).startswith(f"sink at {proxy.url} refused the request (HTTP 401)")
+
+
+def test_client_error_answer_is_an_api_error_quoting_the_sink(sink: SinkServer) -> None:
+    """The real sink's 400 for a bad filter is a SinkError, a StackcheckError (exit 1) quoting its body."""
+    with pytest.raises(SinkError, match=r"/api/notifications answered HTTP 400: .*'since' must be an integer"):
+        SinkClient(sink.url).notifications(since="abc")  # type: ignore[arg-type]
+    assert issubclass(SinkError, StackcheckError) and SinkError.exit_code == ExitCode.CHECK_FAILED

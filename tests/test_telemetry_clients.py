@@ -1,13 +1,12 @@
-"""The Loki, Jaeger and Grafana clients and their judging functions, on real upstream bodies.
+"""The Jaeger and Grafana clients and their judging functions, on real upstream bodies (Loki: test_loki.py).
 
-No Loki, Jaeger or Grafana runs here. The doubles in tests/fakes.py serve upstream fixture files
+No Jaeger or Grafana runs here. The doubles in tests/fakes.py serve upstream fixture files
 (tests/contracts/{loki,jaeger,grafana,otlp}/) and bodies quoted verbatim in shared/contracts/*.md; inputs
 that no upstream body covers are built by hand in a test and say so in its docstring.
 """
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import re
 import socket
@@ -15,37 +14,42 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from stackcheck.checks import grafana as g
 from stackcheck.checks import telemetry as t
 from stackcheck.clients.grafana import GrafanaClient, QueryResult
 from stackcheck.clients.http import Credentials, Http
 from stackcheck.clients.jaeger import JaegerClient, Span, same_trace_id, spans_from_otlp, spans_from_ui
-from stackcheck.clients.loki import LokiClient, Stream
+from stackcheck.clients.loki import LokiClient
 from stackcheck.errors import ApiError, StackcheckError, Unauthorized, Unreachable
 from stackcheck.manifests import Manifests
-from stackcheck.probe import JsonLog, Probe, ProbeConfig, Ticker, build_span
+from stackcheck.probe import ProbeConfig, Ticker, build_span
 from stackcheck.targets.base import SIGNAL_SOURCES
+from stackcheck.timescale import parse_duration
 from tests.fakes import (  # noqa: F401
     CONTRACTS,
+    GRAFANA_DS_QUERY_DOC,
     GRAFANA_DS_QUERY_ERROR,
     GRAFANA_DS_QUERY_NOT_FOUND,
     GRAFANA_DS_QUERY_SDK,
     JAEGER_FIXTURE_TRACE_ID,
+    JAEGER_OLD_SEARCH_REFUSED,
     PLAIN,
     BodyFake,
     Reply,
     grafana_fake_fixture,
     jaeger_fake_fixture,
-    loki_fake_fixture,
+    jaeger_routes,
 )
+from tests.lokifake import loki_fake_fixture  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = Manifests.find(str(ROOT / "manifests"))
-#: Newest entry of tests/contracts/loki/grafana_streams_simple.json.
-NEWEST_NS = 1645030247027735040
+
 
 
 def loki(url: str, **kwargs: Any) -> LokiClient:
@@ -71,81 +75,6 @@ def closed_url() -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     yield f"http://127.0.0.1:{port}"
-
-
-# --- Loki -----------------------------------------------------------------------------------------
-
-def test_loki_ready_is_true_on_200(loki_fake: BodyFake) -> None:
-    """ready() is True when /ready answers 200 "ready"."""
-    assert loki(loki_fake.url).ready() is True
-
-
-def test_loki_ready_is_false_while_the_ingester_settles(loki_fake: BodyFake) -> None:
-    """A starting Loki answers 503 with the ingester's reason (loki.md §5, derived from code); not ready."""
-    loki_fake.serve("GET", "/ready", Reply.quoted("Ingester not ready: waiting for 15s after being ready\n",
-                                                  "loki.md §5", 503, PLAIN))
-    assert loki(loki_fake.url).ready() is False
-
-
-def test_loki_query_range_returns_streams_with_labels_and_entries(loki_fake: BodyFake) -> None:
-    """query_range() returns (labels, [(ns, line)]) per stream, as Loki sent them."""
-    streams = loki(loki_fake.url).query_range('{location="moon🌙"}', start=1645030000.0, end=1645031000.0,
-                                              limit=10)
-    assert [labels for labels, _ in streams] == [
-        {"code": 'one",', "location": "moon🌙"}, {"code": '",two', "location": "moon🌙"}]
-    assert streams[0][1] == [(1645030244810757120, "log line error 1")]
-    assert streams[1][1][0] == (NEWEST_NS, "log line info 1")
-    assert len(streams[1][1]) == 5
-
-
-def test_loki_query_range_sends_nanosecond_bounds_limit_and_direction(loki_fake: BodyFake) -> None:
-    """start/end go out as nanosecond integers (loki.md §2), newest first by default."""
-    loki(loki_fake.url).query_range('{namespace="phase5"}', start=1645030000.5, end=1645031000.0, limit=1)
-    assert loki_fake.params() == {"query": ['{namespace="phase5"}'], "start": ["1645030000500000000"],
-                                  "end": ["1645031000000000000"], "limit": ["1"], "direction": ["backward"]}
-
-
-def test_loki_query_range_ignores_structured_metadata(loki_fake: BodyFake) -> None:
-    """With categorize-labels each value is a 3-tuple; the third element is dropped."""
-    loki_fake.serve("GET", "/loki/api/v1/query_range",
-                    Reply.file("loki/grafana_streams_structured_metadata.json"))
-    streams = loki(loki_fake.url).query_range("{}", start=0, end=1)
-    assert streams[0][1] == [(1645030244810757120, "log line error 1")]
-
-
-def test_loki_metric_query_result_is_an_api_error_naming_the_query(loki_fake: BodyFake) -> None:
-    """A matrix answer (a metric query) is not log lines: ApiError naming the query and the result type."""
-    loki_fake.serve("GET", "/loki/api/v1/query_range", Reply.file("loki/grafana_matrix_nan.json"))
-    with pytest.raises(ApiError, match=r"resultType 'matrix' for 'rate\(\{a=\"b\"\}\[1m\]\)'.*streams"):
-        loki(loki_fake.url).query_range('rate({a="b"}[1m])', start=0, end=1)
-
-
-def test_loki_query_error_is_an_api_error_quoting_loki(loki_fake: BodyFake) -> None:
-    """Loki's query errors are plain text (loki.md §2, Errors); the ApiError quotes it with the URL."""
-    message = "parse error at line 1, col 12: syntax error: unexpected IDENTIFIER, expecting STRING"
-    loki_fake.serve("GET", "/loki/api/v1/query_range",
-                    Reply.quoted(message, "loki.md §2 format; text quoted in grafana.md §6", 400, PLAIN))
-    where = re.escape(f"{loki_fake.url}/loki/api/v1/query_range")
-    with pytest.raises(ApiError, match=where + ".*400.*parse error"):
-        loki(loki_fake.url).query_range("{", start=0, end=1)
-
-
-def test_loki_labels_returns_names(loki_fake: BodyFake) -> None:
-    """labels() returns data (loki.md §3 doc example)."""
-    assert loki(loki_fake.url).labels() == ["foo", "bar", "baz"]
-
-
-def test_loki_labels_without_data_is_empty(loki_fake: BodyFake) -> None:
-    """No labels: Loki omits "data" (loki.md §3, omitempty); that is [] and not an error."""
-    loki_fake.serve("GET", "/loki/api/v1/labels", Reply.quoted('{"status":"success"}', "loki.md §3"))
-    assert loki(loki_fake.url).labels() == []
-
-
-def test_loki_tenant_is_sent_as_scope_org_id(loki_fake: BodyFake) -> None:
-    """With a tenant, every request carries X-Scope-OrgID (multi-tenant Loki answers 401 without it)."""
-    LokiClient(Http("loki", loki_fake.url), tenant="team-a").labels()
-    headers = {name.lower(): value for name, value in loki_fake.requests[-1].headers.items()}
-    assert headers.get("x-scope-orgid") == "team-a"
 
 
 # --- Jaeger ---------------------------------------------------------------------------------------
@@ -204,6 +133,67 @@ def test_jaeger_find_traces_without_match_is_empty(jaeger_fake: BodyFake) -> Non
     assert jaeger(jaeger_fake.url).find_traces("phase5-backend", 900) == []
 
 
+class OlderJaeger(BodyFake):
+    """A Jaeger v2 older than v2.19.0: its api_v3 search knows only the snake_case parameter names."""
+
+    def lookup(self, method: str, target: str) -> Reply | None:
+        if urlsplit(target).path == "/api/v3/traces" and "query.start_time_min" not in target:
+            return Reply.quoted(JAEGER_OLD_SEARCH_REFUSED, "tests/fakes.py (derived from code)", 400, PLAIN)
+        return super().lookup(method, target)
+
+
+@pytest.fixture
+def older_jaeger() -> Iterator[OlderJaeger]:
+    with OlderJaeger("jaeger", jaeger_routes()) as fake:
+        yield fake
+    assert not fake.unmatched
+
+
+def test_jaeger_search_says_which_parameter_form_answered(jaeger_fake: BodyFake) -> None:
+    """A current Jaeger answers the camelCase search at once, and the client says so."""
+    client = jaeger(jaeger_fake.url)
+    client.find_traces("foo", 900)
+    assert len(jaeger_fake.requests) == 1
+    assert client.search_form == "api_v3 search, camelCase parameters (Jaeger v2.19.0 or later)"
+
+
+def test_an_older_jaeger_is_searched_with_snake_case_names(older_jaeger: OlderJaeger) -> None:
+    """Jaeger before v2.19.0 answers camelCase with 400; the search is sent again with snake_case names and
+    returns the spans."""
+    spans = jaeger(older_jaeger.url).find_traces("foo", 900, limit=3, now=1700000000.0)
+    assert [s.name for s in spans] == ["foobar"]
+    params = older_jaeger.params()
+    assert params["query.service_name"] == ["foo"] and params["query.num_traces"] == ["3"]
+    low, high = (datetime.fromisoformat(params[k][0]) for k in ("query.start_time_min", "query.start_time_max"))
+    assert (low.timestamp(), high.timestamp()) == (1700000000.0 - 900, 1700000000.0)
+
+
+def test_an_older_jaeger_is_named_with_its_own_reply(older_jaeger: OlderJaeger) -> None:
+    """The client says which form answered, quoting what Jaeger said to the camelCase one."""
+    client = jaeger(older_jaeger.url)
+    client.find_traces("foo", 900)
+    assert client.search_form == (
+        "api_v3 search, snake_case parameters: Jaeger answered the camelCase ones with HTTP 400 "
+        "(query.start_time_min and query.start_time_max are required), so it is older than v2.19.0")
+
+
+def test_the_snake_case_form_is_kept_for_later_searches(older_jaeger: OlderJaeger) -> None:
+    """Once an older Jaeger answered, later searches go out in snake_case at once (one request each)."""
+    client = jaeger(older_jaeger.url)
+    client.find_traces("foo", 900)
+    before = len(older_jaeger.requests)
+    client.find_traces("foo", 900)
+    assert len(older_jaeger.requests) == before + 1 and "query.service_name" in older_jaeger.params()
+
+
+def test_a_400_in_both_forms_is_an_api_error_quoting_jaeger(jaeger_fake: BodyFake) -> None:
+    """A search Jaeger refuses in both forms is an ApiError quoting its reply, not an empty result."""
+    jaeger_fake.serve("GET", "/api/v3/traces",
+                      Reply.quoted(JAEGER_OLD_SEARCH_REFUSED, "tests/fakes.py (derived from code)", 400, PLAIN))
+    with pytest.raises(ApiError, match="HTTP 400: .*are required"):
+        jaeger(jaeger_fake.url).find_traces("foo", 900)
+
+
 def test_trace_ids_compare_without_case_and_dropped_zeros() -> None:
     """Jaeger prints a trace id with a zero high half in 16 characters (jaeger.md §5)."""
     assert same_trace_id("00000000000000000000000000000001", "0000000000000001")
@@ -217,7 +207,7 @@ def test_grafana_health_reads_database(grafana_fake: BodyFake) -> None:
     """health() returns the /api/health body; its database is ok."""
     body = grafana(grafana_fake.url).health()
     assert body == {"commit": "087143285", "database": "ok", "version": "5.1.3"}
-    assert t.grafana_health_problem(body) is None
+    assert g.grafana_health_problem(body) is None
 
 
 def test_grafana_datasources_is_the_array(grafana_fake: BodyFake) -> None:
@@ -230,7 +220,7 @@ def test_grafana_datasource_health_ok(grafana_fake: BodyFake) -> None:
     """datasource_health() calls /api/datasources/uid/<uid>/health; status OK passes."""
     body = grafana(grafana_fake.url).datasource_health("prometheus")
     assert grafana_fake.requests[-1].path == "/api/datasources/uid/prometheus/health"
-    assert body["status"] == "OK" and t.datasource_health_problem("prometheus", body) is None
+    assert body["status"] == "OK" and g.datasource_health_problem("prometheus", body) is None
 
 
 def test_grafana_datasource_health_error_verdict_is_returned(grafana_fake: BodyFake) -> None:
@@ -242,7 +232,7 @@ def test_grafana_datasource_health_error_verdict_is_returned(grafana_fake: BodyF
     body = json.dumps({"status": "ERROR", "message": "There was an error returned querying the Loki API.: EOF"})
     grafana_fake.serve("GET", "/api/datasources/uid/<uid>/health", Reply.quoted(body, "grafana.md §5", 400))
     verdict = grafana(grafana_fake.url).datasource_health("loki")
-    assert t.datasource_health_problem("loki", verdict) == (
+    assert g.datasource_health_problem("loki", verdict) == (
         "datasource loki health check says ERROR: There was an error returned querying the Loki API.: EOF")
 
 
@@ -278,7 +268,7 @@ def test_grafana_query_returns_frames_and_sends_the_panel_query(grafana_fake: Bo
     """query() posts one query (refId, datasource uid, expr, instant/range, interval) and returns its frames."""
     result = grafana(grafana_fake.url).query("prometheus", "sum(up)", instant=True, start=1700000000.0,
                                              end="now", interval_ms=15000, extra={"legendFormat": "x"})
-    assert t.frame_rows(result.frames) == 6 and result.error is None
+    assert g.frame_rows(result.frames) == 6 and result.error is None
     sent = json.loads(grafana_fake.bodies[-1])
     assert sent == {"queries": [{"legendFormat": "x", "refId": "A", "datasource": {"uid": "prometheus"},
                                  "expr": "sum(up)", "instant": True, "range": False, "intervalMs": 15000,
@@ -289,7 +279,7 @@ def test_grafana_query_reads_status_and_several_frames(grafana_fake: BodyFake) -
     """The SDK-pinned serialisation: a status per refId and two frames."""
     grafana_fake.serve("POST", "/api/ds/query", Reply.quoted(GRAFANA_DS_QUERY_SDK, "grafana.md §6"))
     result = grafana(grafana_fake.url).query("x", "y")
-    assert (result.status, len(result.frames), t.frame_rows(result.frames)) == (202, 2, 3)
+    assert (result.status, len(result.frames), g.frame_rows(result.frames)) == (202, 2, 3)
 
 
 def test_grafana_query_reads_a_prometheus_range_result(grafana_fake: BodyFake) -> None:
@@ -299,7 +289,7 @@ def test_grafana_query_reads_a_prometheus_range_result(grafana_fake: BodyFake) -
     grafana_fake.serve("POST", "/api/ds/query", Reply(200, body, "application/json", golden.source))
     result = grafana(grafana_fake.url).query("prometheus", "prometheus_http_requests_total")
     assert [f["schema"]["fields"][1]["labels"]["code"] for f in result.frames] == ["200", "400"]
-    assert t.frame_rows(result.frames) == 5
+    assert g.frame_rows(result.frames) == 5
 
 
 def test_grafana_query_error_per_ref_id_is_returned_and_judged(grafana_fake: BodyFake) -> None:
@@ -307,8 +297,8 @@ def test_grafana_query_error_per_ref_id_is_returned_and_judged(grafana_fake: Bod
     grafana_fake.serve("POST", "/api/ds/query", Reply.quoted(GRAFANA_DS_QUERY_ERROR, "grafana.md §6", 400))
     result = grafana(grafana_fake.url).query("loki", '{a=b}')
     assert result.status == 400 and result.frames == []
-    query = t.PanelQuery("Agent logs", "A", "loki", "loki", '{a=b}', False, {})
-    assert t.query_problem(query, '{a=b}', result) == (
+    query = g.PanelQuery("Agent logs", "A", "loki", "loki", '{a=b}', False, {})
+    assert g.query_problem(query, '{a=b}', result) == (
         "panel 'Agent logs' query A failed: parse error at line 1, col 12: syntax error: unexpected IDENTIFIER, "
         "expecting STRING (query: {a=b})")
 
@@ -324,7 +314,7 @@ def test_grafana_query_request_error_is_an_api_error(grafana_fake: BodyFake) -> 
 
 CALLS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "loki.ready": ("loki", lambda url, kw: loki(url, **kw).ready()),
-    "loki.query_range": ("loki", lambda url, kw: loki(url, **kw).query_range("{}", 0, 1)),
+    "loki.query_range": ("loki", lambda url, kw: loki(url, **kw).query_range("{}", start_ns=0, end_ns=1)),
     "loki.labels": ("loki", lambda url, kw: loki(url, **kw).labels()),
     "jaeger.ready": ("jaeger", lambda url, kw: jaeger(url, **kw).ready()),
     "jaeger.services": ("jaeger", lambda url, kw: jaeger(url, **kw).services()),
@@ -361,101 +351,49 @@ def test_unauthorized_component_names_the_credentials(call: str, request: pytest
         raise AssertionError(f"{call} failed with the right token: {exc}") from exc
 
 
-# --- judging logs ---------------------------------------------------------------------------------
-
-def fixture_streams() -> list[Stream]:
-    """The streams of grafana_streams_simple.json, through the real client's parsing."""
-    data = fixture_json("loki/grafana_streams_simple.json")["data"]["result"]
-    return [(item["stream"], [(int(ts), line) for ts, line in item["values"]]) for item in data]
-
-
-def test_fresh_logs_pass() -> None:
-    """The newest line is 5 s old, within the limit: no problem."""
-    assert t.log_freshness_problem(fixture_streams(), selector="{}", now_s=NEWEST_NS / 1e9 + 5,
-                                   max_age_s=t.log_fresh_s(), lookback_s=3600) is None
-
-
-def test_stale_logs_report_the_age_and_the_newest_line() -> None:
-    """The newest line is 100 s old: the message gives its age, the limit and the line."""
-    problem = t.log_freshness_problem(fixture_streams(), selector='{namespace="phase5"}',
-                                      now_s=NEWEST_NS / 1e9 + 100, max_age_s=17, lookback_s=3600)
-    assert problem == ("the newest log line for {namespace=\"phase5\"} in Loki is 100s old (limit 17s: one probe "
-                       "summary period + delivery); newest: 'log line info 1'")
-
-
-def test_very_stale_logs_give_a_readable_age() -> None:
-    """Days-old logs read in days, not in millions of seconds."""
-    problem = t.log_freshness_problem(fixture_streams(), selector="{}", now_s=NEWEST_NS / 1e9 + 9e6,
-                                      max_age_s=17, lookback_s=3600)
-    assert problem is not None and " is 104d old " in problem
-
-
-def test_no_logs_at_all_is_reported() -> None:
-    """An empty answer says which selector and window were searched."""
-    assert t.log_freshness_problem([], selector="{a}", now_s=0, max_age_s=17, lookback_s=3600) == (
-        "no log line for {a} in Loki in the last 3600s; is the collector (Alloy) shipping the phase5 pods?")
-
-
-def probe_line(run_id: str, message: str) -> str:
-    """The exact line the probe writes for POST /log (Probe.write_log, through its JsonLog)."""
-    out = io.StringIO()
-    probe = Probe(ProbeConfig(), log=JsonLog("phase5-backend", stream=out))
-    probe.write_log({"run_id": run_id, "message": message})
-    return out.getvalue().rstrip("\n")
-
-
-def test_log_canary_is_found_among_real_streams() -> None:
-    """The probe's own canary line, in a stream beside the fixture's, is the canary of its run."""
-    line = probe_line("stackcheck-0123456789", "stackcheck log canary stackcheck-0123456789")
-    streams = [*fixture_streams(), ({"namespace": "phase5"}, [(NEWEST_NS + 1, line)])]
-    assert t.log_canary_problem(streams, run_id="stackcheck-0123456789",
-                                message="stackcheck log canary stackcheck-0123456789",
-                                selector="{}", waited_s=1) is None
-
-
-def test_log_canary_of_another_run_is_not_found() -> None:
-    """A canary line of another run does not count; the message names our run and what was seen."""
-    other = probe_line("stackcheck-aaaaaaaaaa", "stackcheck log canary stackcheck-aaaaaaaaaa")
-    streams = [({"namespace": "phase5"}, [(NEWEST_NS, other)])]
-    problem = t.log_canary_problem(streams, run_id="stackcheck-bbbbbbbbbb", message="m", selector='{x} |= "r"',
-                                   waited_s=7)
-    assert problem is not None
-    assert problem.startswith("log canary of run stackcheck-bbbbbbbbbb not found in Loki within 7s")
-    assert "saw 1 other line(s), newest: " in problem and "stackcheck-aaaaaaaaaa" in problem
-
-
-def test_log_canary_missing_from_the_fixture_says_what_was_seen() -> None:
-    """On the fixture's lines (no canary), the message lists how many lines were seen and the newest."""
-    problem = t.log_canary_problem(fixture_streams(), run_id="stackcheck-x", message="m", selector="{}",
-                                   waited_s=7)
-    assert problem is not None and problem.endswith("saw 6 other line(s), newest: 'log line info 1'")
-
-
-def test_newest_line_summary_gives_context() -> None:
-    """After a missed canary, the newest line of the workload is reported with its age."""
-    assert t.newest_line_summary(fixture_streams(), selector="{}", now_s=NEWEST_NS / 1e9 + 3) == (
-        "the newest line of {} is 3s old: 'log line info 1'")
-
-
 # --- judging traces -------------------------------------------------------------------------------
 
+def otlp_spans() -> list[Span]:
+    """The spans of the upstream OTLP input (otlp2jaeger-in.json): service telemetrygen, real start times."""
+    return spans_from_otlp(fixture_json("jaeger/otlp2jaeger-in.json")["resourceSpans"])
+
+
 def test_fresh_trace_of_a_listed_service_passes() -> None:
-    """Service listed (api_v3 services snapshot) and a span found by the search (FindTraces snapshot)."""
-    services = fixture_json("jaeger/apiv3_GetServices.json")["services"]
-    recent = spans_from_otlp(fixture_json("jaeger/apiv3_FindTraces.json")["result"]["resourceSpans"])
-    assert t.trace_freshness_problem(services, recent, service="foo", window_s=900) is None
+    """Service listed and a span of it started 5 s before now, by the span's own start time."""
+    spans = otlp_spans()
+    newest = max(s.start_s for s in spans if s.start_s is not None)
+    assert t.trace_freshness_problem(["telemetrygen"], spans, service="telemetrygen", now_s=newest + 5,
+                                     max_age_s=t.trace_fresh_s(), lookback_s=900) is None
 
 
 def test_unlisted_service_is_reported_with_what_jaeger_lists() -> None:
-    """phase5-backend missing from the services list: the message names both."""
-    assert t.trace_freshness_problem(["foo"], [], service="phase5-backend", window_s=900) == (
+    """phase5-backend missing from the api_v3 services list: the message names both."""
+    services = fixture_json("jaeger/apiv3_GetServices.json")["services"]
+    assert t.trace_freshness_problem(services, [], service="phase5-backend", now_s=0, max_age_s=15,
+                                     lookback_s=900) == (
         "Jaeger does not list service 'phase5-backend'; it lists ['foo']")
 
 
-def test_listed_service_without_recent_trace_is_stale() -> None:
-    """Listed but nothing in the window: stale, and the message says where spans come from."""
-    problem = t.trace_freshness_problem(["foo"], [], service="foo", window_s=900)
-    assert problem is not None and "no trace of it that started in the last 900s" in problem
+def test_a_trace_that_started_long_ago_is_stale_whatever_the_store_returned() -> None:
+    """A trace Jaeger still returns but that started 10 minutes ago is not fresh; its age is given."""
+    spans = otlp_spans()
+    newest = max(s.start_s for s in spans if s.start_s is not None)
+    problem = t.trace_freshness_problem(["telemetrygen"], spans, service="telemetrygen", now_s=newest + 600,
+                                        max_age_s=15.2, lookback_s=900)
+    assert problem == ("Jaeger has no trace of 'telemetrygen' that started in the last 15s (one probe heartbeat "
+                       "period + delivery); the newest started 10m ago")
+
+
+def test_listed_service_without_any_trace_is_stale() -> None:
+    """Listed but nothing in the whole lookback: stale, naming the lookback."""
+    problem = t.trace_freshness_problem(["foo"], [], service="foo", now_s=0, max_age_s=15, lookback_s=900)
+    assert problem is not None and problem.endswith("none at all in the last 15m")
+
+
+def test_spans_without_a_start_time_are_not_fresh() -> None:
+    """The api_v3 FindTraces snapshot has no start time: nothing proves it is recent."""
+    spans = spans_from_otlp(fixture_json("jaeger/apiv3_FindTraces.json")["result"]["resourceSpans"])
+    assert t.trace_freshness_problem(["foo"], spans, service="foo", now_s=0, max_age_s=15, lookback_s=900)
 
 
 def ui_spans() -> list[Span]:
@@ -549,7 +487,7 @@ def test_the_probe_span_has_the_shape_of_the_otlp_example() -> None:
 
 def test_failing_grafana_database_is_reported() -> None:
     """database "failing" (sent with 503, grafana.md §1, derived from code) is a problem naming it."""
-    assert t.grafana_health_problem({"database": "failing"}) == (
+    assert g.grafana_health_problem({"database": "failing"}) == (
         "Grafana's /api/health says database 'failing' (want 'ok'); check its database (grafana.db, PVC)")
 
 
@@ -564,7 +502,7 @@ def test_panel_queries_of_our_dashboards_by_datasource() -> None:
     """Every target of the shipped dashboards resolves to a provisioned datasource type."""
     kinds = [q.datasource_type for name in ("system-overview.json", "agents-monitoring.json",
                                             "database-infrastructure.json")
-             for q in t.panel_queries(load_dashboard(name), TYPES)]
+             for q in g.panel_queries(load_dashboard(name), TYPES)]
     assert set(kinds) == {"prometheus", "loki", "jaeger"}
 
 
@@ -572,14 +510,14 @@ def test_unknown_datasource_is_flagged() -> None:
     """A target naming a datasource Grafana lacks gets an empty type, which the check reports."""
     target = {"refId": "A", "datasource": {"uid": "gone"}, "expr": "up"}
     board = {"panels": [{"title": "p", "targets": [target]}]}
-    [query] = t.panel_queries(board, TYPES)
+    [query] = g.panel_queries(board, TYPES)
     assert query.datasource_type == "" and query.datasource_uid == "gone"
 
 
 def test_dashboard_variables_become_their_all_value_and_builtins_stay() -> None:
     """$service at "All" becomes the variable's allValue (.*); $__rate_interval is left to Grafana."""
     board = load_dashboard("database-infrastructure.json")
-    exprs = {q.panel: t.resolve_variables(q.expr, board) for q in t.panel_queries(board, TYPES)}
+    exprs = {q.panel: g.resolve_variables(q.expr, board) for q in g.panel_queries(board, TYPES)}
     assert exprs["Node CPU usage"] == (
         '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[$__rate_interval]))')
     assert exprs["DB connection pool use"] == 'phase5:database_connections:ratio{service=~".*"}'
@@ -587,10 +525,10 @@ def test_dashboard_variables_become_their_all_value_and_builtins_stay() -> None:
 
 def test_panel_without_rows_has_no_data() -> None:
     """No frames, or frames without values, is no data (hand-built: no upstream body with zero rows exists)."""
-    query = t.PanelQuery("Request rate", "A", "prometheus", "prometheus", "x", True, {})
+    query = g.PanelQuery("Request rate", "A", "prometheus", "prometheus", "x", True, {})
     empty = [QueryResult(frames=[]), QueryResult(frames=[{"schema": {"fields": []}, "data": {"values": []}}])]
     for result in empty:
-        problem = t.query_problem(query, "sum(x)", result)
+        problem = g.query_problem(query, "sum(x)", result)
         assert problem == "panel 'Request rate' query A returned no data: sum(x)"
 
 
@@ -598,11 +536,11 @@ def test_panels_reading_a_source_the_target_lacks_are_named() -> None:
     """A recording rule is followed to its raw metrics, which name the missing source and its reason."""
     recording = {r.name: r.expr for r in MANIFESTS.rules() if r.kind == "record"}
     missing = {"cadvisor": "no kubelet here"}
-    reasons = t.lacking_sources('phase5:cpu_usage:ratio{namespace=~".*"}', recording, SIGNAL_SOURCES, missing)
+    reasons = g.lacking_sources('phase5:cpu_usage:ratio{namespace=~".*"}', recording, SIGNAL_SOURCES, missing)
     assert reasons and all(r.endswith(": no kubelet here") for r in reasons)
     assert any("container_cpu_usage_seconds_total" in r for r in reasons)
-    assert t.lacking_sources("sum(phase5:http_requests:rate5m)", recording, SIGNAL_SOURCES, missing) == []
-    assert t.lacking_sources("rate(node_cpu_seconds_total[$__rate_interval])", recording, SIGNAL_SOURCES,
+    assert g.lacking_sources("sum(phase5:http_requests:rate5m)", recording, SIGNAL_SOURCES, missing) == []
+    assert g.lacking_sources("rate(node_cpu_seconds_total[$__rate_interval])", recording, SIGNAL_SOURCES,
                              {"node-exporter": "none"}) == ["reads node_cpu_seconds_total: none"]
 
 
@@ -641,12 +579,83 @@ def test_budgets_are_built_from_the_constants() -> None:
     assert t.log_delivery_s() == 2 * t.ALLOY_BATCH_WAIT_S + t.MARGIN_S == 7.0
     assert t.log_fresh_s() == 17.0
     assert t.trace_delivery_s() == pytest.approx(5.2)
-    assert t.datasource_settle_s() == 20.0
+    assert t.trace_fresh_s() == pytest.approx(15.2)
+
+
+def loki_yaml() -> dict[str, Any]:
+    return dict(yaml.safe_load((MANIFESTS.config_dir / "loki" / "loki.yaml").read_text()))
+
+
+def test_loki_config_does_not_shorten_the_scheduler_lookup_alone() -> None:
+    """loki.yaml uses the scheduler ring (no scheduler address), so it must not shorten the frontend's
+    scheduler lookup below the scheduler's 3 s ring check: on a real 3.6.11 that made /ready pass in 1.8 s
+    and every query hang forever."""
+    frontend = loki_yaml().get("frontend") or {}
+    lookup = frontend.get("scheduler_dns_lookup_period")
+    assert lookup is None or frontend.get("scheduler_address") or parse_duration(lookup) > 3, frontend
+
+
+def test_loki_ready_delay_is_the_later_of_ingester_and_frontend() -> None:
+    """The cluster's Loki keeps both defaults (15 s and 10 s); the local one (1s + 1s) is ready in about 1 s."""
+    assert t.loki_ready_delay_s(loki_yaml()) == 15.0
+    local = {"ingester": {"lifecycler": {"min_ready_duration": "1s"}},
+             "frontend": {"scheduler_dns_lookup_period": "1s"}}
+    assert t.loki_ready_delay_s(local) == 1.0
+    assert t.loki_ready_delay_s({}) == 15.0
+    assert t.loki_ready_delay_s({"ingester": {"lifecycler": {"min_ready_duration": "1s"}}}) == 10.0
+
+
+def test_datasource_settle_budget_is_loki_ready_delay_plus_margin() -> None:
+    """Grafana's Loki datasource can pass its health check once Loki is ready: that delay plus the margin."""
+    assert t.datasource_settle_s(loki_yaml()) == 20.0
+
+
+def test_alloy_stamps_entries_from_the_line_ts() -> None:
+    """config.alloy parses each line's JSON ts and stamps the entry with it (stage.json + stage.timestamp),
+    keeping the read time for lines without one (action_on_failure skip), on the path to loki.write."""
+    text = (MANIFESTS.config_dir / "alloy" / "config.alloy").read_text()
+    assert "forward_to = [loki.process.pod_logs.receiver]" in text
+    assert re.search(r'stage\.json \{\s*expressions = \{ ts = "" \}\s*\}', text)
+    assert re.search(r'stage\.timestamp \{\s*source\s*= "ts"\s*format\s*= "RFC3339Nano"\s*'
+                     r'action_on_failure = "skip"\s*\}', text)
+
+
+# --- dashboard panels: data now, not what the store still holds ------------------------------------
+
+def frames_at(times_ms: list[int], values: list[float | None]) -> list[Any]:
+    """One frame in the shape of grafana.md §6's doc example (a time field and a number field)."""
+    doc = json.loads(GRAFANA_DS_QUERY_DOC)["results"]["A"]["frames"][0]
+    return [{"schema": doc["schema"], "data": {"values": [times_ms, values]}}]
+
+
+PANEL = g.PanelQuery("Request rate", "A", "prometheus", "prometheus", "x", False, {})
+
+
+def test_panel_with_points_in_the_recent_window_has_data() -> None:
+    """The doc example's points, the window starting at its last point: data now."""
+    result = QueryResult(frames=frames_at([1644488392084, 1644488452084], [5, 0]))
+    assert g.query_problem(PANEL, "sum(x)", result, since_ms=1644488452084, window_s=30) is None
+
+
+def test_panel_with_only_older_points_has_no_data_now() -> None:
+    """Points from before the window (what the store still holds) are not data now; the message says so."""
+    result = QueryResult(frames=frames_at([1644488152084, 1644488212084], [1, 20]))
+    problem = g.query_problem(PANEL, "sum(x)", result, since_ms=1644488452084, window_s=30)
+    assert problem == ("panel 'Request rate' query A returned no data in the last 30s (only 2 older row(s)): "
+                       "sum(x)")
+
+
+def test_panel_with_only_null_points_in_the_window_has_no_data() -> None:
+    """A null value is no data, even at a recent time."""
+    result = QueryResult(frames=frames_at([1644488452084], [None]))
+    assert g.query_problem(PANEL, "sum(x)", result, since_ms=1644488452084, window_s=30) is not None
 
 
 def test_fixture_copies_are_listed_in_the_readme() -> None:
     """Every upstream copy has a provenance line in tests/contracts/README.md."""
     readme = (CONTRACTS / "README.md").read_text()
-    for folder in ("loki", "jaeger", "grafana", "otlp"):
+    for folder in ("jaeger", "grafana", "otlp"):
         for path in sorted((CONTRACTS / folder).iterdir()):
             assert f"`{folder}/{path.name}`" in readme, f"{folder}/{path.name} has no provenance line"
+    for path in sorted((CONTRACTS / "loki" / "real-3.6.11").iterdir()):
+        assert f"`{path.name}`" in readme, f"loki/real-3.6.11/{path.name} is not listed in the README"

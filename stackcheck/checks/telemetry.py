@@ -1,28 +1,32 @@
-"""Judge logs (Loki), traces (Jaeger) and dashboards (Grafana), and the budgets those waits use.
+"""Judge logs (Loki) and traces (Jaeger), and the budgets of those waits and of Grafana's (see
+:mod:`stackcheck.checks.grafana` for the dashboards).
 
 Pure functions: they take what a client returned and say what is wrong, in a message that names what was
 looked for and what was seen (``None`` when all is well). The suites poll them with :mod:`stackcheck.wait`.
+
+"Has data" means now. A log line is judged by the time it carries itself (the probe's JSON ``ts``), not
+by the stamp its collector gave it when it read it: after a collector outage the backlog arrives with fresh
+stamps, and must not pass as fresh. A trace is judged by its spans' start times.
 
 Budgets. Prometheus' intervals do not govern these paths, so each budget is built from the delays of the
 pipeline itself, written down below as named constants with their source, plus :data:`MARGIN_S`.
 ``tests/test_telemetry_clients.py`` fails when a constant no longer matches the probe or manifests/.
 
->>> log_freshness_problem([], selector="{app}", now_s=100.0, max_age_s=17.0, lookback_s=60)
+>>> log_freshness_problem([], selector="{app}", now_ns=100 * NS, max_age_s=17.0, lookback_s=60)
 'no log line for {app} in Loki in the last 60s; is the collector (Alloy) shipping the phase5 pods?'
 """
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from stackcheck.budgets import MARGIN_S
-from stackcheck.clients.grafana import DatasourceHealth, Frame, Health, QueryResult
 from stackcheck.clients.jaeger import Span, same_trace_id
-from stackcheck.clients.loki import Stream
-from stackcheck.promql import metric_names
+from stackcheck.clients.loki import NS, Stream
+from stackcheck.timescale import parse_duration
 
 # --- pipeline delays and budgets ------------------------------------------------------------------
 
@@ -30,24 +34,30 @@ from stackcheck.promql import metric_names
 #: is pushed. ``manifests/config/alloy/config.alloy`` keeps the default. Promtail's ``batchwait`` is 1s too.
 ALLOY_BATCH_WAIT_S = 1.0
 #: The probe logs a "traffic summary" line every 10 s (``stackcheck.probe.Ticker``'s ``summary_every``), so
-#: a healthy phase5 namespace never goes longer than this without a new line.
+#: a healthy phase5 namespace never goes longer than this without a new line. It sends a heartbeat span at
+#: the same period when it has an OTLP endpoint (the cluster's probe and the local one next to Jaeger).
 PROBE_LOG_PERIOD_S = 10.0
 #: OpenTelemetry Collector batch processor's default ``timeout`` (200ms): the longest a span waits in
 #: Jaeger v2 before it is written. ``manifests/config/jaeger/config.yaml`` uses ``batch:`` with defaults.
 OTEL_BATCH_TIMEOUT_S = 0.2
-#: A Loki ingester answers 503 for 15 s after it is otherwise up (``-ingester.min-ready-duration``,
-#: loki.md §5); Grafana's Loki health check fails meanwhile. The longest start-up delay of the three.
-LOKI_MIN_READY_S = 15.0
-#: How far back ``traces.fresh`` looks. The probe sends a span only when asked (``POST /trace``, the
-#: full-profile canary) while a real Phase 5 backend sends them all the time; 15 minutes is the freshness
-#: promised for a scheduled smoke run, not a pipeline delay (that is :func:`trace_delivery_s`).
-TRACE_FRESH_WINDOW_S = 15 * 60.0
+#: Loki's ``ingester.lifecycler.min_ready_duration`` default: ``/ready`` answers 503 ``Ingester not ready``
+#: this long after the ingester is otherwise up (loki.md §5). loki.yaml keeps it in the cluster.
+LOKI_MIN_READY_DEFAULT_S = 15.0
+#: Loki's ``frontend.scheduler_dns_lookup_period`` default: until its first lookup the query frontend has
+#: no scheduler and ``/ready`` answers 503 ``Query Frontend not ready`` (loki.md §5, seen on 3.6.11 up to
+#: 10.4 s after start). loki.yaml sets 1s.
+LOKI_SCHEDULER_LOOKUP_DEFAULT_S = 10.0
+#: How far back ``traces.fresh`` looks to say how old the newest trace is, when none is fresh.
+TRACE_LOOKBACK_S = 15 * 60.0
 #: How far back ``logs.fresh`` looks for *any* line, so a stale stream reports its age (Loki's default range).
 LOG_LOOKBACK_S = 3600.0
 #: Query windows reach this far past our own clock, and start this far before it: lines are stamped by the
 #: cluster's clock (Alloy, the container runtime), which may differ a little from the machine running
 #: stackcheck; NTP-synchronised hosts differ by far less. Loki's ``end`` is exclusive.
 CLOCK_SLACK_S = 60.0
+#: How many of the newest entries (by Loki's stamp) ``logs.fresh`` reads to find the newest by the lines'
+#: own time: a backlog read in one go carries stamps in reading order, not in writing order.
+LOG_FRESH_SAMPLE = 50
 #: The attribute the probe puts on its spans (``stackcheck.probe.build_span``); Jaeger shows it as a tag.
 RUN_ID_ATTRIBUTE = "stackcheck.run_id"
 #: Streams of the Phase 5 workload. ``namespace`` is attached by Alloy (config.alloy relabels
@@ -74,34 +84,84 @@ def trace_delivery_s() -> float:
     return OTEL_BATCH_TIMEOUT_S + MARGIN_S
 
 
-def datasource_settle_s() -> float:
-    """A datasource of a freshly started stack passes its health check: Loki's ready delay plus the margin."""
-    return LOKI_MIN_READY_S + MARGIN_S
+def trace_fresh_s() -> float:
+    """The newest phase5-backend trace started at most this long ago: one heartbeat period plus delivery."""
+    return PROBE_LOG_PERIOD_S + trace_delivery_s()
+
+
+def loki_ready_delay_s(loki_config: Mapping[str, Any]) -> float:
+    """How long a freshly started Loki answers 503 on ``/ready``: the later of its ingester's
+    ``min_ready_duration`` and its query frontend's first scheduler lookup, as ``loki_config`` sets them."""
+    ingester = ((loki_config.get("ingester") or {}).get("lifecycler") or {}).get("min_ready_duration")
+    lookup = (loki_config.get("frontend") or {}).get("scheduler_dns_lookup_period")
+    return max(parse_duration(str(ingester)) if ingester else LOKI_MIN_READY_DEFAULT_S,
+               parse_duration(str(lookup)) if lookup else LOKI_SCHEDULER_LOOKUP_DEFAULT_S)
+
+
+def datasource_settle_s(loki_config: Mapping[str, Any]) -> float:
+    """A datasource of a freshly started stack passes its health check: Loki's ready delay (the longest
+    start-up delay of the three stores) plus the margin."""
+    return loki_ready_delay_s(loki_config) + MARGIN_S
 
 
 # --- logs -----------------------------------------------------------------------------------------
 
-LOG_NONE = ("no log line for {selector} in Loki in the last {lookback:.0f}s; "
-            "is the collector (Alloy) shipping the phase5 pods?")
-LOG_STALE = ("the newest log line for {selector} in Loki is {age} old (limit {limit:.0f}s: "
-             "one probe summary period + delivery); newest: {line}")
+#: What to look at when no line arrives: the cluster's collector (a local stack passes its own hint).
+CLUSTER_SHIPPER_HINT = "is the collector (Alloy) shipping the phase5 pods?"
+LOG_NONE = "no log line for {selector} in Loki in the last {lookback:.0f}s; {hint}"
+LOG_STALE = ("the newest log line for {selector} in Loki is {age} old by {clock} (limit {limit:.0f}s: "
+             "one probe summary period + delivery){stamped}; newest: {line}")
+LOG_NO_COLLECTOR = "nothing ships the probe's logs to Loki: {why}. Loki: {seen}"
 CANARY_LOG_MISSING = ("log canary of run {run_id} not found in Loki within {waited:.0f}s: "
                       "no line of {selector} carries run_id {run_id} and message {message!r}; {seen}")
+CANARY_LOG_LATE = ("log canary of run {run_id} reached Loki {latency:.1f}s after the probe wrote it "
+                   "(its ts {ts}); the bound is {bound:.1f}s (two batch_waits + margin)")
+
+
+def line_time_ns(line: str) -> int | None:
+    """The time a JSON line carries in its ``ts`` field (the probe writes RFC 3339 UTC, milliseconds),
+    in nanoseconds; None when the line is not JSON or has no readable ``ts``.
+
+    >>> line_time_ns('{"ts": "2026-12-01T07:29:08.218Z", "msg": "x"}')
+    1796110148218000000
+    """
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    stamp = record.get("ts") if isinstance(record, dict) else None
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    # Integer arithmetic: a float of seconds since 1970 loses the nanosecond digits.
+    return (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1_000
 
 
 @dataclass(frozen=True)
 class LogLine:
-    """One entry of a Loki answer, with its stream's labels."""
+    """One entry of a Loki answer, with its stream's labels and the time the line carries, if any."""
 
     labels: dict[str, str]
-    ts_ns: int
+    ts_ns: int  # Loki's stamp: when the collector read the line, unless it stamps from the line
     line: str
+    own_ns: int | None = None  # the line's own ``ts``
+
+    @property
+    def when_ns(self) -> int:
+        """The time the line was written: its own ``ts``, else Loki's stamp."""
+        return self.own_ns if self.own_ns is not None else self.ts_ns
 
 
 def log_lines(streams: Iterable[Stream]) -> list[LogLine]:
-    """Every entry of every stream, newest first."""
-    lines = [LogLine(labels, ts, line) for labels, entries in streams for ts, line in entries]
-    return sorted(lines, key=lambda entry: entry.ts_ns, reverse=True)
+    """Every entry of every stream, newest first by the time each line carries."""
+    lines = [LogLine(labels, ts, line, line_time_ns(line)) for labels, entries in streams for ts, line in entries]
+    return sorted(lines, key=lambda entry: entry.when_ns, reverse=True)
 
 
 def age_text(seconds: float) -> str:
@@ -121,24 +181,50 @@ def _short(text: str, limit: int = 160) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
-def log_freshness_problem(streams: Iterable[Stream], *, selector: str, now_s: float, max_age_s: float,
-                          lookback_s: float) -> str | None:
-    """None when the newest line is at most ``max_age_s`` old at ``now_s``; else how old it is."""
+def log_freshness_problem(streams: Iterable[Stream], *, selector: str, now_ns: int, max_age_s: float,
+                          lookback_s: float, hint: str = CLUSTER_SHIPPER_HINT) -> str | None:
+    """None when the newest line, by the time it carries, is at most ``max_age_s`` old at ``now_ns``.
+
+    A line Loki stamped recently but that says it was written long ago (a backlog shipped after an outage)
+    is stale, and the message gives both times.
+    """
     lines = log_lines(streams)
     if not lines:
-        return LOG_NONE.format(selector=selector, lookback=lookback_s)
-    age = now_s - lines[0].ts_ns / 1e9
+        return LOG_NONE.format(selector=selector, lookback=lookback_s, hint=hint)
+    newest = lines[0]
+    age = (now_ns - newest.when_ns) / NS
     if age <= max_age_s:
         return None
-    return LOG_STALE.format(selector=selector, age=age_text(age), limit=max_age_s, line=_short(lines[0].line))
+    stamped = ""
+    if newest.own_ns is not None and (now_ns - newest.ts_ns) / NS <= max_age_s:
+        stamped = (f"; Loki stamped it only {age_text((now_ns - newest.ts_ns) / NS)} ago: a backlog shipped "
+                   "late, not a live stream")
+    clock = "its own ts" if newest.own_ns is not None else "Loki's stamp (the line carries no ts)"
+    return LOG_STALE.format(selector=selector, age=age_text(age), clock=clock, limit=max_age_s,
+                            stamped=stamped, line=_short(newest.line))
 
 
-def newest_line_summary(streams: Iterable[Stream], *, selector: str, now_s: float) -> str:
-    """Context for a failed canary: how old the newest line of ``selector`` is, if there is one."""
+def shipped_recently(streams: Iterable[Stream], *, now_ns: int, within_s: float) -> bool:
+    """Whether Loki stamped any entry in the last ``within_s``: something ships lines now, be they fresh
+    or a backlog (a collector the target does not know of, e.g. a Promtail started by hand)."""
+    return any((now_ns - entry.ts_ns) / NS <= within_s for entry in log_lines(streams))
+
+
+def no_collector_problem(streams: Iterable[Stream], *, why: str, selector: str, now_ns: int,
+                         lookback_s: float) -> str:
+    """The verdict when the target knows no collector runs (``why``), with what Loki holds anyway."""
+    return LOG_NO_COLLECTOR.format(why=why, seen=newest_line_summary(streams, selector=selector, now_ns=now_ns,
+                                                                     lookback_s=lookback_s))
+
+
+def newest_line_summary(streams: Iterable[Stream], *, selector: str, now_ns: int,
+                        lookback_s: float | None = None) -> str:
+    """Context for a failed check: how old the newest line of ``selector`` is, if there is one."""
     lines = log_lines(streams)
     if not lines:
-        return f"Loki holds no line of {selector} in that window either"
-    age = now_s - lines[0].ts_ns / 1e9
+        window = f" in the last {lookback_s:.0f}s" if lookback_s is not None else " in that window either"
+        return f"it holds no line of {selector}{window}"
+    age = (now_ns - lines[0].when_ns) / NS
     return f"the newest line of {selector} is {age_text(age)} old: {_short(lines[0].line)}"
 
 
@@ -153,6 +239,11 @@ def is_canary_line(line: str, run_id: str, message: str) -> bool:
     return run_id in line and message in line
 
 
+def find_canary(streams: Iterable[Stream], run_id: str, message: str) -> LogLine | None:
+    """The canary line of ``run_id``, if Loki returned it."""
+    return next((entry for entry in log_lines(streams) if is_canary_line(entry.line, run_id, message)), None)
+
+
 def log_canary_problem(streams: Iterable[Stream], *, run_id: str, message: str, selector: str,
                        waited_s: float) -> str | None:
     """None when a line is the canary of ``run_id``; else what was seen instead."""
@@ -165,26 +256,42 @@ def log_canary_problem(streams: Iterable[Stream], *, run_id: str, message: str, 
                                      seen=seen)
 
 
+def canary_latency_problem(canary: LogLine, *, run_id: str, found_ns: int, bound_s: float) -> str | None:
+    """None when the canary was readable within ``bound_s`` of the time it carries; else how late it was."""
+    latency = (found_ns - canary.when_ns) / NS
+    if latency <= bound_s:
+        return None
+    ts = json.loads(canary.line).get("ts") if canary.own_ns is not None else "none: Loki's stamp used"
+    return CANARY_LOG_LATE.format(run_id=run_id, latency=latency, ts=ts, bound=bound_s)
+
+
 # --- traces ---------------------------------------------------------------------------------------
 
 SERVICE_UNKNOWN = "Jaeger does not list service {service!r}; it lists {services}"
-TRACE_STALE = ("Jaeger lists {service!r} but has no trace of it that started in the last {window:.0f}s; "
-               "the probe sends spans only on POST /trace (the traces.canary check), "
-               "a real backend continuously")
+TRACE_STALE = ("Jaeger has no trace of {service!r} that started in the last {limit:.0f}s (one probe heartbeat "
+               "period + delivery); {newest}")
 CANARY_TRACE_MISSING = ("trace {trace_id} of run {run_id} is not in Jaeger after {waited:.0f}s "
                         "(GET /api/traces/{trace_id} still answers 404)")
 CANARY_TRACE_WRONG = ("trace {trace_id} of run {run_id} is in Jaeger, but no span of service {service!r} "
                       "carries {attribute}={run_id}; saw {seen}")
 
 
-def trace_freshness_problem(services: Sequence[str], recent: Sequence[Span], *, service: str,
-                            window_s: float) -> str | None:
-    """None when ``service`` is listed and has a span in ``recent`` (a search over the window)."""
+def trace_freshness_problem(services: Sequence[str], spans: Sequence[Span], *, service: str, now_s: float,
+                            max_age_s: float, lookback_s: float) -> str | None:
+    """None when ``service`` is listed and one of its ``spans`` started at most ``max_age_s`` before
+    ``now_s``, by the span's own start time (not by what the search window let through).
+
+    ``spans`` come from a search over the last ``lookback_s``; when none is fresh, the newest one's age is
+    reported.
+    """
     if service not in services:
         return SERVICE_UNKNOWN.format(service=service, services=sorted(services) or "no service at all")
-    if not any(span.service in (service, None) for span in recent):
-        return TRACE_STALE.format(service=service, window=window_s)
-    return None
+    starts = [span.start_s for span in spans if span.service in (service, None) and span.start_s is not None]
+    if starts and now_s - max(starts) <= max_age_s:
+        return None
+    newest = (f"the newest started {age_text(now_s - max(starts))} ago" if starts
+              else f"none at all in the last {age_text(lookback_s)}")
+    return TRACE_STALE.format(service=service, limit=max_age_s, newest=newest)
 
 
 def trace_canary_problem(spans: Sequence[Span] | None, *, trace_id: str, run_id: str, service: str,
@@ -200,151 +307,3 @@ def trace_canary_problem(spans: Sequence[Span] | None, *, trace_id: str, run_id:
                      f"{attribute}={s.tags.get(attribute)!r}" for s in spans[:5]) or "no span at all"
     return CANARY_TRACE_WRONG.format(trace_id=trace_id, run_id=run_id, service=service, attribute=attribute,
                                      seen=seen)
-
-
-# --- Grafana --------------------------------------------------------------------------------------
-
-GRAFANA_DB = ("Grafana's /api/health says database {database!r} (want 'ok'); "
-              "check its database (grafana.db, PVC)")
-DATASOURCE_UNHEALTHY = "datasource {uid} health check says {status}: {message}"
-PANEL_NO_DATA = "panel {panel!r} query {ref_id} returned no data: {expr}"
-PANEL_ERROR = "panel {panel!r} query {ref_id} failed: {error} (query: {expr})"
-PANEL_UNKNOWN_DATASOURCE = ("panel {panel!r} query {ref_id} uses datasource {datasource!r}, "
-                            "which Grafana does not have")
-
-
-def grafana_health_problem(body: Health) -> str | None:
-    """None when Grafana's database is ok."""
-    database = body.get("database")
-    return None if database == "ok" else GRAFANA_DB.format(database=database)
-
-
-def datasource_health_problem(uid: str, body: DatasourceHealth) -> str | None:
-    """None when the datasource's health check says OK (match on ``status``, never on the message)."""
-    status = body.get("status")
-    if status == "OK":
-        return None
-    return DATASOURCE_UNHEALTHY.format(uid=uid, status=status, message=body.get("message", "(no message)"))
-
-
-@dataclass(frozen=True)
-class PanelQuery:
-    """One query target of a dashboard panel."""
-
-    panel: str
-    ref_id: str
-    datasource_uid: str
-    datasource_type: str  # "" when Grafana has no datasource of that uid or name
-    expr: str
-    instant: bool
-    target: dict[str, Any]
-
-    def describe(self) -> str:
-        return f"{self.panel!r} {self.ref_id}"
-
-
-def iter_panels(dashboard: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
-    """Every panel, those nested in (collapsed) rows included."""
-    stack = list(reversed(dashboard.get("panels") or []))
-    while stack:
-        panel = stack.pop()
-        yield panel
-        stack.extend(reversed(panel.get("panels") or []))
-
-
-def panel_queries(dashboard: Mapping[str, Any], datasources: Mapping[str, str],
-                  default_uid: str | None = None) -> list[PanelQuery]:
-    """Every visible query target; ``datasources`` maps uid and name to type (a panel may use either)."""
-    found = []
-    for panel in iter_panels(dashboard):
-        for target in panel.get("targets") or []:
-            if target.get("hide"):
-                continue
-            ref = target.get("datasource") or panel.get("datasource")
-            uid = str(ref.get("uid", "")) if isinstance(ref, dict) else str(ref or default_uid or "")
-            kind = datasources.get(uid, "")
-            found.append(PanelQuery(
-                panel=str(panel.get("title", "")), ref_id=str(target.get("refId", "A")), datasource_uid=uid,
-                datasource_type=kind, expr=str(target.get("expr") or ""),
-                instant=bool(target.get("instant")) and not target.get("range"), target=dict(target)))
-    return found
-
-
-_VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)\]\]")
-
-
-def variable_value(variable: Mapping[str, Any]) -> str:
-    """What Grafana's browser puts in place of a dashboard variable at its saved selection."""
-    value = (variable.get("current") or {}).get("value")
-    values = [str(v) for v in (value if isinstance(value, list) else [value] if value else [])]
-    if not values or "$__all" in values:
-        return str(variable.get("allValue") or ".*")
-    return values[0] if len(values) == 1 else "(" + "|".join(values) + ")"
-
-
-def resolve_variables(expr: str, dashboard: Mapping[str, Any]) -> str:
-    """Substitute the dashboard's own variables; Grafana's ``$__…`` built-ins are left for the server.
-
-    >>> resolve_variables('up{service=~"$service"}[$__rate_interval]',
-    ...                   {"templating": {"list": [{"name": "service", "allValue": ".*",
-    ...                                             "current": {"value": ["$__all"]}}]}})
-    'up{service=~".*"}[$__rate_interval]'
-    """
-    variables = (dashboard.get("templating") or {}).get("list") or []
-    table = {str(v.get("name")): variable_value(v) for v in variables}
-
-    def replace(match: re.Match[str]) -> str:
-        name = next(g for g in match.groups() if g is not None)
-        return table.get(name, match.group(0))
-
-    return _VARIABLE.sub(replace, expr)
-
-
-def frame_rows(frames: Iterable[Frame]) -> int:
-    """Rows over all frames (columns are ``data.values``; a frame with no values has no rows)."""
-    rows = 0
-    for frame in frames:
-        columns = (frame.get("data") or {}).get("values") or []
-        rows += max((len(column) for column in columns), default=0)
-    return rows
-
-
-def query_problem(query: PanelQuery, expr: str, result: QueryResult) -> str | None:
-    """None when the panel's query returned at least one row."""
-    if result.error:
-        return PANEL_ERROR.format(panel=query.panel, ref_id=query.ref_id, error=result.error, expr=expr)
-    if frame_rows(result.frames) == 0:
-        return PANEL_NO_DATA.format(panel=query.panel, ref_id=query.ref_id, expr=expr)
-    return None
-
-
-def metrics_read(expr: str, recording: Mapping[str, str]) -> set[str]:
-    """Metric names ``expr`` reads, through recording rules down to raw series (``$__…`` made parseable)."""
-    try:
-        names = metric_names(re.sub(r"\$__\w+", "1m", expr))
-    except ValueError:
-        return set()
-    seen: set[str] = set()
-    while names:
-        name = names.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in recording:
-            names |= metrics_read(recording[name], {})
-    return seen
-
-
-def lacking_sources(expr: str, recording: Mapping[str, str], sources: Mapping[str, str],
-                    missing: Mapping[str, str]) -> list[str]:
-    """Why ``expr`` cannot have data on this target: one reason per signal source it reads that is missing.
-
-    ``sources`` maps metric-name prefixes to their source (``targets.base.SIGNAL_SOURCES``), ``missing``
-    sources to the reason the target lacks them.
-    """
-    reasons = set()
-    for name in metrics_read(expr, recording):
-        for prefix, source in sources.items():
-            if name.startswith(prefix) and source in missing:
-                reasons.add(f"reads {name}: {missing[source]}")
-    return sorted(reasons)

@@ -5,10 +5,12 @@ Every component client goes through :class:`Http`, so connection errors, 401/403
 """
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -30,10 +32,18 @@ class Credentials:
     def __post_init__(self) -> None:
         register(self.bearer_token)
         register(self.basic_password)
+        if self.basic_password:
+            register_basic(self.basic_user or "", self.basic_password)
 
     def __repr__(self) -> str:  # never show the values, even in a traceback
         kinds = [k for k, v in (("bearer", self.bearer_token), ("basic", self.basic_user)) if v]
         return f"Credentials({', '.join(kinds) or 'none'})"
+
+
+def register_basic(user: str, password: str) -> None:
+    """Register the ``Authorization: Basic`` value of a user and password too: a server that echoes the
+    request's headers shows that base64 form, which decodes to the password."""
+    register(base64.b64encode(f"{user}:{password}".encode()).decode())
 
 
 class Http:
@@ -53,6 +63,12 @@ class Http:
     ) -> None:
         self.component = component
         self.base_url = base_url.rstrip("/")
+        # A password in the URL's userinfo is a secret too: requests sends it as Basic auth.
+        userinfo = urlsplit(self.base_url)
+        if userinfo.password:
+            register(unquote(userinfo.password))
+            register(userinfo.password)
+            register_basic(unquote(userinfo.username or ""), unquote(userinfo.password))
         self.timeout = timeout
         self.session = session or requests.Session()
         creds = credentials or Credentials()
@@ -85,7 +101,8 @@ class Http:
             ) from exc
 
     def check_auth(self, response: requests.Response) -> requests.Response:
-        """Raise :class:`Unauthorized` on 401/403, naming the component and the fix.
+        """Raise :class:`Unauthorized` on 401/403, naming the component, the fix and the server's own reason
+        (scrubbed of every registered secret, and cut).
 
         Through the API server's service proxy, an error answered by the API server itself (a
         ``Status`` body: no endpoints, unknown Service, 401/403 of the kubeconfig's user) is raised as
@@ -96,9 +113,11 @@ class Http:
         if failure is not None:
             raise failure
         if response.status_code in (401, 403):
+            reason = truncate(response.text)
             raise Unauthorized(
                 f"{self.component} at {self.display_url} refused the request "
                 f"(HTTP {response.status_code}); check the credentials (expired or wrong token?)"
+                + (f". It said: {reason}" if reason else "")
             )
         return response
 

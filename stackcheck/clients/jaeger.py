@@ -8,6 +8,11 @@ Which API for what (``shared/contracts/jaeger.md``):
   (yet)", not an error.
 * readiness is ``GET /api/v3/services``: v2's health endpoint (``:13133/status``) is on another port than
   the query API, which is the one a target gives us.
+* the api_v3 search takes camelCase parameters (``query.serviceName``) only from v2.19.0 on (PR #8625);
+  every version with api_v3 takes the snake_case names (``query.service_name``), which are deprecated
+  aliases since. The client sends camelCase first; an older Jaeger answers that with 400
+  ``query.start_time_min and query.start_time_max are required`` (it saw no time range), and the client
+  retries with snake_case and keeps that form. :attr:`JaegerClient.search_form` says which form answered.
 
 >>> jaeger = JaegerClient(Http("jaeger", "http://127.0.0.1:16686"))  # doctest: +SKIP
 >>> jaeger.services()  # doctest: +SKIP
@@ -20,7 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from stackcheck.clients.http import ComponentClient
+import requests
+
+from stackcheck.clients.http import ComponentClient, Http
+from stackcheck.errors import truncate
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,22 @@ def spans_from_ui(trace: dict[str, Any]) -> list[Span]:
     ) for span in trace.get("spans") or []]
 
 
+#: api_v3 search parameters, camelCase (v2.19.0+) and the snake_case names every api_v3 version accepts
+#: (``query.num_traces`` is the oldest name of the search depth; later versions keep it as an alias).
+CAMEL_CASE = {"service": "query.serviceName", "min": "query.startTimeMin", "max": "query.startTimeMax",
+              "depth": "query.searchDepth"}
+SNAKE_CASE = {"service": "query.service_name", "min": "query.start_time_min", "max": "query.start_time_max",
+              "depth": "query.num_traces"}
+
+
 class JaegerClient(ComponentClient):
     """Read-only access to one Jaeger query service (port 16686)."""
+
+    def __init__(self, http: Http) -> None:
+        super().__init__(http)
+        self._names = CAMEL_CASE
+        #: Which api_v3 parameter form this Jaeger answered, and why (for messages and the report).
+        self.search_form = "api_v3 search, camelCase parameters (Jaeger v2.19.0 or later)"
 
     def ready(self) -> bool:
         """True when the query API answers ``/api/v3/services`` with 200."""
@@ -119,12 +141,33 @@ class JaegerClient(ComponentClient):
         No match is ``404 No traces found`` since the api_v3 search exists; it returns ``[]``.
         """
         end = datetime.now(UTC).timestamp() if now is None else now
-        # camelCase names since v2.19.0 (PR #8625); the deployed image is 2.19.0. Before, snake_case.
-        params = {"query.serviceName": service, "query.startTimeMin": _rfc3339(end - lookback_s),
-                  "query.startTimeMax": _rfc3339(end), "query.searchDepth": str(limit)}
-        response = self.http.request("GET", "/api/v3/traces", params=params)
+        values = {"service": service, "min": _rfc3339(end - lookback_s), "max": _rfc3339(end),
+                  "depth": str(limit)}
+        response = self._search(values)
+        if response.status_code == 400 and self._names is CAMEL_CASE:
+            refused = _error_message(response)
+            older = self._search(values, SNAKE_CASE)
+            if older.status_code != 400:  # the old names worked: remember them for every later search
+                self._names = SNAKE_CASE
+                self.search_form = (f"api_v3 search, snake_case parameters: Jaeger answered the camelCase ones "
+                                    f"with HTTP 400 ({refused}), so it is older than v2.19.0")
+            response = older
         if response.status_code == 404:
             return []
         body = self.http.json_of(response)
         result = cast(dict[str, Any], (body or {}).get("result") or {})
         return spans_from_otlp(result.get("resourceSpans") or [])
+
+    def _search(self, values: dict[str, str], names: dict[str, str] | None = None) -> requests.Response:
+        names = names or self._names
+        return self.http.request("GET", "/api/v3/traces", params={names[k]: v for k, v in values.items()})
+
+
+def _error_message(response: requests.Response) -> str:
+    """The ``message`` of an api_v3 error body ``{"error": {"httpCode": 400, "message": ...}}`` (jaeger.md §7),
+    else the body itself, scrubbed and cut."""
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text
+    return truncate(str(message))

@@ -1,6 +1,9 @@
 """Client for the notification sink (:mod:`stackcheck.sink`): which alert reached which channel.
 
-Checks use it to read what Alertmanager delivered to the sink's Slack, webhook and SMTP endpoints.
+Checks use it to read what Alertmanager delivered to the sink's Slack, webhook and SMTP endpoints. It goes
+through :class:`~stackcheck.clients.http.Http` like every client, so a 401/403 (e.g. from the API server's
+service proxy in front of the sink) is :class:`~stackcheck.errors.Unauthorized` (exit 3), and server text
+in a message is scrubbed and cut.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from typing import Any
 
 import requests
 
-from stackcheck.errors import Unreachable
+from stackcheck.clients.http import Http
+from stackcheck.errors import ApiError, Unauthorized, Unreachable, truncate
 
 __all__ = ["AlertRef", "Notification", "SinkClient", "SinkError", "SinkUnreachable"]
 
@@ -28,7 +32,7 @@ class SinkUnreachable(Unreachable, ConnectionError):
         self.url = url
 
 
-class SinkError(RuntimeError):
+class SinkError(ApiError):
     """The sink answered, but with an error (e.g. a bad filter) or a body it does not promise."""
 
 
@@ -79,25 +83,27 @@ class Notification:
 
 
 class SinkClient:
-    """Thin ``requests`` client for the sink's HTTP API."""
+    """Client for the sink's HTTP API, through :class:`~stackcheck.clients.http.Http`."""
 
     def __init__(self, base_url: str, *, session: requests.Session | None = None, timeout: float = 5.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session or requests.Session()
+        self.http = Http("sink", base_url, session=session, timeout=timeout)
+        self.base_url = self.http.base_url
+        self.session = self.http.session
         self.timeout = timeout
 
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> requests.Response:
-        url = self.base_url + path
         try:
-            return self.session.get(url, params=params, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise SinkUnreachable(url, type(exc).__name__) from exc
+            return self.http.request("GET", path, params=params)
+        except Unauthorized:
+            raise
+        except Unreachable as exc:
+            raise SinkUnreachable(self.http.display_url + path, _reason(exc)) from exc
 
     def healthy(self) -> bool:
         """True when the sink answers ``/healthz``; never raises, so it can be polled."""
         try:
             response = self._get("/healthz")
-        except SinkUnreachable:
+        except Unreachable:  # also Unauthorized: not healthy for us either way
             return False
         return response.status_code == 200 and response.text.strip() == "ok"
 
@@ -114,13 +120,15 @@ class SinkClient:
         filters = {"kind": kind, "since": since, "channel": channel, "to": to, "alertname": alertname}
         params = {key: str(value) for key, value in filters.items() if value is not None}
         response = self._get("/api/notifications", params)
+        where = f"sink {self.http.display_url}/api/notifications"
         if response.status_code != 200:
-            raise SinkError(f"sink {response.url} answered {response.status_code}: {response.text[:200]}")
+            raise SinkError(f"{where} answered HTTP {response.status_code}: {truncate(response.text)}")
         try:
             records = response.json()["notifications"]
             return [Notification.from_record(record) for record in records]
         except (ValueError, KeyError, TypeError) as exc:
-            raise SinkError(f"sink {response.url} sent an unexpected body: {exc}") from exc
+            raise SinkError(f"{where} sent an unexpected body ({type(exc).__name__}: {exc}): "
+                            f"{truncate(response.text)}") from exc
 
     def latest_id(self) -> int:
         """Highest id recorded so far (0 if none): pass it as ``since`` to see only newer ones."""
@@ -151,3 +159,11 @@ class SinkClient:
                 described = ", ".join(f"{k}={v}" for k, v in wanted.items() if v is not None) or "any"
                 raise TimeoutError(f"no notification ({described}) reached the sink within {timeout:g}s")
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def _reason(exc: Unreachable) -> str:
+    """``ConnectionError`` or ``timed out`` from the Http error it came from."""
+    cause = exc.__cause__
+    if isinstance(cause, requests.Timeout):
+        return "timed out"
+    return type(cause).__name__ if cause is not None else "unreachable"

@@ -7,6 +7,7 @@ stackcheck started: a recycled pid belonging to something else is never touched.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -108,6 +109,12 @@ def _reap(proc: Proc) -> None:
             pass
 
 
+#: An error line in the log formats of the stack's Go programs, in any case: go-kit logfmt
+#: (``level=error``, Prometheus 2.x, Alertmanager), log/slog logfmt (``level=ERROR``, Prometheus 3.x) and
+#: JSON (``"level":"error"`` / ``"level": "ERROR"``, with ``--log.format=json``).
+ERROR_LINE = re.compile(r'(?:^|[\s{,])"?level"?\s*[=:]\s*"?(?:error|fatal|crit)\b', re.IGNORECASE)
+
+
 def log_tail(proc: Proc, lines: int = 8) -> str:
     """Why a process did not start: its error lines (Prometheus logs the cause well before it exits),
     else the last lines of its log."""
@@ -116,5 +123,5 @@ def log_tail(proc: Proc, lines: int = 8) -> str:
     except OSError:
         return ""
     all_lines = text.rstrip().splitlines()
-    errors = [line for line in all_lines if "level=error" in line or '"level":"error"' in line]
+    errors = [line for line in all_lines if ERROR_LINE.search(line)]
     return "\n".join((errors or all_lines)[-lines:])

@@ -94,6 +94,9 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
                                  f"--web.listen-address={addr(ports.alertmanager)}",
                                  f"--web.external-url={url(ports.alertmanager)}", "--cluster.listen-address="],
                 f"{url(ports.alertmanager)}/-/ready", url(ports.alertmanager)),
+        # --storage.tsdb.retention.time is deprecated in Prometheus 3.x in favour of the config file's
+        # storage.tsdb.retention, which 2.42 (the Debian package run here) does not read; both accept the
+        # flag, and one prometheus.yml serves both, so the flag stays until 2.x is no longer run.
         Service("prometheus", [str(bins["prometheus"]), f"--config.file={prom_yml}",
                                f"--storage.tsdb.path={data / 'prometheus'}", "--storage.tsdb.retention.time=1d",
                                f"--web.listen-address={addr(ports.prometheus)}",

@@ -39,6 +39,11 @@ class Target:
     missing_sources: dict[str, str] = field(default_factory=dict)
     #: Components the target lacks → why (e.g. "loki": "loki binary not found ...").
     missing_components: dict[str, str] = field(default_factory=dict)
+    #: Why no log collector ships the workload's logs to Loki, when the target knows it (the local runtime
+    #: without Alloy); None when one runs or the target cannot tell (a cluster's DaemonSet).
+    log_collector_missing: str | None = None
+    #: What to look at when no log line arrives (the collector and what it tails on this target).
+    log_shipper_hint: str = "is the collector (Alloy) shipping the phase5 pods?"
     #: Fault injection is allowed without --allow-faults (the local runtime, a CI namespace).
     disposable: bool = False
     #: The local runtime's state dir (fault ledger, restarts, tmpfs mounts); None elsewhere.
