@@ -43,6 +43,7 @@ pytest_plugins = ["stackcheck.verify_deploy"]
 
 _target_key = pytest.StashKey[Target]()
 _exit_key = pytest.StashKey[int]()
+_aborted_key = pytest.StashKey[bool]()  # the checks were replaced by failure entries (e.g. a failed --deploy)
 _durations_key = pytest.StashKey[dict[str, float]]()
 _collect_errors_key = pytest.StashKey[list[tuple[str, str]]]()
 
@@ -176,7 +177,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     answer (or by one for the usage error), so the table, the JSON, JUnit and the STACKCHECK line all
     say why, and the exit code is the documented one.
     """
-    if not _is_active(config, items):
+    if not _is_active(config, items) or config.stash.get(_aborted_key, False):
         return
     report = config.stash[_report_key]
     items.sort(key=lambda i: bool(i.get_closest_marker("full")))  # read-only checks before any fault
@@ -216,6 +217,7 @@ def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.It
     for _, _, exc in failures:
         _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
     config.stash[_exit_key] = max(int(exc.exit_code) for _, _, exc in failures)
+    config.stash[_aborted_key] = True
     items[:] = preflight.failure_items(session, failures)
     preflight.quiet_pytest(session)
 

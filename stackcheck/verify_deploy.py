@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-from rich.markup import escape
 
 from stackcheck.errors import ExitCode, StackcheckError, UsageError
 from stackcheck.report import CheckResult
@@ -59,15 +58,15 @@ def _option(config: pytest.Config, name: str) -> Any:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deploy before the verify plugin resolves the target (its hook runs after this one)."""
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deploy before the verify plugin resolves the target (its hook runs after this one). A failed deploy
+    replaces the checks by one ``error`` entry ``deploy``, as a failed preflight does."""
     if not config.getoption("stackcheck_deploy") or not any(i.get_closest_marker("check") for i in items):
         return
     from stackcheck.deploy.cli import duration
     from stackcheck.deploy.run import DeployOptions, deploy
-    from stackcheck.plugin import _exit_key, _exited_key, _target_name
+    from stackcheck.plugin import _abort, _target_name
 
-    started = time.monotonic()
     report = Path(tempfile.mkdtemp(prefix="stackcheck-deploy-")) / "deploy.json"
     try:
         if _target_name(config) != "kubernetes":
@@ -83,11 +82,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise StackcheckError(f"stackcheck deploy: {_not_ready(report)}; no check ran against the stack")
     except StackcheckError as exc:
         config.stash[_deployed_key] = _deployed_key in config.stash
-        _record(config, "deploy", started, str(exc))
-        config.stash[_exit_key] = int(exc.exit_code)
-        config.stash[_exited_key] = True
-        _console().print(f"[red]deploy failed[/red]: {escape(str(exc))}")
-        pytest.exit(str(exc), returncode=int(exc.exit_code))
+        _abort(session, config, items, [("deploy", "manifests", exc)])
 
 
 def _not_ready(report: Path) -> str:
