@@ -342,3 +342,17 @@ def test_switch_to_a_pod_without_ip_quotes_address_not_allowed(fake: KubeFake, t
     with pytest.raises(ProxyError, match=r"through its pod proxy \(HTTP 400 BadRequest: address not allowed\); "
                                          r"the pod has no IP yet"):
         kf.K8S_FAULTS["HighErrorRate"][0](target, RUN)
+
+
+def test_switch_that_does_not_take_fails_naming_the_pod_and_switch(
+        fake: KubeFake, target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A POST answered 200 that changed nothing (a proxy that lost the body) fails loudly after read-back."""
+    from stackcheck.clients.probe import FaultNotApplied
+
+    def lost_body(self: object, method: str, query: dict[str, list[str]], body: object) -> tuple[int, object]:
+        return 200, {"faults": {}, "run_ids": {}}
+
+    monkeypatch.setattr("tests.kubefake.ProbePod.handle", lost_body)
+    inject, _ = kf.K8S_FAULTS["HighErrorRate"]
+    with pytest.raises(FaultNotApplied, match=r"probe pod phase5/\S+ did not take .*error_rate"):
+        inject(target, RUN)

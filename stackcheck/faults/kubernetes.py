@@ -40,6 +40,7 @@ from typing import Any
 
 import requests
 
+from stackcheck.clients.probe import confirm_switches
 from stackcheck.errors import ApiError, StackcheckError, Unreachable, truncate
 from stackcheck.faults.kubeobjects import (
     _CREATED,
@@ -169,7 +170,9 @@ def _probe_request(kube: KubeAccess, pod: dict[str, Any], method: str, *, json_b
 
 def post_switches(kube: KubeAccess, pods: list[dict[str, Any]], run_id: str,
                   switches: dict[str, bool | int | float]) -> None:
-    """POST the switches to each pod (a Service would reach only one of them).
+    """POST the switches to each pod (a Service would reach only one of them), then read them back with
+    ``GET /faults``: a proxy that lost the body (a 200 with nothing applied) fails loudly, naming the pod
+    and the switch, instead of a fault that silently never happened.
 
     Every pod is tried even when one fails, so a clear turns off what it can. The first error is
     raised afterwards.
@@ -178,6 +181,9 @@ def post_switches(kube: KubeAccess, pods: list[dict[str, Any]], run_id: str,
     for pod in pods:
         try:
             _probe_request(kube, pod, "POST", json_body={"run_id": run_id, **switches})
+            reported = _probe_request(kube, pod, "GET").json()
+            confirm_switches(f"probe pod {PROBE_NAMESPACE}/{pod['metadata']['name']}", switches, run_id,
+                             reported if isinstance(reported, dict) else {})
         except StackcheckError as exc:
             errors.append(exc)
     if errors:
