@@ -22,6 +22,7 @@ import requests
 
 from stackcheck.clients.http import Http
 from stackcheck.errors import TEXT_ERROR_MAX_SIZE, StackcheckError, Unauthorized, Unreachable, truncate
+from stackcheck.kube.errors import proxy_failure
 
 if TYPE_CHECKING:
     from stackcheck.targets.base import Target
@@ -75,6 +76,11 @@ def ask(http: Http, component: str) -> Problem | None:
                                                      reason=f"no answer within {http.timeout:g}s"))
     except requests.RequestException as exc:
         return Problem(component, UNREACHABLE.format(c=component, url=url, path=path, reason=words(exc)))
+    # Through the API server's proxy, an answer of the API server itself (no endpoints, unknown Service, its
+    # own 401/403) says the component was never reached: quote the server, not the component.
+    proxied = proxy_failure(component, response.url or "", response.status_code, response.text)
+    if proxied is not None:
+        return Problem(component, str(proxied), unauthorised=response.status_code in (401, 403))
     body = truncate(response.text, TEXT_ERROR_MAX_SIZE // 2)
     said = f"HTTP {response.status_code}: {body}" if body else f"HTTP {response.status_code}"
     if response.status_code in (401, 403):

@@ -249,3 +249,19 @@ def test_grafana_own_503_is_still_its_database_verdict(fake: KubeFake, kubeconfi
     target = kubernetes_target(None, str(kubeconfig), environ=env)
     grafana = GrafanaClient(Http("grafana", target.url("grafana") or "", session=target.kube.session()))
     assert grafana.health() == {"database": "failing"}
+
+
+def test_preflight_quotes_the_api_server_when_prometheus_has_no_endpoints(
+        fake: KubeFake, kubeconfig: Path, env: dict[str, str]) -> None:
+    """verify's preflight reports the API server's own "no endpoints available" through the service proxy,
+    not a raw body read as Prometheus' readiness answer."""
+    from stackcheck import preflight
+
+    fake.endpoints.discard(("monitoring", "prometheus"))
+    target = kubernetes_target(None, str(kubeconfig), environ=env)
+    problem = preflight.ask(Http("prometheus", target.url("prometheus") or "", session=target.kube.session()),
+                            "prometheus")
+    assert problem is not None
+    assert 'service proxy (HTTP 503 ServiceUnavailable: no endpoints available for service "prometheus")' \
+        in problem.message
+    assert "is not ready" not in problem.message
