@@ -151,7 +151,7 @@ CASES = [
         [
             ALLOY,
             (
-                "loki.source.kubernetes.pod_logs forwards to loki.write.local.receiver, which the config "
+                "loki.process.pod_logs forwards to loki.write.local.receiver, which the config "
                 "does not define"
             ),
         ],

@@ -29,7 +29,7 @@ from stackcheck.serve.command import build_target_args_for_test, parse_listen
 from stackcheck.serve.metrics import Round, SmokeMetrics
 from stackcheck.serve.rounds import smoke_command
 from stackcheck.serve.server import ExporterServer, Schedule, Scheduler
-from tests.fakes import BodyFake, grafana_routes, jaeger_routes, loki_routes
+from tests.fakes import BodyFake, grafana_routes, jaeger_routes
 from tests.localstack import (
     REPO,
     STACKCHECK,
@@ -40,6 +40,7 @@ from tests.localstack import (
     needs_binaries,
     processes_under,
 )
+from tests.lokifake import LokiFake
 from tests.recording import RecordingProxy
 
 
@@ -214,7 +215,7 @@ def _writes(seen: dict[str, list[tuple[str, str]]]) -> list[str]:
 def test_smoke_sends_no_write_to_test_doubles(tmp_path: Path) -> None:
     """A smoke run against doubles of Grafana, Loki and Jaeger (and nothing listening for Prometheus' own
     answers beyond them) sends only GET requests, plus Grafana's read-only /api/ds/query POST."""
-    with BodyFake("grafana", grafana_routes()) as grafana, BodyFake("loki", loki_routes()) as loki, \
+    with BodyFake("grafana", grafana_routes()) as grafana, LokiFake() as loki, \
             BodyFake("jaeger", jaeger_routes()) as jaeger:
         from tests.fakes import FakeServer
         with FakeServer("prometheus-2.42") as prom, FakeServer("alertmanager-0.25") as am:
@@ -288,7 +289,7 @@ def test_smoke_sends_no_write_to_the_real_local_stack(stack: Stack, tmp_path: Pa
     jobs.write_text(yaml.safe_dump({"jobs": list(stack.state()["scrape_jobs"])}))  # type: ignore[call-overload]
     with RecordingProxy(endpoints["prometheus"]) as prom, RecordingProxy(endpoints["alertmanager"]) as am, \
             RecordingProxy(endpoints["sink"]) as sink, BodyFake("grafana", grafana_routes()) as grafana, \
-            BodyFake("loki", loki_routes()) as loki, BodyFake("jaeger", jaeger_routes()) as jaeger:
+            LokiFake() as loki, BodyFake("jaeger", jaeger_routes()) as jaeger:
         ran = subprocess.run(
             [*STACKCHECK, "verify", "--target", "urls", "--profile", "smoke", "--json", str(tmp_path / "r.json"),
              "--expectations", str(jobs), "--prometheus-url", prom.url, "--alertmanager-url", am.url,
