@@ -29,7 +29,8 @@ from stackcheck.inventory import ALERTS
 from stackcheck.local.state import resolve_state_dir
 from stackcheck.manifests import Manifests
 from stackcheck.report import CheckResult, Report
-from stackcheck.secrets import read_secret_file, scrub
+from stackcheck.secretfiles import read_secret_file
+from stackcheck.secrets import scrub
 from stackcheck.targets.base import Target
 
 TARGETS = ("local", "kubernetes", "urls", "incluster")

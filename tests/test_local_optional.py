@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from stackcheck.binaries import OPTIONAL
 from stackcheck.local import optional
-from stackcheck.local.binaries import OPTIONAL
 from stackcheck.local.configs import Ports
 from stackcheck.local.optional import OptionalPorts, optional_services
 from stackcheck.local.service import Service

@@ -20,6 +20,7 @@ from stackcheck.clients.http import Http
 from stackcheck.clients.probe import ProbeClient
 from stackcheck.errors import ApiError, UsageError
 from stackcheck.local import processes
+from stackcheck.local.restart import restart
 from stackcheck.local.state import LocalState
 
 #: Size of the tmpfs the DiskSpaceLow fault fills (small: it lives in RAM).
@@ -59,7 +60,6 @@ def kill_service(state_dir: Path, name: str) -> None:
 
 def restart_service(state_dir: Path, name: str) -> None:
     """Bring a killed process back with its recorded command."""
-    from stackcheck.local.runtime import restart
     restart(state_dir, name)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from stackcheck.local.binaries import OPTIONAL
+from stackcheck.binaries import OPTIONAL
 from stackcheck.local.configs import LOOPBACK, Ports, addr, url
 from stackcheck.local.service import Service
 from stackcheck.manifests import Manifests, load_yaml
