@@ -31,7 +31,6 @@ from stackcheck.serve.metrics import Round, SmokeMetrics
 from stackcheck.serve.rounds import smoke_command
 from stackcheck.serve.server import ExporterServer, Schedule, Scheduler
 from tests.fakes import BodyFake, grafana_routes, jaeger_routes
-from tests.lokifake import loki_routes
 from tests.localstack import (
     REPO,
     STACKCHECK,
@@ -42,6 +41,7 @@ from tests.localstack import (
     needs_binaries,
     processes_under,
 )
+from tests.lokifake import loki_routes
 from tests.recording import RecordingProxy
 
 
