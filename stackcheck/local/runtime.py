@@ -20,8 +20,9 @@ from rich.markup import escape
 
 from stackcheck import binaries
 from stackcheck.errors import Interrupted, Unreachable, UsageError
-from stackcheck.local import configs, optional, processes
-from stackcheck.local.configs import Ports, addr, url
+from stackcheck.local import configs, processes
+from stackcheck.local import services as optional
+from stackcheck.local.ports import Ports, addr, url
 from stackcheck.local.processes import Proc
 from stackcheck.local.restart import DEFAULT_READY_BUDGET_S, READY_POLL_S, is_ready
 from stackcheck.local.service import Service
@@ -154,7 +155,7 @@ def up(options: UpOptions, console: Console) -> LocalState:
         stop_all(current.processes, console)
         clear(options.state_dir)
     _check_ports_free({**Ports(options.port_base).all(),
-                       **optional.OptionalPorts(options.port_base).of(s.name for s in services)})
+                       **Ports(options.port_base).of(s.name for s in services)})
     console.print(f"Starting the local stack: manifests {options.manifests.root}, "
                   f"time scale {options.time_scale:g}, state dir {options.state_dir}")
     started: list[Proc] = []

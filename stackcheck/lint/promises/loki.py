@@ -17,7 +17,7 @@ from stackcheck.lint.promises.common import (
 )
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration, shown
 from stackcheck.lint.promises.stack import Stack, dig
-from stackcheck.local.optional import LOKI_PATH_KEYS
+from stackcheck.local.services.loki import LOKI_PATH_KEYS
 
 LOKI = "loki/loki.yaml"
 ALLOY = "alloy/config.alloy"

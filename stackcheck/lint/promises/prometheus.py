@@ -19,8 +19,9 @@ from stackcheck.lint.promises.common import (
 )
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, Workload
-from stackcheck.local.configs import LOCAL_JOB_GAPS, Ports, local_scrape_targets
-from stackcheck.local.optional import scrape_targets
+from stackcheck.local.configs import LOCAL_JOB_GAPS, local_scrape_targets
+from stackcheck.local.ports import Ports
+from stackcheck.local.services import scrape_targets
 from stackcheck.timescale import parse_duration
 
 PROMETHEUS = "prometheus/prometheus.yml"
@@ -86,7 +87,7 @@ def jobs_relied_on(stack: Stack) -> Verdict:
     local = {**local_scrape_targets(Ports()), **scrape_targets(Ports().base, ("loki", "grafana", "jaeger"))}
     for job in [*local, *LOCAL_JOB_GAPS]:
         wanted.setdefault(
-            job, "the local runtime (stackcheck/local/configs.py, optional.py) and verify's targets.up"
+            job, "the local runtime (stackcheck/local/configs.py, services/) and verify's targets.up"
         )
     problems = [
         f"{_where(stack)}: no scrape job {job!r}, which {who} relies on; add it or keep its job_name"
