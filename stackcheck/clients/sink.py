@@ -8,7 +8,6 @@ in a message is scrubbed and cut.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ import requests
 
 from stackcheck.clients.http import Http
 from stackcheck.errors import ApiError, Unauthorized, Unreachable, truncate
+from stackcheck.wait import until
 
 __all__ = ["AlertRef", "Notification", "SinkClient", "SinkError", "SinkUnreachable"]
 
@@ -149,16 +149,13 @@ class SinkClient:
 
         Raises :class:`TimeoutError` naming the filters when the deadline passes first.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.notifications(kind=kind, since=since, channel=channel, to=to, alertname=alertname)
-            if found:
-                return found
-            if time.monotonic() >= deadline:
-                wanted = {"kind": kind, "since": since, "channel": channel, "to": to, "alertname": alertname}
-                described = ", ".join(f"{k}={v}" for k, v in wanted.items() if v is not None) or "any"
-                raise TimeoutError(f"no notification ({described}) reached the sink within {timeout:g}s")
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        found = until(lambda: self.notifications(kind=kind, since=since, channel=channel, to=to,
+                                                 alertname=alertname), timeout, interval_s=interval)
+        if found:
+            return found
+        wanted = {"kind": kind, "since": since, "channel": channel, "to": to, "alertname": alertname}
+        described = ", ".join(f"{k}={v}" for k, v in wanted.items() if v is not None) or "any"
+        raise TimeoutError(f"no notification ({described}) reached the sink within {timeout:g}s")
 
 
 def _reason(exc: Unreachable) -> str:
