@@ -6,19 +6,8 @@ import types
 
 import stackcheck
 
-PUBLIC = [
-    "ApiError",
-    "Credentials",
-    "ExitCode",
-    "Interrupted",
-    "Manifests",
-    "StackcheckError",
-    "Target",
-    "Unauthorized",
-    "Unreachable",
-    "UsageError",
-    "__version__",
-]
+PUBLIC = ["ApiError", "Credentials", "ExitCode", "Interrupted", "Manifests", "StackcheckError", "Target",
+          "Unauthorized", "Unreachable", "UsageError", "__version__"]
 
 
 def test_all_lists_the_public_names() -> None:

@@ -20,7 +20,7 @@ from stackcheck.clients.prometheus import PrometheusClient
 from stackcheck.errors import Interrupted, StackcheckError
 from stackcheck.faults import ledger
 from stackcheck.faults.scenarios import Scenario
-from stackcheck.grouping import Wait, first_notification_wait, lingering_group_wait
+from stackcheck.grouping import Wait, first_notification_wait, lingering_group_wait, resend_interval_s
 from stackcheck.routing import channels, route
 from stackcheck.targets.base import Target
 from stackcheck.timescale import parse_duration
@@ -227,7 +227,7 @@ class Campaign:
         if alert == "Watchdog":
             # Already firing before the run: the next notification comes on the route's re-send
             # cadence (Alertmanager re-sends on group_interval ticks once repeat_interval has passed).
-            resend = max(max(parse_duration(m.repeat_interval), parse_duration(m.group_interval)) for m in matches)
+            resend = resend_interval_s(matches)
             bound += resend
             parts.append(f"re-send cadence {resend:g}s")
         explain = f"bound {bound:.1f}s = " + " + ".join(parts)

@@ -12,10 +12,10 @@ from stackcheck.lint.k8s import target_name
 from stackcheck.lint.promises.common import (
     RENDERING,
     config_read,
+    flag_on_pvc,
     listen_promise,
     merge_renderings,
     missing_workload,
-    on_pvc,
 )
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, Workload
@@ -154,15 +154,8 @@ def tsdb_on_pvc(stack: Stack) -> Verdict:
     w = stack.workload("prometheus")
     if w is None:
         return missing_workload(stack, "prometheus", "its TSDB belongs on a PVC")
-    path = w.flag("--storage.tsdb.path") or "data/"
-    relied = "DESIGN.md: Prometheus with a PVC (series survive a restart)"
-    problems = on_pvc(
-        stack,
-        w,
-        path if path.startswith("/") else f"/prometheus/{path}",
-        "--storage.tsdb.path",
-        relied,
-    )
+    path, problems = flag_on_pvc(stack, w, "--storage.tsdb.path", "/prometheus",
+                                 "DESIGN.md: Prometheus with a PVC (series survive a restart)")
     retention = w.flag("--storage.tsdb.retention.time")
     if retention is None:
         problems.append(
