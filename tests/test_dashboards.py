@@ -20,8 +20,7 @@ import promql_parser  # extra "lint" of pyproject.toml
 import pytest
 import yaml
 
-from stackcheck.inventory import RECORDING_RULES
-from stackcheck.lint.grafana import (
+from stackcheck.dashboards import (
     LABEL_VALUES,
     iter_panels,
     iter_targets,
@@ -30,6 +29,7 @@ from stackcheck.lint.grafana import (
     target_datasource,
     variable_query,
 )
+from stackcheck.inventory import RECORDING_RULES
 from stackcheck.lint.metrics import EXPORTER_METRICS, PROBE_METRICS
 from stackcheck.lint.promql_ast import grouping_labels, label_matchers, metric_names
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from stackcheck.lint.grafana import iter_targets, loki_stream_selector, target_datasource
+from stackcheck.dashboards import iter_targets, loki_stream_selector, target_datasource
 from stackcheck.lint.promises.common import (
     config_read,
     listen_ports,
