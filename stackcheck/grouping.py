@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from stackcheck.routing import route
+from stackcheck.routing import Match, route
 from stackcheck.timescale import parse_duration
 
 #: Prometheus keeps a resolved alert for 15 minutes of wall-clock time, whatever the time scale, and
@@ -105,3 +105,9 @@ def lingering_group_wait(alert: str, matches: Iterable[Any], last_notified: floa
     return Wait("group_interval", interval, because=(
         f"its group was still open: an earlier {alert} was notified {age:.0f}s before, and Prometheus re-sends "
         f"a resolved alert for {RESOLVED_RETENTION_S / 60:g} minutes, so Alertmanager keeps its group"))
+
+
+def resend_interval_s(matches: Iterable[Match]) -> float:
+    """How long apart an always-firing alert (Watchdog) is notified on these routes: Alertmanager re-sends
+    on ``group_interval`` ticks once ``repeat_interval`` has passed, so the larger of the two, worst route."""
+    return max(max(parse_duration(m.repeat_interval), parse_duration(m.group_interval)) for m in matches)

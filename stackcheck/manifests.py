@@ -18,6 +18,9 @@ from stackcheck.errors import UsageError
 #: Where a git checkout keeps the manifests, relative to this package.
 BUNDLED_MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 ENV_MANIFESTS = "STACKCHECK_MANIFESTS"
+#: The stack Namespace's annotation that records the time scale its configs were generated with: the
+#: kind overlay writes it, verify reads it back.
+TIME_SCALE_ANNOTATION = "stackcheck.dev/time-scale"
 
 
 def resolve_manifests_dir(option: str | None) -> Path:

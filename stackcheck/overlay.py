@@ -29,8 +29,7 @@ import yaml
 
 from stackcheck.errors import StackcheckError, UsageError
 from stackcheck.local.configs import deliver_to_sink
-from stackcheck.manifests import Manifests, load_yaml
-from stackcheck.targets.kubernetes import TIME_SCALE_ANNOTATION  # the Namespace annotation verify reads
+from stackcheck.manifests import TIME_SCALE_ANNOTATION, Manifests, load_yaml
 from stackcheck.timescale import scale_alertmanager_config, scale_prometheus_config, scale_rules
 
 #: Overlays this module generates files for (production needs none: it runs production values).

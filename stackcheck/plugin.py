@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from rich.console import Console
@@ -29,8 +29,12 @@ from stackcheck.inventory import ALERTS
 from stackcheck.local.state import resolve_state_dir
 from stackcheck.manifests import Manifests
 from stackcheck.report import CheckResult, Report
-from stackcheck.secrets import read_secret_file, scrub
+from stackcheck.secretfiles import read_secret_file
+from stackcheck.secrets import scrub
 from stackcheck.targets.base import Target
+
+if TYPE_CHECKING:
+    from stackcheck.clients.sink import SinkClient
 
 TARGETS = ("local", "kubernetes", "urls", "incluster")
 PROFILES = ("smoke", "full")
@@ -270,7 +274,7 @@ def alertmanager(stackcheck_target: Target) -> AlertmanagerClient:
 
 
 @pytest.fixture(scope="session")
-def sink(stackcheck_target: Target) -> Any:
+def sink(stackcheck_target: Target) -> SinkClient:
     """Client of the notification sink (local runtime and CI only)."""
     from stackcheck.clients.sink import SinkClient
     url = stackcheck_target.url("sink")

@@ -19,7 +19,6 @@ from stackcheck.secrets import scrub
 
 SCHEMA = "stackcheck.report/v1"
 Status = Literal["passed", "failed", "skipped", "error"]
-COMPONENTS = ("prometheus", "alertmanager", "loki", "jaeger", "grafana", "manifests", "probe")
 #: Below this many columns for the message, the table drops it and lists the messages under the table.
 MESSAGE_MIN_WIDTH = 40
 _VERDICT_WIDTH, _TIME_WIDTH, _LATENCY_WIDTH = len("skipped"), len("123.45s"), len("latency / bound")

@@ -48,17 +48,3 @@ def safe_url(url: str) -> str:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
-
-def read_secret_file(path: str, what: str) -> str:
-    """Read and register a secret from a file; a missing file is a usage error naming the option."""
-    from stackcheck.errors import UsageError
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            value = handle.read().strip()
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} from {path}: {exc.strerror}; check the path") from exc
-    if not value:
-        raise UsageError(f"{what} file {path} is empty; write the credential into it")
-    register(value)
-    return value

@@ -8,6 +8,7 @@ seen last, so a failure explains itself.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -50,16 +51,22 @@ def eventually(probe: Callable[[], T], budget_s: float, *, interval_s: float = P
 
 
 def until(probe: Callable[[], T], budget_s: float, *, interval_s: float = POLL_INTERVAL_S,
-          max_interval_s: float | None = None) -> T:
+          max_interval_s: float | None = None, stop: threading.Event | None = None) -> T:
     """Call ``probe`` until it returns a truthy value or the budget ends; returns the last value.
 
-    ``max_interval_s`` backs the pauses off as in :func:`eventually`.
+    ``max_interval_s`` backs the pauses off as in :func:`eventually`. A set ``stop`` (a campaign being
+    cancelled) ends the wait at once, pauses included.
     """
     last: T = probe()
     deadline = time.monotonic() + budget_s
     pause = interval_s
-    while not last and time.monotonic() < deadline:
-        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+    while not last and time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+        left = min(pause, max(0.0, deadline - time.monotonic()))
+        if stop is not None:
+            if stop.wait(left):
+                break
+        else:
+            time.sleep(left)
         last = probe()
         if max_interval_s is not None:
             pause = min(max(pause * 2, interval_s), max(max_interval_s, interval_s))

@@ -10,6 +10,7 @@ from stackcheck.budgets import MARGIN_S, Budgets
 from stackcheck.checks.prometheus import firing
 from stackcheck.clients.alertmanager import AlertmanagerClient
 from stackcheck.clients.prometheus import PrometheusClient
+from stackcheck.grouping import resend_interval_s
 from stackcheck.routing import route
 from stackcheck.timescale import parse_duration
 from stackcheck.wait import eventually, until
@@ -47,8 +48,7 @@ def test_watchdog_is_delivered_to_the_deadman_receiver(
     """A Watchdog notification reached the dead-man receiver recently (within one repeat interval)."""
     matches = route(alertmanager_config, WATCHDOG)
     receivers = {m.receiver for m in matches}
-    # Alertmanager re-sends on group_interval ticks, so the gap is the larger of the two timers.
-    repeat = max(max(parse_duration(m.repeat_interval), parse_duration(m.group_interval)) for m in matches)
+    repeat = resend_interval_s(matches)
     group_wait = max(parse_duration(m.group_wait) for m in matches)
     fresh_since = time.time() - repeat - MARGIN_S
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stackcheck.local.configs import Ports
+from stackcheck.local.ports import Ports
 
 REPO = Path(__file__).resolve().parent.parent
 STACKCHECK = [sys.executable, "-m", "stackcheck.cli"]

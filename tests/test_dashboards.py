@@ -20,7 +20,7 @@ import promql_parser  # extra "lint" of pyproject.toml
 import pytest
 import yaml
 
-from stackcheck.lint.grafana import (
+from stackcheck.dashboards import (
     LABEL_VALUES,
     iter_panels,
     iter_targets,
@@ -29,6 +29,7 @@ from stackcheck.lint.grafana import (
     target_datasource,
     variable_query,
 )
+from stackcheck.inventory import RECORDING_RULES
 from stackcheck.lint.metrics import EXPORTER_METRICS, PROBE_METRICS
 from stackcheck.lint.promql_ast import grouping_labels, label_matchers, metric_names
 
@@ -45,22 +46,6 @@ EXPECTED_DASHBOARDS = {
     "stackcheck-agents-monitoring": "Agents Monitoring",
 }
 
-# Recording rules and their output labels, from shared/DESIGN.md (names) and the rule authors (labels).
-DESIGN_RECORDING_RULES: dict[str, set[str]] = {
-    "phase5:http_requests:rate5m": {"service"},
-    "phase5:http_errors:rate5m": {"service"},
-    "phase5:http_request_duration:p50": {"service"},
-    "phase5:http_request_duration:p95": {"service"},
-    "phase5:http_request_duration:p99": {"service"},
-    "phase5:cpu_usage:ratio": {"namespace", "pod", "container"},
-    "phase5:memory_usage:ratio": {"namespace", "pod", "container"},
-    "phase5:database_connections:ratio": {"service", "pool"},
-    "phase5:task_operations:rate5m": {"service", "operation"},
-    "phase5:reminder_delivery:rate5m": {"service", "outcome"},
-    "phase5:audit_log_writes:rate5m": {"service", "outcome"},
-    "phase5:websocket_connections:current": {"service"},
-    "phase5:kafka_consumer_lag:sum": {"service", "consumer_group", "topic"},
-}
 
 def recording_rules() -> dict[str, set[str] | None]:
     """Recording rule names -> output labels (None when unknown).
@@ -74,8 +59,8 @@ def recording_rules() -> dict[str, set[str] | None]:
         for group in doc.get("groups", []):
             names.update(r["record"] for r in group.get("rules", []) if "record" in r)
     if not names:
-        return dict(DESIGN_RECORDING_RULES)
-    return {n: DESIGN_RECORDING_RULES.get(n) for n in names}
+        return {n: set(labels) for n, labels in RECORDING_RULES.items()}
+    return {n: set(RECORDING_RULES[n]) if n in RECORDING_RULES else None for n in names}
 
 
 def known_metrics() -> dict[str, set[str] | None]:
@@ -294,7 +279,7 @@ def test_every_recording_rule_is_on_a_dashboard() -> None:
     for _, panel, target in _all_targets():
         if target_datasource(panel, target).get("type") == "prometheus":
             used |= metric_names(_promql(target))
-    assert not set(DESIGN_RECORDING_RULES) - used
+    assert not set(RECORDING_RULES) - used
 
 
 def test_template_variables_read_produced_metrics() -> None:

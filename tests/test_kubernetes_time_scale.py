@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from stackcheck.errors import UsageError
-from stackcheck.targets.kubernetes import TIME_SCALE_ANNOTATION, kubernetes_target
+from stackcheck.manifests import TIME_SCALE_ANNOTATION
+from stackcheck.targets.kubernetes import kubernetes_target
 from tests.kubefake import KubeFake
 from tests.test_kubernetes_faults import TOKEN
 

@@ -18,12 +18,12 @@ import yaml
 from stackcheck.errors import UsageError
 from stackcheck.local.configs import (
     LOCAL_JOB_GAPS,
-    Ports,
     alertmanager_config,
     dump,
     prometheus_config,
     write_rules,
 )
+from stackcheck.local.ports import Ports
 from stackcheck.manifests import BUNDLED_MANIFESTS, Manifests
 from stackcheck.timescale import parse_duration
 from tests.fakes import CONTRACTS, PROMETHEUS

@@ -18,16 +18,17 @@ from typing import Any
 import pytest
 import yaml
 
-from stackcheck.local import optional
-from stackcheck.local.binaries import OPTIONAL
-from stackcheck.local.configs import Ports
-from stackcheck.local.optional import OptionalPorts, optional_services
+from stackcheck.binaries import OPTIONAL
+from stackcheck.local import services as optional
+from stackcheck.local import state
+from stackcheck.local.ports import Ports
 from stackcheck.local.service import Service
+from stackcheck.local.services import alloy, grafana, loki, optional_services
 from stackcheck.manifests import BUNDLED_MANIFESTS, Manifests
 
 BASE = 29000
 FACTOR = 20.0
-PORTS = OptionalPorts(BASE)
+PORTS = Ports(BASE)
 MANIFESTS = Manifests(BUNDLED_MANIFESTS)
 KEYS = ("loki", "jaeger", "alloy", "grafana")
 #: A host:port that listens on every interface, or on a name that may resolve to one, or a bare :port.
@@ -125,7 +126,7 @@ def test_no_generated_config_or_command_line_listens_beyond_loopback(started: di
 
 
 def _all_ports(base: int) -> set[int]:
-    return set(Ports(base).all().values()) | set(OptionalPorts(base).of(KEYS).values())
+    return set(Ports(base).all().values()) | set(Ports(base).of(KEYS).values())
 
 
 @pytest.mark.parametrize("stride", [600, 1000])
@@ -223,7 +224,7 @@ def test_loki_paths_outside_the_production_prefix_are_moved_too(tmp_path: Path) 
     doc["storage_config"] = {"tsdb_shipper": {"active_index_directory": "/data/index", "cache_location": "/data/c"}}
     loki_yaml.write_text(yaml.safe_dump(doc))
     data = tmp_path / "state" / "data" / "loki"
-    config = optional.loki_config(Manifests(fork), PORTS, data)
+    config = loki.loki_config(Manifests(fork), PORTS, data)
     assert config["storage_config"]["tsdb_shipper"] == {
         "active_index_directory": str(data / "elsewhere" / "data" / "index"),
         "cache_location": str(data / "elsewhere" / "data" / "c")}
@@ -333,7 +334,7 @@ def test_local_loki_names_its_scheduler_so_queries_cannot_hang(started: dict[str
 
 def test_alloy_string_escapes_quotes_and_backslashes() -> None:
     """A state dir with a quote or backslash in its name cannot break out of the Alloy string."""
-    assert optional.alloy_string('/tmp/a"b\\c') == '"/tmp/a\\"b\\\\c"'
+    assert alloy.alloy_string('/tmp/a"b\\c') == '"/tmp/a\\"b\\\\c"'
 
 
 def test_alloy_without_loki_is_skipped(found: dict[str, Path], state_dir: Path) -> None:
@@ -408,7 +409,7 @@ def test_grafana_reads_the_dashboards_from_manifests_not_a_copy(started: dict[st
 
 def test_grafana_admin_password_stays_in_a_0600_file(started: dict[str, Service], state_dir: Path) -> None:
     """Random, mode 0600, read by Grafana through $__file{}; never in argv or any generated config."""
-    path = state_dir / optional.GRAFANA_PASSWORD_FILE
+    path = state_dir / state.GRAFANA_PASSWORD_FILE
     password = path.read_text()
     assert len(password) >= 24
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -417,15 +418,15 @@ def test_grafana_admin_password_stays_in_a_0600_file(started: dict[str, Service]
         assert not [a for a in service.argv if password in a]
     for config in optional.generated_configs(state_dir):
         assert password not in config.read_text(), config
-    assert optional.grafana_admin(state_dir) == ("admin", password)
+    assert state.grafana_admin(state_dir) == ("admin", password)
 
 
 def test_grafana_admin_password_is_kept_across_runs(found: dict[str, Path], state_dir: Path) -> None:
     """Grafana applies admin_password only when it creates its database, so the file must not change."""
     optional_services(MANIFESTS, BASE, state_dir, found, FACTOR)
-    first = (state_dir / optional.GRAFANA_PASSWORD_FILE).read_text()
+    first = (state_dir / state.GRAFANA_PASSWORD_FILE).read_text()
     optional_services(MANIFESTS, BASE, state_dir, found, FACTOR)
-    assert (state_dir / optional.GRAFANA_PASSWORD_FILE).read_text() == first
+    assert (state_dir / state.GRAFANA_PASSWORD_FILE).read_text() == first
 
 
 def test_grafana_home_comes_from_gf_paths_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -434,7 +435,7 @@ def test_grafana_home_comes_from_gf_paths_home(tmp_path: Path, monkeypatch: pyte
     (home / "conf").mkdir(parents=True)
     (home / "conf" / "defaults.ini").write_text("")
     monkeypatch.setenv("GF_PATHS_HOME", str(home))
-    assert optional.grafana_home(_executable(tmp_path / "elsewhere" / "bin" / "grafana")) == home
+    assert grafana.grafana_home(_executable(tmp_path / "elsewhere" / "bin" / "grafana")) == home
 
 
 @pytest.mark.skipif(Path("/usr/share/grafana/conf/defaults.ini").exists()
@@ -453,4 +454,4 @@ def test_grafana_without_a_home_is_skipped_saying_how_to_point_at_it(
 @pytest.mark.parametrize(("seconds", "expected"), [(0.75, "750ms"), (15, "15s"), (1.5, "1500ms"), (0.0001, "1ms")])
 def test_grafana_intervals_have_one_unit(seconds: float, expected: str) -> None:
     """Scaled intervals are written in one unit, which every Grafana version parses."""
-    assert optional.grafana_interval(seconds) == expected
+    assert grafana.grafana_interval(seconds) == expected

@@ -166,13 +166,6 @@ def test_labels_without_data_is_empty(loki_fake: LokiFake) -> None:
     assert loki(loki_fake).labels() == []
 
 
-def test_tenant_is_sent_as_scope_org_id(loki_fake: LokiFake) -> None:
-    """With a tenant, every request carries X-Scope-OrgID (multi-tenant Loki answers 401 without it)."""
-    LokiClient(Http("loki", loki_fake.url), tenant="team-a").labels()
-    headers = {name.lower(): value for name, value in loki_fake.requests[-1].headers.items()}
-    assert headers.get("x-scope-orgid") == "team-a"
-
-
 # --- judging freshness by the line's own time ------------------------------------------------------
 
 def probe_line(run_id: str, message: str) -> str:

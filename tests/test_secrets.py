@@ -35,7 +35,8 @@ from stackcheck.clients.http import Credentials, Http
 from stackcheck.clients.prometheus import PrometheusClient
 from stackcheck.errors import StackcheckError
 from stackcheck.report import CheckResult, Report
-from stackcheck.secrets import MASK, read_secret_file, register, safe_url, scrub
+from stackcheck.secretfiles import read_secret_file
+from stackcheck.secrets import MASK, register, safe_url, scrub
 from stackcheck.targets.base import Target
 from tests.fakes import PROMETHEUS, FakeServer, Seen, alertmanager_fake_fixture, prometheus_fake_fixture  # noqa: F401
 

@@ -21,11 +21,12 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from stackcheck.cli import build_parser
 from stackcheck.errors import UsageError
 from stackcheck.faults.local import kill_service
 from stackcheck.local import processes
 from stackcheck.local.state import LocalState
-from stackcheck.serve.command import build_target_args_for_test, parse_listen
+from stackcheck.serve.command import parse_listen, target_args
 from stackcheck.serve.metrics import Round, SmokeMetrics
 from stackcheck.serve.rounds import smoke_command
 from stackcheck.serve.server import ExporterServer, Schedule, Scheduler
@@ -59,6 +60,11 @@ def value(text: str, name: str, **labels: str) -> float | None:
 
 
 # --------------------------------------------------------------------------- metrics
+
+
+def _target_args_of(argv: list[str]) -> list[str]:
+    """The child's target options for a ``stackcheck`` command line (what serve passes on)."""
+    return target_args(build_parser().parse_args(argv))
 
 
 def test_check_passed_is_one_for_passed_and_zero_for_failed_or_error_checks() -> None:
@@ -126,7 +132,7 @@ def test_listen_defaults_to_loopback() -> None:
 
 def test_rounds_are_smoke_runs_without_faults_whatever_the_options() -> None:
     """Each round is `verify --profile smoke`; the target options are passed on, never a profile or faults."""
-    argv = build_target_args_for_test(["serve", "--target", "urls", "--prometheus-url", "http://p:9090",
+    argv = _target_args_of(["serve", "--target", "urls", "--prometheus-url", "http://p:9090",
                                        "--expectations", "e.yml", "--interval", "1m"])
     assert argv == ["--target", "urls", "--expectations", "e.yml", "--prometheus-url", "http://p:9090"] or (
         set(argv) == {"--target", "urls", "--expectations", "e.yml", "--prometheus-url", "http://p:9090"})

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackcheck.clients.grafana import DatasourceHealth, Frame, Health, QueryResult
+from stackcheck.dashboards import VARIABLE, iter_panels
 from stackcheck.promql import metric_names
 
 GRAFANA_DB = ("Grafana's /api/health says database {database!r} (want 'ok'); "
@@ -54,15 +55,6 @@ class PanelQuery:
         return f"{self.panel!r} {self.ref_id}"
 
 
-def iter_panels(dashboard: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
-    """Every panel, those nested in (collapsed) rows included."""
-    stack = list(reversed(dashboard.get("panels") or []))
-    while stack:
-        panel = stack.pop()
-        yield panel
-        stack.extend(reversed(panel.get("panels") or []))
-
-
 def panel_queries(dashboard: Mapping[str, Any], datasources: Mapping[str, str],
                   default_uid: str | None = None) -> list[PanelQuery]:
     """Every visible query target; ``datasources`` maps uid and name to type (a panel may use either)."""
@@ -79,9 +71,6 @@ def panel_queries(dashboard: Mapping[str, Any], datasources: Mapping[str, str],
                 datasource_type=kind, expr=str(target.get("expr") or ""),
                 instant=bool(target.get("instant")) and not target.get("range"), target=dict(target)))
     return found
-
-
-_VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)\]\]")
 
 
 def variable_value(variable: Mapping[str, Any]) -> str:
@@ -108,7 +97,7 @@ def resolve_variables(expr: str, dashboard: Mapping[str, Any]) -> str:
         name = next(g for g in match.groups() if g is not None)
         return table.get(name, match.group(0))
 
-    return _VARIABLE.sub(replace, expr)
+    return VARIABLE.sub(replace, expr)
 
 
 def frame_rows(frames: Iterable[Frame]) -> int:

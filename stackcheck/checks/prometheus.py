@@ -16,7 +16,6 @@ STALE_TARGET = ("job {job!r}: target {instance} says {health}, but its last scra
 RULE_ERROR = "rule {name!r} (group {group!r}, {file}): {error}"
 STALE_RULE = ("rule {name!r} (group {group!r}) says ok, but its last evaluation was {age:.1f}s ago and its group "
               "runs every {interval:g}s; the group's evaluation has stalled (Prometheus overloaded?)")
-RULE_NOT_LOADED = "rule {name!r} is not loaded by Prometheus (check rule_files and the rule file)"
 
 
 def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str], now: float | None = None) -> list[str]:

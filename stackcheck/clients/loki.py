@@ -40,17 +40,19 @@ __all__ = ["MAX_ENTRIES_LIMIT", "NS", "Entry", "LokiClient", "Stream"]
 
 
 class LokiClient(ComponentClient):
-    """Read-only access to one Loki (single tenant unless ``tenant`` is given)."""
+    """Read-only access to one single-tenant Loki.
 
-    def __init__(self, http: Http, *, tenant: str | None = None) -> None:
+    The stack runs ``auth_enabled: false`` (lint.promise[loki.single_tenant]), so no request carries
+    X-Scope-OrgID; a multi-tenant Loki answers 401 "no org id", which the client reports as such.
+    """
+
+    def __init__(self, http: Http) -> None:
         super().__init__(http)
-        # With auth_enabled (Loki's default) every request needs X-Scope-OrgID, else 401 "no org id".
-        self._headers = {"X-Scope-OrgID": tenant} if tenant else {}
 
     def ready(self) -> bool:
         """True when ``/ready`` answers 200. A starting Loki answers 503 until its ingester's
         ``min_ready_duration`` has passed and its query frontend has found a scheduler (loki.md §5): poll it."""
-        return self.http.request("GET", "/ready", headers=self._headers).status_code == 200
+        return self.http.request("GET", "/ready").status_code == 200
 
     def query_range(self, logql: str, *, start_ns: int, end_ns: int, limit: int = 100,
                     direction: Literal["backward", "forward"] = "backward") -> list[Stream]:
@@ -69,7 +71,7 @@ class LokiClient(ComponentClient):
             raise ValueError(f"limit must be at least 1, got {limit}")
         params = {"query": logql, "start": str(start_ns), "end": str(end_ns),
                   "limit": str(min(limit, MAX_ENTRIES_LIMIT)), "direction": direction}
-        body = self.http.get_json("/loki/api/v1/query_range", params=params, headers=self._headers)
+        body = self.http.get_json("/loki/api/v1/query_range", params=params)
         data: dict[str, Any] = (body or {}).get("data") or {}
         if data.get("resultType") != "streams":
             raise ApiError(
@@ -81,6 +83,6 @@ class LokiClient(ComponentClient):
     def labels(self) -> list[str]:
         """Label names Loki holds for the default range (6 h), Loki's own ``service_name`` included;
         ``[]`` when it has none."""
-        body = self.http.get_json("/loki/api/v1/labels", headers=self._headers)
+        body = self.http.get_json("/loki/api/v1/labels")
         # An empty answer is {"status":"success"} with no "data" (grafana/loki#4927; loki.md §10).
         return [str(name) for name in (body or {}).get("data") or []]

@@ -8,15 +8,15 @@ in a message is scrubbed and cut.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import requests
 
 from stackcheck.clients.http import Http
 from stackcheck.errors import ApiError, Unauthorized, Unreachable, truncate
+from stackcheck.wait import until
 
 __all__ = ["AlertRef", "Notification", "SinkClient", "SinkError", "SinkUnreachable"]
 
@@ -82,6 +82,16 @@ class Notification:
         )
 
 
+class Filters(TypedDict, total=False):
+    """What the sink's ``/api/notifications`` filters on (sink.py); ``since`` keeps ids greater than it."""
+
+    kind: str | None
+    since: int | None
+    channel: str | None
+    to: str | None
+    alertname: str | None
+
+
 class SinkClient:
     """Client for the sink's HTTP API, through :class:`~stackcheck.clients.http.Http`."""
 
@@ -107,17 +117,8 @@ class SinkClient:
             return False
         return response.status_code == 200 and response.text.strip() == "ok"
 
-    def notifications(
-        self,
-        *,
-        kind: str | None = None,
-        since: int | None = None,
-        channel: str | None = None,
-        to: str | None = None,
-        alertname: str | None = None,
-    ) -> list[Notification]:
+    def notifications(self, **filters: Unpack[Filters]) -> list[Notification]:
         """Recorded notifications in id order; ``since`` keeps only ids greater than it."""
-        filters = {"kind": kind, "since": since, "channel": channel, "to": to, "alertname": alertname}
         params = {key: str(value) for key, value in filters.items() if value is not None}
         response = self._get("/api/notifications", params)
         where = f"sink {self.http.display_url}/api/notifications"
@@ -134,31 +135,16 @@ class SinkClient:
         """Highest id recorded so far (0 if none): pass it as ``since`` to see only newer ones."""
         return max((n.id for n in self.notifications()), default=0)
 
-    def wait_for(
-        self,
-        *,
-        timeout: float,
-        interval: float = 0.5,
-        kind: str | None = None,
-        since: int | None = None,
-        channel: str | None = None,
-        to: str | None = None,
-        alertname: str | None = None,
-    ) -> list[Notification]:
+    def wait_for(self, *, timeout: float, interval: float = 0.5, **filters: Unpack[Filters]) -> list[Notification]:
         """Poll until at least one notification matches, then return the matches.
 
         Raises :class:`TimeoutError` naming the filters when the deadline passes first.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.notifications(kind=kind, since=since, channel=channel, to=to, alertname=alertname)
-            if found:
-                return found
-            if time.monotonic() >= deadline:
-                wanted = {"kind": kind, "since": since, "channel": channel, "to": to, "alertname": alertname}
-                described = ", ".join(f"{k}={v}" for k, v in wanted.items() if v is not None) or "any"
-                raise TimeoutError(f"no notification ({described}) reached the sink within {timeout:g}s")
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        found = until(lambda: self.notifications(**filters), timeout, interval_s=interval)
+        if found:
+            return found
+        described = ", ".join(f"{k}={v}" for k, v in filters.items() if v is not None) or "any"
+        raise TimeoutError(f"no notification ({described}) reached the sink within {timeout:g}s")
 
 
 def _reason(exc: Unreachable) -> str:

@@ -18,7 +18,8 @@ from typing import Any
 from stackcheck.errors import UsageError
 from stackcheck.kube.access import KubeAccess
 from stackcheck.kube.apply import Ref, read
-from stackcheck.secrets import read_secret_file, register
+from stackcheck.secretfiles import read_secret_file
+from stackcheck.secrets import register
 
 #: Marks a Secret deploy created, so that destroy may delete it.
 GENERATED_ANNOTATION = "stackcheck.dev/generated-secret"

@@ -20,10 +20,14 @@ from stackcheck.clients.prometheus import PrometheusClient
 from stackcheck.errors import Interrupted, StackcheckError
 from stackcheck.faults import ledger
 from stackcheck.faults.scenarios import Scenario
-from stackcheck.grouping import Wait, first_notification_wait, lingering_group_wait
+from stackcheck.grouping import Wait, first_notification_wait, lingering_group_wait, resend_interval_s
 from stackcheck.routing import channels, route
 from stackcheck.targets.base import Target
 from stackcheck.timescale import parse_duration
+from stackcheck.wait import until
+
+#: Pause between polls of Prometheus' alerts and the sink: short against every budget.
+CAMPAIGN_POLL_S = 0.25
 
 ALREADY_FIRING = ("{alert} was already pending or firing before its fault was injected (active since {since}), so its "
                   "checks would prove nothing; a leftover fault? run `stackcheck cleanup`, then verify again")
@@ -223,7 +227,7 @@ class Campaign:
         if alert == "Watchdog":
             # Already firing before the run: the next notification comes on the route's re-send
             # cadence (Alertmanager re-sends on group_interval ticks once repeat_interval has passed).
-            resend = max(max(parse_duration(m.repeat_interval), parse_duration(m.group_interval)) for m in matches)
+            resend = resend_interval_s(matches)
             bound += resend
             parts.append(f"re-send cadence {resend:g}s")
         explain = f"bound {bound:.1f}s = " + " + ".join(parts)
@@ -280,13 +284,10 @@ class Campaign:
                 if a["labels"].get("alertname") == alert and all(a["labels"].get(k) == v for k, v in labels.items())]
 
     def _wait_firing(self, alert: str, labels: dict[str, str], budget: float) -> list[dict[str, Any]]:
-        deadline = time.time() + budget
-        while time.time() < deadline and not self._stop.is_set():
-            firing = [a for a in self._matching(alert, labels) if a.get("state") == "firing"]
-            if firing:
-                return firing
-            time.sleep(0.25)
-        return []
+        if self._stop.is_set():
+            return []
+        return until(lambda: [a for a in self._matching(alert, labels) if a.get("state") == "firing"], budget,
+                     interval_s=CAMPAIGN_POLL_S, stop=self._stop)
 
     def _label_problems(self, alert: str, seen: list[dict[str, Any]], expect: Expectation) -> list[str]:
         got = seen[0]["labels"]
@@ -302,18 +303,19 @@ class Campaign:
         """Poll the sink until every expected channel got a ``status`` notification for ``alert``."""
         wanted = {f"slack {c}" for c in expect.slack} | {f"email {t}" for t in expect.email} | \
             {f"webhook {h}" for h in expect.webhook}
-        deadline = time.time() + budget
         got: dict[str, float] = {}
-        while not self._stop.is_set():
-            got = {}
+
+        def arrived() -> bool:
+            got.clear()
             for n in self.sink.notifications(alertname=alert):
                 if n.received_at < since or not any(a.alertname == alert and a.status == status for a in n.alerts):
                     continue
                 for place in _places(n):
                     got.setdefault(place, n.received_at)
-            if wanted <= set(got) or time.time() > deadline:
-                break
-            time.sleep(0.25)
+            return wanted <= set(got)
+
+        if not self._stop.is_set():
+            until(arrived, budget, interval_s=CAMPAIGN_POLL_S, stop=self._stop)
         missing, extra = wanted - set(got), set(got) - wanted
         where = ", ".join(sorted(got)) or "nowhere"
         if missing:

@@ -76,6 +76,7 @@ from stackcheck.faults.kubeobjects import (
     inject_pod_restarting,
     inject_replica_mismatch,
 )
+from stackcheck.faults.switches import PROBE_SWITCHES, switches_off
 from stackcheck.kube.access import KubeAccess
 from stackcheck.kube.errors import proxy_failure, status_message
 from stackcheck.kube.quantity import parse_quantity
@@ -102,22 +103,6 @@ K8S_ALERT_LABELS = {
     "DeploymentReplicaMismatch": {"namespace": PROBE_NAMESPACE, "deployment": MISMATCH_DEPLOYMENT},
     "HPAMaxedOut": {"namespace": PROBE_NAMESPACE, "horizontalpodautoscaler": PROBE_HPA},
 }
-
-#: The six probe-switch scenarios (the same values the local target uses).
-PROBE_SWITCHES: dict[str, dict[str, bool | int | float]] = {
-    "HighErrorRate": {"error_rate": 0.5},
-    "HighResponseTime": {"latency_s": 2.0},
-    "DatabaseConnectionPoolExhausted": {"db_pool_saturation": True},
-    "AuditLogFailures": {"audit_failures": True},
-    "ReminderDeliveryFailures": {"reminder_failure_rate": 0.5},
-    "KafkaConsumerLag": {"consumer_lag": 5000},
-}
-
-
-
-def _off(switches: dict[str, bool | int | float]) -> dict[str, bool | int | float]:
-    return {key: (False if isinstance(value, bool) else 0) for key, value in switches.items()}
-
 
 # -- probe switches through the pod proxy ---------------------------------------------------------
 
@@ -198,7 +183,7 @@ def switch_fault(switches: dict[str, bool | int | float]) -> tuple[FaultFn, Faul
 
     def clear(target: Target, run_id: str) -> None:
         kube = _kube(target)
-        post_switches(kube, probe_pods(kube), run_id, _off(switches))
+        post_switches(kube, probe_pods(kube), run_id, switches_off(switches))
 
     return inject, clear
 

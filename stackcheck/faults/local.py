@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,9 @@ from stackcheck.clients.http import Http
 from stackcheck.clients.probe import ProbeClient
 from stackcheck.errors import ApiError, UsageError
 from stackcheck.local import processes
+from stackcheck.local.restart import restart
 from stackcheck.local.state import LocalState
+from stackcheck.wait import until
 
 #: Size of the tmpfs the DiskSpaceLow fault fills (small: it lives in RAM).
 DISK_TMPFS_SIZE = "4m"
@@ -30,6 +31,8 @@ DISK_FILL_RATIO = 0.97
 DISK_CONFIRM_RATIO = 0.90
 #: How long a SIGKILLed process may take to be gone (the kernel reaps it at once; this is scheduling slack).
 KILL_CONFIRM_S = 5.0
+#: Pause between checks that a killed process is gone: a SIGKILLed process dies in milliseconds.
+KILL_POLL_S = 0.05
 
 
 def set_switches(probe_url: str, run_id: str, switches: dict[str, Any]) -> None:
@@ -49,17 +52,18 @@ def kill_service(state_dir: Path, name: str) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        deadline = time.monotonic() + KILL_CONFIRM_S
-        while processes.alive(proc) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        until(functools.partial(_gone, proc), KILL_CONFIRM_S, interval_s=KILL_POLL_S)
         if processes.alive(proc):
             raise ApiError(f"{name} (pid {proc.pid}) still runs {KILL_CONFIRM_S:g}s after SIGKILL; the PodDown "
                            "fault did not take (is the pid owned by another user?)")
 
 
+def _gone(proc: processes.Proc) -> bool:
+    return not processes.alive(proc)
+
+
 def restart_service(state_dir: Path, name: str) -> None:
     """Bring a killed process back with its recorded command."""
-    from stackcheck.local.runtime import restart
     restart(state_dir, name)
 
 

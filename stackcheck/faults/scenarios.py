@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from stackcheck.faults import kubernetes, local
+from stackcheck.faults.switches import PROBE_SWITCHES, switches_off
 from stackcheck.targets.base import Target
 
 K8S_ONLY = "needs Kubernetes objects or cAdvisor ({what}); the local target has neither"
@@ -38,9 +39,10 @@ def _probe(target: Target, name: str = "probe") -> str:
     return url
 
 
-def _switch(**switches: object) -> tuple[Callable[[Target, str], None], Callable[[Target, str], None]]:
-    """An inject/clear pair setting probe switches on, then off (0/false)."""
-    off = {key: (False if isinstance(value, bool) else 0) for key, value in switches.items()}
+def _switch(alert: str) -> tuple[Callable[[Target, str], None], Callable[[Target, str], None]]:
+    """An inject/clear pair setting the alert's probe switches on, then off (0/false)."""
+    switches = PROBE_SWITCHES[alert]
+    off = switches_off(switches)
     return (lambda t, run: local.set_switches(_probe(t), run, dict(switches)),
             lambda t, run: local.set_switches(_probe(t), run, off))
 
@@ -83,12 +85,12 @@ def _noop(target: Target, run_id: str) -> None:
 def _scenarios() -> dict[str, Scenario]:
     backend = {"service": "phase5-backend"}
     found = [
-        Scenario("HighErrorRate", *_switch(error_rate=0.5), labels=backend),
-        Scenario("HighResponseTime", *_switch(latency_s=2.0), labels=backend),
-        Scenario("DatabaseConnectionPoolExhausted", *_switch(db_pool_saturation=True), labels=backend),
-        Scenario("AuditLogFailures", *_switch(audit_failures=True), labels=backend),
-        Scenario("ReminderDeliveryFailures", *_switch(reminder_failure_rate=0.5), labels=backend),
-        Scenario("KafkaConsumerLag", *_switch(consumer_lag=5000), labels=backend),
+        Scenario("HighErrorRate", *_switch("HighErrorRate"), labels=backend),
+        Scenario("HighResponseTime", *_switch("HighResponseTime"), labels=backend),
+        Scenario("DatabaseConnectionPoolExhausted", *_switch("DatabaseConnectionPoolExhausted"), labels=backend),
+        Scenario("AuditLogFailures", *_switch("AuditLogFailures"), labels=backend),
+        Scenario("ReminderDeliveryFailures", *_switch("ReminderDeliveryFailures"), labels=backend),
+        Scenario("KafkaConsumerLag", *_switch("KafkaConsumerLag"), labels=backend),
         Scenario("PodDown",
                  lambda t, run: local.kill_service(t.state_dir, "probe_canary"),  # type: ignore[arg-type]
                  lambda t, run: local.restart_service(t.state_dir, "probe_canary"),  # type: ignore[arg-type]

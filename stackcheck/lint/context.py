@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stackcheck.binaries import AMTOOL, PROMTOOL, require
 from stackcheck.errors import UsageError
 from stackcheck.lint.render import KUBECTL, find_kustomization, load_documents
-from stackcheck.local.binaries import AMTOOL, PROMTOOL, require
 from stackcheck.manifests import Manifests, RuleDef, load_yaml
 
 #: Kustomizations lint renders, relative to the manifests directory (the whole stack, then overlays).

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stackcheck.lint.context import Context
-from stackcheck.lint.grafana import (
+from stackcheck.dashboards import (
     LABEL_VALUES,
     iter_panels,
     substitute_variables,
     target_datasource,
     variable_query,
 )
+from stackcheck.lint.context import Context
 from stackcheck.lint.metrics import known_metrics
 from stackcheck.lint.promql_ast import label_matchers, metric_names
 from stackcheck.lint.result import Item

@@ -31,9 +31,9 @@ from typing import Any
 
 import yaml
 
+from stackcheck.binaries import Binary
 from stackcheck.errors import TEXT_ERROR_MAX_SIZE, UsageError, truncate
 from stackcheck.lint.objects import KObject, object_ref
-from stackcheck.local.binaries import Binary
 
 KUBECTL = Binary(
     "kubectl", ("kubectl",), None, "kubectl (https://kubernetes.io/docs/tasks/tools/; it embeds kustomize)"

@@ -9,70 +9,14 @@ from __future__ import annotations
 import copy
 import secrets as pysecrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from stackcheck.local.ports import Ports, addr, url
 from stackcheck.manifests import Manifests, load_yaml
 from stackcheck.timescale import scale_alertmanager_config, scale_prometheus_config, scale_rules
-
-LOOPBACK = "127.0.0.1"
-
-
-@dataclass(frozen=True)
-class Ports:
-    """Loopback ports of the local stack, all offsets from one base (see docs/architecture.md)."""
-
-    base: int = 29000
-
-    @property
-    def prometheus(self) -> int:
-        return self.base + 90
-
-    @property
-    def alertmanager(self) -> int:
-        return self.base + 93
-
-    @property
-    def node_exporter(self) -> int:
-        return self.base + 100
-
-    @property
-    def blackbox(self) -> int:
-        return self.base + 115
-
-    @property
-    def probe(self) -> int:
-        return self.base + 400
-
-    @property
-    def probe_canary(self) -> int:
-        """A second probe instance, so PodDown can kill one without stopping other scenarios."""
-        return self.base + 401
-
-    @property
-    def sink_http(self) -> int:
-        return self.base + 500
-
-    @property
-    def sink_smtp(self) -> int:
-        return self.base + 525
-
-    def all(self) -> dict[str, int]:
-        """Every port by service name, for the free-port check."""
-        return {name: getattr(self, name) for name in (
-            "prometheus", "alertmanager", "node_exporter", "blackbox", "probe", "probe_canary", "sink_http",
-            "sink_smtp")}
-
-
-def addr(port: int) -> str:
-    return f"{LOOPBACK}:{port}"
-
-
-def url(port: int) -> str:
-    return f"http://{LOOPBACK}:{port}"
 
 
 def local_scrape_targets(ports: Ports, extra: Mapping[str, list[str]] | None = None,

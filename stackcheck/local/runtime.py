@@ -15,17 +15,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 from rich.console import Console
 from rich.markup import escape
 
+from stackcheck import binaries
 from stackcheck.errors import Interrupted, Unreachable, UsageError
-from stackcheck.local import binaries, configs, optional, processes
-from stackcheck.local.configs import Ports, addr, url
+from stackcheck.local import configs, processes
+from stackcheck.local import services as optional
+from stackcheck.local.ports import Ports, addr, url
 from stackcheck.local.processes import Proc
+from stackcheck.local.restart import DEFAULT_READY_BUDGET_S, READY_POLL_S, is_ready
 from stackcheck.local.service import Service
 from stackcheck.local.state import LocalState, clear
 from stackcheck.manifests import Manifests
+from stackcheck.wait import until
 
 PROBE_FILE = Path(__file__).resolve().parent.parent / "probe.py"
 PROBE_SERVICE = "phase5-backend"
@@ -33,7 +36,6 @@ CANARY_SERVICE = "phase5-canary"
 #: Prometheus waits this long before re-sending an alert Alertmanager did not get (default 1m, which
 #: would delay the first notification by a minute when discovery is slower than the first evaluation).
 RESEND_DELAY = "1s"
-DEFAULT_READY_BUDGET_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -135,26 +137,6 @@ def _check_rules(manifests: Manifests) -> None:
                          + "\n".join(problems[:10]))
 
 
-def restart(state_dir: Path, name: str, budget_s: float = DEFAULT_READY_BUDGET_S) -> Proc:
-    """Start a stopped service of the running stack again with its recorded command (used by faults)."""
-    state = LocalState.require(state_dir)
-    old = next((p for p in state.processes if p.name == name), None)
-    if old is None or not old.argv:
-        raise UsageError(f"the local stack in {state_dir} has no restartable service {name!r}")
-    if processes.alive(old):
-        return old
-    new = processes.start(name, old.argv, Path(old.log))
-    state.processes = [new if p.name == name else p for p in state.processes]
-    state.save(state_dir)
-    ready_url = state.endpoints[name] + "/healthz"
-    deadline = time.monotonic() + budget_s
-    while not _is_ready(ready_url):
-        if not processes.alive(new) or time.monotonic() > deadline:
-            raise Unreachable(f"{name} did not come back after a restart; see {new.log}")
-        time.sleep(0.1)
-    return new
-
-
 def running(state: LocalState) -> dict[str, bool]:
     """Whether each recorded process still runs."""
     return {p.name: processes.alive(p) for p in state.processes}
@@ -173,7 +155,7 @@ def up(options: UpOptions, console: Console) -> LocalState:
         stop_all(current.processes, console)
         clear(options.state_dir)
     _check_ports_free({**Ports(options.port_base).all(),
-                       **optional.OptionalPorts(options.port_base).of(s.name for s in services)})
+                       **Ports(options.port_base).of(s.name for s in services)})
     console.print(f"Starting the local stack: manifests {options.manifests.root}, "
                   f"time scale {options.time_scale:g}, state dir {options.state_dir}")
     started: list[Proc] = []
@@ -219,7 +201,7 @@ def _wait_ready(services: list[Service], procs: list[Proc], budget_s: float, con
     start = time.monotonic()
     pending = dict(zip((s.name for s in services), zip(services, procs)))
     with console.status("waiting for the stack to become ready…") as status:
-        while pending:
+        def all_ready() -> bool:
             for name, (service, proc) in list(pending.items()):
                 if not processes.alive(proc):
                     raise UsageError(
@@ -228,25 +210,18 @@ def _wait_ready(services: list[Service], procs: list[Proc], budget_s: float, con
                         f"generated from your manifests (`stackcheck lint` checks those). Its errors:\n"
                         f"{processes.log_tail(proc)}"
                     )
-                if _is_ready(service.ready_url):
+                if is_ready(service.ready_url):
                     console.print(f"  [green]✓[/green] {name:<18} {service.endpoint:<26} "
                                   f"ready in {time.monotonic() - start:.1f}s")
                     del pending[name]
             status.update(f"waiting for {', '.join(pending)} ({time.monotonic() - start:.0f}s)")
-            if pending and time.monotonic() - start > budget_s:
-                raise Unreachable(
-                    f"{', '.join(pending)} not ready after {budget_s:g}s; see the logs in "
-                    f"{Path(procs[0].log).parent} (raise the budget with --ready-timeout)"
-                )
-            if pending:
-                time.sleep(0.1)
+            return not pending
 
-
-def _is_ready(ready_url: str) -> bool:
-    try:
-        return requests.get(ready_url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
+        if not until(all_ready, budget_s, interval_s=READY_POLL_S):
+            raise Unreachable(
+                f"{', '.join(pending)} not ready after {budget_s:g}s; see the logs in "
+                f"{Path(procs[0].log).parent} (raise the budget with --ready-timeout)"
+            )
 
 
 def stop_all(procs: list[Proc], console: Console | None = None) -> None:

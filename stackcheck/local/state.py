@@ -14,6 +14,16 @@ from typing import Any
 from stackcheck.errors import Unreachable, UsageError
 from stackcheck.local.processes import Proc
 
+#: Grafana's admin password: generated once by ``up``, kept (Grafana applies it on first run only), 0600.
+GRAFANA_PASSWORD_FILE = Path("config") / "secrets" / "grafana-admin-password"
+GRAFANA_ADMIN_USER = "admin"
+
+
+def grafana_admin(state_dir: Path) -> tuple[str, str] | None:
+    """(user, password) of the local Grafana, for the local target's credentials; None before ``up``."""
+    path = state_dir / GRAFANA_PASSWORD_FILE
+    return (GRAFANA_ADMIN_USER, path.read_text().strip()) if path.is_file() else None
+
 ENV_STATE_DIR = "STACKCHECK_STATE_DIR"
 STATE_VERSION = 1
 

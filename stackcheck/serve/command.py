@@ -92,12 +92,6 @@ def target_args(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def build_target_args_for_test(argv: list[str]) -> list[str]:
-    """The child's target options for a ``stackcheck`` command line (tests pin what is passed on)."""
-    from stackcheck.cli import build_parser
-    return target_args(build_parser().parse_args(argv))
-
-
 def serve(args: argparse.Namespace, console: Console) -> int:
     """Serve until SIGTERM/SIGINT; exit 0 after a clean stop."""
     interval = _duration("--interval", str(args.interval))

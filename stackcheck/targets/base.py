@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from stackcheck.clients.http import Credentials
 from stackcheck.expectations import Expectations
+
+if TYPE_CHECKING:
+    from stackcheck.kube.access import KubeAccess
 
 COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe")
 
@@ -50,8 +53,8 @@ class Target:
     state_dir: Path | None = None
     #: Which namespaces must log, which services must trace (``--expectations FILE``; Phase 5 by default).
     expectations: Expectations = field(default_factory=Expectations)
-    #: The kubernetes target's API access (a ``stackcheck.targets.kubernetes.KubeAccess``); None elsewhere.
-    kube: Any = None
+    #: The kubernetes target's API access; None elsewhere.
+    kube: KubeAccess | None = None
 
     def url(self, component: str) -> str | None:
         """The component's base URL, or None when the target does not have it."""

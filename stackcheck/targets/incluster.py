@@ -23,7 +23,7 @@ from pathlib import Path
 from stackcheck.clients.http import Credentials
 from stackcheck.errors import UsageError
 from stackcheck.manifests import Manifests
-from stackcheck.secrets import read_secret_file
+from stackcheck.secretfiles import read_secret_file
 from stackcheck.targets.base import Target
 from stackcheck.targets.kubernetes import COMPONENT_SERVICES, DEFAULT_NAMESPACE, manifest_services
 

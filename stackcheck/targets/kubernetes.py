@@ -26,7 +26,7 @@ from stackcheck.errors import UsageError
 from stackcheck.kube.access import KubeAccess
 from stackcheck.kube.config import DEFAULT_NAMESPACE, load_access
 from stackcheck.kube.errors import status_message
-from stackcheck.manifests import Manifests, load_yaml
+from stackcheck.manifests import TIME_SCALE_ANNOTATION, Manifests, load_yaml
 from stackcheck.targets.base import Target
 
 __all__ = ["DEFAULT_NAMESPACE", "KubeAccess", "kubernetes_target", "load_access", "status_message"]
@@ -95,9 +95,6 @@ def manifest_services(manifests: Manifests, namespace: str = DEFAULT_NAMESPACE) 
         where = namespace if ns == DEFAULT_NAMESPACE else ns
         found[component] = ServiceRef(where, name, int(ports[0]["port"]))
     return found
-
-
-TIME_SCALE_ANNOTATION = "stackcheck.dev/time-scale"
 
 
 def _namespace_metadata(kube: KubeAccess, name: str) -> dict[str, Any] | None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stackcheck.clients.http import Credentials
-from stackcheck.local.optional import grafana_admin
-from stackcheck.local.state import LocalState
+from stackcheck.local.state import LocalState, grafana_admin
 from stackcheck.targets.base import Target
 
 #: What the local runtime cannot provide, by signal source.

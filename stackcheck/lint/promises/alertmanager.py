@@ -12,10 +12,10 @@ from stackcheck.lint.k8s import target_name
 from stackcheck.lint.promises.common import (
     RENDERING,
     config_read,
+    flag_on_pvc,
     listen_ports,
     merge_renderings,
     missing_workload,
-    on_pvc,
     reaches,
 )
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
@@ -228,15 +228,8 @@ def data_on_pvc(stack: Stack) -> Verdict:
     w = stack.workload("alertmanager")
     if w is None:
         return missing_workload(stack, "alertmanager", "its state belongs on a PVC")
-    path = w.flag("--storage.path") or "data/"
-    relied = "a restart must not forget silences nor re-send delivered notifications"
-    problems = on_pvc(
-        stack,
-        w,
-        path if path.startswith("/") else f"/alertmanager/{path}",
-        "--storage.path",
-        relied,
-    )
+    path, problems = flag_on_pvc(stack, w, "--storage.path", "/alertmanager",
+                                 "a restart must not forget silences nor re-send delivered notifications")
     return Verdict(f"--storage.path={path} on the PVC", problems)
 
 

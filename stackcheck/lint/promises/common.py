@@ -135,6 +135,13 @@ def on_pvc(stack: Stack, w: Workload, path: str, key: str, relied: str) -> list[
     ]
 
 
+def flag_on_pvc(stack: Stack, w: Workload, flag: str, workdir: str, relied: str) -> tuple[str, list[str]]:
+    """The path a storage flag sets (default ``data/``, relative to the image's ``workdir``) and what keeps
+    it off the workload's PVC (:func:`on_pvc`)."""
+    path = w.flag(flag) or "data/"
+    return path, on_pvc(stack, w, path if path.startswith("/") else f"{workdir}/{path}", flag, relied)
+
+
 def listen_ports(stack: Stack, app: str) -> Verdict:
     """``<app>.listen_ports``: every declared container port (what Services, probes and NetworkPolicies
     reach) is a port the process listens on, on an address other pods reach; probes name declared ports."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from stackcheck.lint.grafana import iter_targets, loki_stream_selector, target_datasource
+from stackcheck.dashboards import iter_targets, loki_stream_selector, target_datasource
 from stackcheck.lint.promises.common import (
     config_read,
     listen_ports,
@@ -17,7 +17,7 @@ from stackcheck.lint.promises.common import (
 )
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration, shown
 from stackcheck.lint.promises.stack import Stack, dig
-from stackcheck.local.optional import LOKI_PATH_KEYS
+from stackcheck.local.services.loki import LOKI_PATH_KEYS
 
 LOKI = "loki/loki.yaml"
 ALLOY = "alloy/config.alloy"

@@ -12,15 +12,16 @@ from stackcheck.lint.k8s import target_name
 from stackcheck.lint.promises.common import (
     RENDERING,
     config_read,
+    flag_on_pvc,
     listen_promise,
     merge_renderings,
     missing_workload,
-    on_pvc,
 )
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, Workload
-from stackcheck.local.configs import LOCAL_JOB_GAPS, Ports, local_scrape_targets
-from stackcheck.local.optional import scrape_targets
+from stackcheck.local.configs import LOCAL_JOB_GAPS, local_scrape_targets
+from stackcheck.local.ports import Ports
+from stackcheck.local.services import scrape_targets
 from stackcheck.timescale import parse_duration
 
 PROMETHEUS = "prometheus/prometheus.yml"
@@ -86,7 +87,7 @@ def jobs_relied_on(stack: Stack) -> Verdict:
     local = {**local_scrape_targets(Ports()), **scrape_targets(Ports().base, ("loki", "grafana", "jaeger"))}
     for job in [*local, *LOCAL_JOB_GAPS]:
         wanted.setdefault(
-            job, "the local runtime (stackcheck/local/configs.py, optional.py) and verify's targets.up"
+            job, "the local runtime (stackcheck/local/configs.py, services/) and verify's targets.up"
         )
     problems = [
         f"{_where(stack)}: no scrape job {job!r}, which {who} relies on; add it or keep its job_name"
@@ -153,15 +154,8 @@ def tsdb_on_pvc(stack: Stack) -> Verdict:
     w = stack.workload("prometheus")
     if w is None:
         return missing_workload(stack, "prometheus", "its TSDB belongs on a PVC")
-    path = w.flag("--storage.tsdb.path") or "data/"
-    relied = "DESIGN.md: Prometheus with a PVC (series survive a restart)"
-    problems = on_pvc(
-        stack,
-        w,
-        path if path.startswith("/") else f"/prometheus/{path}",
-        "--storage.tsdb.path",
-        relied,
-    )
+    path, problems = flag_on_pvc(stack, w, "--storage.tsdb.path", "/prometheus",
+                                 "DESIGN.md: Prometheus with a PVC (series survive a restart)")
     retention = w.flag("--storage.tsdb.retention.time")
     if retention is None:
         problems.append(

@@ -1,4 +1,6 @@
-"""Find the real binaries the local runtime runs, and say how to install the missing ones.
+"""Find the real programs stackcheck runs, and say how to install the missing ones.
+
+One home for the local runtime's services and for lint's promtool, amtool and kubectl, below both.
 
 Debian and Ubuntu ship Prometheus' tools under ``prometheus-*`` names; upstream tarballs use the bare
 names. ``STACKCHECK_<NAME>_BIN`` overrides the search, e.g. ``STACKCHECK_LOKI_BIN=/opt/loki/loki``.

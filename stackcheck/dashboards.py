@@ -1,6 +1,7 @@
-"""Pure helpers over Grafana dashboard JSON: walk panels and targets, substitute template variables.
+"""Pure helpers over Grafana dashboard JSON: walk panels and targets, find template variables.
 
-Shared by ``stackcheck lint`` and ``tests/test_dashboards.py``, so both read dashboards the same way.
+The one dashboard walker: ``stackcheck lint``, the live checks (checks/grafana.py) and
+``tests/test_dashboards.py`` read dashboards through it, so all three see the same panels and variables.
 
 >>> [p["id"] for p in iter_panels({"panels": [{"id": 1, "panels": [{"id": 2}]}]})]
 [1, 2]
@@ -12,7 +13,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-_VARIABLE = re.compile(r"\$\{(\w+)(?::[\w-]+)?\}|\$(\w+)|\[\[(\w+)\]\]")
+#: A template variable: ``${name}``, ``${name:format}`` (formats may chain, ``${__from:date:iso}``),
+#: ``$name`` or the deprecated ``[[name]]``; the name is whichever group matched.
+VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)\]\]")
 #: Grafana's built-in interval variables, as durations so that ``[$__rate_interval]`` still parses.
 SAMPLE_VALUES = {
     "__rate_interval": "1m",
@@ -41,7 +44,7 @@ def substitute_variables(expr: str, values: Mapping[str, str] | None = None) -> 
         name = next(g for g in match.groups() if g is not None)
         return table.get(name, "sample")
 
-    return _VARIABLE.sub(repl, expr)
+    return VARIABLE.sub(repl, expr)
 
 
 def iter_panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -49,11 +52,11 @@ def iter_panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 
     Rows themselves are yielded too; callers that want only data panels skip `type == "row"`.
     """
-    stack = list(reversed(dashboard.get("panels", [])))
+    stack = list(reversed(dashboard.get("panels") or []))
     while stack:
         panel = stack.pop()
         yield panel
-        stack.extend(reversed(panel.get("panels", [])))
+        stack.extend(reversed(panel.get("panels") or []))
 
 
 def iter_targets(dashboard: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
