@@ -1,8 +1,11 @@
 """The ``stackcheck`` command: a thin front end over the local runtime, lint and the pytest suite.
 
-Every option can also be set in the environment as ``STACKCHECK_<OPTION>`` (``--time-scale`` →
-``STACKCHECK_TIME_SCALE``); the command line wins. Expected failures print one line and exit with the
-documented code (see :mod:`stackcheck.errors`); only bugs print a traceback.
+The options are declared once, in :mod:`stackcheck.settings`; each command takes the topics listed in
+``COMMAND_OPTIONS``. Every option can also be set in the environment as ``STACKCHECK_<OPTION>``
+(``--time-scale`` → ``STACKCHECK_TIME_SCALE``): the command line wins, then the environment, then the
+default, and a bad value names the flag or the variable and exits 2. ``verify`` forwards to the pytest
+plugin, which owns the same options. Expected failures print one line and exit with the documented
+code (see :mod:`stackcheck.errors`); only bugs print a traceback.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from stackcheck import __version__, settings
+from stackcheck.deploy.cli import DEPLOY_OPTIONS, DESTROY_OPTIONS
 from stackcheck.errors import ExitCode, StackcheckError, UsageError
 from stackcheck.secrets import scrub
 
@@ -34,6 +38,8 @@ COMMAND_OPTIONS: dict[str, list[tuple[type[settings.Topic], tuple[str, ...] | No
     "cleanup": [(settings.LocalSettings, ("state_dir",)), (settings.TargetSettings, ("target",)),
                 (settings.KubernetesSettings, None)],
     "lint": [(settings.TargetSettings, ("manifests",)), (settings.RunSettings, ("json", "junit_xml"))],
+    "deploy": DEPLOY_OPTIONS,
+    "destroy": DESTROY_OPTIONS,
 }
 #: The target options that ``serve`` shares with ``verify`` and passes on to each round.
 _TARGET_GROUP = [(topic, None) for topic in (settings.TargetSettings, settings.EndpointSettings,
@@ -102,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(lint, "lint")
 
     from stackcheck.deploy.cli import add_parsers as add_deploy_parsers
-    add_deploy_parsers(sub)
+    add_deploy_parsers(sub)  # with DEPLOY_OPTIONS and DESTROY_OPTIONS
     return parser
 
 

@@ -112,7 +112,8 @@ def build_target(config: pytest.Config) -> Target:
     from stackcheck.expectations import Expectations
     target = _build_target(settings(config))
     # Disposable targets (the local runtime, a kind namespace) run stackcheck's probe; production does not.
-    target.expectations = Expectations.load(settings(config).target.expectations, with_probe=target.disposable)
+    target.expectations = Expectations.load(settings(config).target.expectations,
+                                            with_probe=target.disposable)
     if target.expectations.jobs is not None:
         target.expected_jobs = list(target.expectations.jobs)
     return target
@@ -151,11 +152,13 @@ def _is_active(config: pytest.Config, items: list[pytest.Item]) -> bool:
     """A stackcheck run: it has checks, or ``--stackcheck-target`` was given on the command line (as
     ``stackcheck verify`` does), so that an empty selection is reported too. The environment does not
     count: a STACKCHECK_TARGET left exported must not turn the project's own tests into a verify run."""
-    return any(item.get_closest_marker("check") for item in items) or config.getoption("stackcheck_target") is not None
+    return (any(item.get_closest_marker("check") for item in items)
+            or config.getoption("stackcheck_target") is not None)
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected, so preflight entries are never deselected
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
     """Drop full-profile checks from a smoke run, then resolve the target and check it answers.
 
     When it does not, the run's checks are replaced by one ``error`` entry per component that did not
@@ -188,7 +191,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         failures, fatal = preflight.ask_all(target, component_http)
     except StackcheckError as exc:
         failures, fatal = [("preflight.config", "manifests", exc)], True
-    failures += [(f"preflight.collect[{where}]", "manifests", UsageError(f"{where} cannot be collected: {why}"))
+    failures += [(f"preflight.collect[{where}]", "manifests",
+                  UsageError(f"{where} cannot be collected: {why}"))
                  for where, why in config.stash[_collect_errors_key]]
     if failures and (fatal or config.stash[_collect_errors_key]):
         _abort(session, config, items, failures)

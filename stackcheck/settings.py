@@ -207,8 +207,9 @@ class RunSettings(Topic):
                                        "production stack is never faulted by accident)", switch=True)
     deploy: bool = option(False, "stackcheck deploy (and wait) before the checks", switch=True)
     destroy_after: bool = option(False, "with --deploy: stackcheck destroy afterwards", switch=True)
-    overlay: str = option("kind", "overlay for --deploy: kind (default, a disposable cluster), production "
-                                  "or a directory", metavar="kind|production|DIR")
+    overlay: str = option("kind", "what to deploy (verify: with --deploy): manifests/overlays/kind (default: "
+                                  "a disposable cluster), .../production, or a directory with a "
+                                  "kustomization.yaml", metavar="kind|production|DIR")
     deploy_timeout: float | None = option(None, "wait budget for --deploy, e.g. 5m (default: the overlay's)",
                                           duration, metavar="D")
 
@@ -237,6 +238,15 @@ class ServeSettings(Topic):
                                            "only; host defaults to 127.0.0.1)", metavar="[HOST]:PORT")
     round_timeout: float | None = option(None, "stop a smoke run that takes longer (default: the interval, "
                                                "at least 300s)", duration, metavar="DURATION")
+
+
+@dataclass(frozen=True)
+class DeploySettings(Topic):
+    """`stackcheck deploy` and `destroy` (overlay, cluster, manifests and --json: the topics above)."""
+
+    timeout: float | None = option(None, "wait budget, e.g. 30s or 5m (default: deploy 5m for kind, 10m for "
+                                         "production, as long as their images take; destroy 5m)", duration,
+                                   metavar="D")
 
 
 #: What `stackcheck verify` and the pytest plugin take.

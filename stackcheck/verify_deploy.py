@@ -39,7 +39,8 @@ def _record(config: pytest.Config, check_id: str, started: float, message: str) 
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
     """Deploy before the verify plugin resolves the target (its hook runs after this one). A failed deploy
     replaces the checks by one ``error`` entry ``deploy``, as a failed preflight does."""
     from stackcheck.plugin import _abort, settings
