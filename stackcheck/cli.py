@@ -64,15 +64,18 @@ def _add(parser: argparse._ActionsContainer, command: str) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """``parse_args`` also resolves the options (see :func:`resolve`)."""
+    """``parse_args`` also resolves the options (see :func:`resolve`), against ``environ``."""
+
+    environ: Mapping[str, str] | None = None
 
     def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                    namespace: None = None) -> argparse.Namespace:
-        return resolve(super().parse_args(args, namespace))
+        return resolve(super().parse_args(args, namespace), self.environ)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser; ``parse_args`` returns the options resolved (flag, environment, default)."""
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``parse_args`` returns the options resolved (flag, then ``environ`` (default: the
+    process environment), then default)."""
     parser = _Parser(
         prog="stackcheck",
         description="Deploy an observability stack and prove that it works.",
@@ -81,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                "Every option is also read from STACKCHECK_<OPTION>; the command line wins over the "
                "environment.",
     )
+    parser.environ = environ
     parser.add_argument("--version", action="version", version=f"stackcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
