@@ -28,6 +28,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from stackcheck.errors import UsageError
@@ -90,6 +91,14 @@ def duration(value: str) -> float:
     return seconds
 
 
+def manifests_dir(value: str) -> str:
+    """A directory with a ``config/`` folder (checked here, so a bad one is blamed on its source)."""
+    if not (Path(value).expanduser() / "config").is_dir():
+        raise ValueError("is not a stackcheck manifests directory: it has no config/ folder; point it at a "
+                         "copy of the repository's manifests/")
+    return value
+
+
 def one_of(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in choices:
@@ -112,22 +121,22 @@ class Spec:
     switch: bool = False  # a flag without a value (--allow-faults); the environment says 1/0
     short: str | None = None
     pytest_flag: str | None = None  # "" = pytest owns it already (--junit-xml): not added by the plugin
+    default_from: Callable[[Mapping[str, str]], Any] | None = None  # a default that depends on the machine
 
 
 def option(default: Any, help: str, parse: Callable[[str], Any] = text, *, metavar: str | None = None,
            choices: tuple[str, ...] = (), switch: bool = False, short: str | None = None,
-           pytest_flag: str | None = None, default_factory: Callable[[], Any] | None = None) -> Any:
-    """A dataclass field that is an option (``default`` is also shown in ``--help``)."""
+           pytest_flag: str | None = None, default_from: Callable[[Mapping[str, str]], Any] | None = None
+           ) -> Any:
+    """A dataclass field that is an option (``default_from``: a default read from the environment)."""
     spec = Spec(help, one_of(*choices) if choices else (boolean if switch else parse), metavar, choices,
-                switch, short, pytest_flag)
-    if default_factory is not None:
-        return field(default_factory=default_factory, metadata={"option": spec})
+                switch, short, pytest_flag, default_from)
     return field(default=default, metadata={"option": spec})
 
 
-def _in_a_pod() -> str:
+def _local_or_incluster(environ: Mapping[str, str]) -> str:
     # in a pod (the kubelet sets KUBERNETES_SERVICE_HOST) there is no local stack: check the cluster's
-    return "incluster" if os.environ.get("KUBERNETES_SERVICE_HOST") else "local"
+    return "incluster" if environ.get("KUBERNETES_SERVICE_HOST") else "local"
 
 
 @dataclass(frozen=True)
@@ -141,11 +150,11 @@ class Topic:
 class TargetSettings(Topic):
     """Which stack is checked, and against which manifests."""
 
-    target: str = option(None, "local (stackcheck up), kubernetes (through the API server), urls, or "
+    target: str = option("local", "local (stackcheck up), kubernetes (through the API server), urls, or "
                                "incluster (in a pod: Services by cluster DNS name); default local, "
-                               "incluster in a pod", choices=TARGETS, default_factory=_in_a_pod)
+                               "incluster in a pod", choices=TARGETS, default_from=_local_or_incluster)
     manifests: str | None = option(None, "manifests directory (default: the repository's manifests/)",
-                                   metavar="DIR")
+                                   manifests_dir, metavar="DIR")
     expectations: str | None = option(None, "YAML file: which jobs must be up, which namespaces must have "
                                             "fresh logs, which services must have traces (default: the "
                                             "Phase 5 namespaces and every job)", metavar="FILE")
@@ -287,7 +296,8 @@ def parse(spec: Spec, value: str, where: str) -> Any:
     except ValueError as exc:
         fix = f"; fix or unset {where}" if where.startswith(ENV_PREFIX) else ""
         separator = "=" if where.startswith(ENV_PREFIX) else " "
-        raise UsageError(f"{where}{separator}{value!r} is not valid: {exc}{fix}") from None
+        why = str(exc) if str(exc).startswith("is ") else f"is not valid: {exc}"
+        raise UsageError(f"{where}{separator}{value!r} {why}{fix}") from None
 
 
 T = TypeVar("T", bound=Topic)
@@ -311,7 +321,8 @@ def resolve(topic: type[T], given: Mapping[str, Any], flags: Mapping[str, str],
             where = variable(name)
             values[name] = parse(spec, env[where], where)
         else:
-            where = DEFAULT
+            if spec.default_from is not None:
+                values[name] = spec.default_from(env)
             continue
         sources[name] = where
     resolved = topic(sources={}, **values)

@@ -30,7 +30,7 @@ def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}
     clean.update(env, PYTHONPATH=str(REPO), COLUMNS="300", NO_COLOR="1")
     clean.pop("KUBERNETES_SERVICE_HOST", None)
-    return subprocess.run(args, env=clean, capture_output=True, text=True, timeout=60, cwd=REPO)
+    return subprocess.run(args, env=clean, capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
 
 
 def _one_line(text: str) -> str:
@@ -65,9 +65,12 @@ def test_an_empty_variable_counts_as_unset() -> None:
 
 def test_the_command_line_parser_resolves_in_the_same_order() -> None:
     """`stackcheck verify --profile full` with STACKCHECK_PROFILE=smoke and STACKCHECK_TARGET=urls."""
-    args = _args(["verify", "--profile", "full"], {"STACKCHECK_PROFILE": "smoke", "STACKCHECK_TARGET": "urls"})
+    args = _args(["verify", "--profile", "full"],
+                 {"STACKCHECK_PROFILE": "smoke", "STACKCHECK_TARGET": "urls"})
     assert (args["profile"], args["target"]) == ("full", "urls")
-    assert args["sources"] == {**args["sources"], "profile": "--profile", "target": "STACKCHECK_TARGET"}
+    sources = args["sources"]
+    assert isinstance(sources, dict)
+    assert (sources["profile"], sources["target"]) == ("--profile", "STACKCHECK_TARGET")
 
 
 def test_a_switch_is_read_from_the_environment() -> None:
@@ -79,7 +82,7 @@ def test_a_switch_is_read_from_the_environment() -> None:
 
 def test_verify_forwards_flags_but_leaves_the_environment_to_the_plugin() -> None:
     """verify passes its given flags to pytest under the plugin's names; values from the environment are
-    not passed (the plugin reads the same environment in the same order); the target and profile always are."""
+    not passed (the plugin reads the same environment in the same order); target and profile always are."""
     args = build_parser({"STACKCHECK_EXPECTATIONS": "e.yml", "STACKCHECK_TARGET": "urls"}).parse_args(
         ["verify", "--prometheus-url", "http://p:9090", "--allow-faults"])
     assert settings.pytest_argv(args) == ["--stackcheck-target", "urls", "--prometheus-url", "http://p:9090",
@@ -169,3 +172,16 @@ def test_pytest_with_a_bad_target_variable_exits_2_naming_it() -> None:
     ran = _run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "suites/"], STACKCHECK_TARGET="foo")
     assert ran.returncode == ExitCode.USAGE, ran
     assert "UsageError: STACKCHECK_TARGET='foo' is not valid" in _one_line(ran.stderr), ran
+
+
+def test_the_target_defaults_to_incluster_in_a_pod() -> None:
+    """Without --target or STACKCHECK_TARGET, a pod (KUBERNETES_SERVICE_HOST set) defaults to incluster."""
+    target = settings.resolve(TargetSettings, {}, {}, {"KUBERNETES_SERVICE_HOST": "10.96.0.1"})
+    assert (target.target, target.sources["target"]) == ("incluster", "default")
+
+
+def test_a_bad_manifests_variable_is_blamed_on_the_variable(tmp_path: Path) -> None:
+    """STACKCHECK_MANIFESTS pointing at a directory without config/ names the variable, not --manifests."""
+    with pytest.raises(UsageError, match="^STACKCHECK_MANIFESTS=.* is not a stackcheck manifests directory"):
+        settings.resolve(TargetSettings, {}, {"manifests": "--manifests"},
+                         {"STACKCHECK_MANIFESTS": str(tmp_path)})
