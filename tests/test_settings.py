@@ -185,3 +185,10 @@ def test_a_bad_manifests_variable_is_blamed_on_the_variable(tmp_path: Path) -> N
     with pytest.raises(UsageError, match="^STACKCHECK_MANIFESTS=.* is not a stackcheck manifests directory"):
         settings.resolve(TargetSettings, {}, {"manifests": "--manifests"},
                          {"STACKCHECK_MANIFESTS": str(tmp_path)})
+
+
+def test_a_bad_listen_variable_is_blamed_on_the_variable() -> None:
+    """`STACKCHECK_LISTEN=x:y stackcheck serve` names STACKCHECK_LISTEN and exits 2 before serving."""
+    ran = _run([str(STACKCHECK), "serve"], STACKCHECK_LISTEN="x:y")
+    assert ran.returncode == ExitCode.USAGE, ran
+    assert "UsageError: STACKCHECK_LISTEN='x:y': expected [HOST]:PORT" in _one_line(ran.stderr), ran

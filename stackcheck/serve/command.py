@@ -39,7 +39,7 @@ def add_serve_parser(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     add_arguments(parser, ServeSettings)  # --interval, --listen, --round-timeout
 
 
-def parse_listen(text: str) -> tuple[str, int]:
+def parse_listen(text: str, where: str = "--listen") -> tuple[str, int]:
     """``HOST:PORT``, ``:PORT`` or ``PORT``; the host defaults to 127.0.0.1 (loopback only).
 
     >>> parse_listen(":9464"), parse_listen("0.0.0.0:80"), parse_listen("9464")
@@ -52,7 +52,8 @@ def parse_listen(text: str) -> tuple[str, int]:
     except ValueError:
         number = -1
     if not 0 <= number <= 65535:
-        raise UsageError(f"--listen {text!r}: expected [HOST]:PORT with a port 0-65535, e.g. 127.0.0.1:9464")
+        given = f"{where}={text!r}" if where.startswith("STACKCHECK_") else f"{where} {text!r}"
+        raise UsageError(f"{given}: expected [HOST]:PORT with a port 0-65535, e.g. 127.0.0.1:9464")
     return host, number
 
 
@@ -80,7 +81,8 @@ def serve(args: argparse.Namespace, console: Console) -> int:
     """Serve until SIGTERM/SIGINT; exit 0 after a clean stop."""
     interval = float(args.interval)  # resolved by stackcheck.settings: a duration above 0, in seconds
     deadline = float(args.round_timeout) if args.round_timeout else max(interval, MIN_DEADLINE_S)
-    host, port = parse_listen(str(args.listen))
+    where = getattr(args, "sources", {}).get("listen", "--listen")
+    host, port = parse_listen(str(args.listen), "--listen" if where == "default" else where)
     child_args = target_args(args)
     metrics = SmokeMetrics(interval)
 
