@@ -1,8 +1,11 @@
 """The ``stackcheck`` command: a thin front end over the local runtime, lint and the pytest suite.
 
-Every option can also be set in the environment as ``STACKCHECK_<OPTION>`` (``--time-scale`` →
-``STACKCHECK_TIME_SCALE``); the command line wins. Expected failures print one line and exit with the
-documented code (see :mod:`stackcheck.errors`); only bugs print a traceback.
+The options are declared once, in :mod:`stackcheck.settings`; each command takes the topics listed in
+``COMMAND_OPTIONS``. Every option can also be set in the environment as ``STACKCHECK_<OPTION>``
+(``--time-scale`` → ``STACKCHECK_TIME_SCALE``): the command line wins, then the environment, then the
+default, and a bad value names the flag or the variable and exits 2. ``verify`` forwards to the pytest
+plugin, which owns the same options. Expected failures print one line and exit with the documented
+code (see :mod:`stackcheck.errors`); only bugs print a traceback.
 """
 from __future__ import annotations
 
@@ -10,115 +13,90 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from stackcheck import __version__
+from stackcheck import __version__, settings
+from stackcheck.deploy.cli import DEPLOY_OPTIONS, DESTROY_OPTIONS
 from stackcheck.errors import ExitCode, StackcheckError, UsageError
 from stackcheck.secrets import scrub
 
 SUITES_DIR = Path(os.environ.get("STACKCHECK_SUITES") or Path(__file__).resolve().parent.parent / "suites")
-ENV_PREFIX = "STACKCHECK_"
-TARGETS = ("local", "kubernetes", "urls", "incluster")
-
-
-def _env_default(option: str, default: Any = None) -> Any:
-    return os.environ.get(ENV_PREFIX + option.lstrip("-").upper().replace("-", "_"), default)
-
-
-def _number(kind: type, option: str) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} expects a {kind.__name__}, got {text!r}") from None
-    return convert
-
-
-def _common(parser: argparse._ActionsContainer, *names: str) -> None:
-    if "manifests" in names:
-        parser.add_argument("--manifests", metavar="DIR", default=_env_default("manifests"),
-                            help="manifests directory to use (default: the repository's manifests/)")
-    if "state-dir" in names:
-        parser.add_argument("--state-dir", metavar="DIR", default=_env_default("state-dir"),
-                            help="local runtime state (default: ~/.local/state/stackcheck)")
-
-
-def _kube_options(parser: argparse._ActionsContainer) -> None:
-    """kubectl's vocabulary for reaching a cluster."""
-    parser.add_argument("--context", metavar="NAME", default=_env_default("context"),
-                        help="kubeconfig context (target kubernetes; default: the current-context)")
-    parser.add_argument("--kubeconfig", metavar="PATH", default=_env_default("kubeconfig"),
-                        help="kubeconfig file (target kubernetes; default: $KUBECONFIG, ~/.kube/config, "
-                             "then the pod's service account)")
-    parser.add_argument("-n", "--namespace", metavar="NS", default=_env_default("namespace"),
-                        help="namespace of Prometheus, Alertmanager, Grafana and Loki (target kubernetes; "
-                             "default monitoring)")
+#: The options each command takes (topic, and its fields when it takes only some), from stackcheck.settings.
+COMMAND_OPTIONS: dict[str, list[tuple[type[settings.Topic], tuple[str, ...] | None]]] = {
+    "up": [(settings.TargetSettings, ("manifests",)),
+           (settings.LocalSettings, ("state_dir", "time_scale", "port_base", "ready_timeout"))],
+    "down": [(settings.LocalSettings, ("state_dir",))],
+    "status": [(settings.LocalSettings, ("state_dir",))],
+    "verify": [(topic, None) for topic in settings.VERIFY_TOPICS if topic is not settings.LocalSettings]
+    + [(settings.LocalSettings, ("state_dir",))],
+    "serve": [(settings.ServeSettings, None)],
+    "cleanup": [(settings.LocalSettings, ("state_dir",)), (settings.TargetSettings, ("target",)),
+                (settings.KubernetesSettings, None)],
+    "lint": [(settings.TargetSettings, ("manifests",)), (settings.RunSettings, ("json", "junit_xml"))],
+    "deploy": DEPLOY_OPTIONS,
+    "destroy": DESTROY_OPTIONS,
+}
+#: The target options that ``serve`` shares with ``verify`` and passes on to each round.
+_TARGET_GROUP = [(topic, None) for topic in (settings.TargetSettings, settings.EndpointSettings,
+                                             settings.CredentialSettings, settings.KubernetesSettings)] + [
+    (settings.LocalSettings, ("state_dir",))]
+_CLEANUP_TARGETS = ("local", "kubernetes")
 
 
 def _target_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """Which stack to check and how to reach it: shared by ``verify`` and ``serve``."""
     group = parser.add_argument_group("target")
-    _common(group, "manifests", "state-dir")
-    in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))  # in a pod there is no local stack
-    group.add_argument("--target", choices=TARGETS, default=_env_default("target", "incluster" if in_pod else "local"),
-                       help="local, kubernetes (through the API server), urls, or incluster (in a pod: "
-                            "Services by cluster DNS name)")
-    group.add_argument("--expectations", metavar="FILE", default=_env_default("expectations"),
-                       help="YAML file: which jobs must be up, which namespaces must have fresh logs, which "
-                            "services must have traces (default: the Phase 5 namespaces and every job)")
-    for component in ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe"):
-        group.add_argument(f"--{component}-url", metavar="URL", default=None,
-                           help=f"{component} base URL (target urls"
-                                f"{'; required' if component == 'prometheus' else ''})")
-    group.add_argument("--bearer-token-file", metavar="PATH", default=None,
-                       help="file with a bearer token for every URL (target urls)")
-    group.add_argument("--basic-auth-user", metavar="USER", default=None)
-    group.add_argument("--basic-auth-password-file", metavar="PATH", default=None)
-    _kube_options(group)
+    for topic, only in _TARGET_GROUP:
+        settings.add_arguments(group, topic, only)
     return group
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _add(parser: argparse._ActionsContainer, command: str) -> None:
+    for topic, only in COMMAND_OPTIONS[command]:
+        if command in ("verify", "serve") and (topic, only) in _TARGET_GROUP:
+            continue  # added by _target_options
+        settings.add_arguments(parser, topic, only)
+
+
+class _Parser(argparse.ArgumentParser):
+    """``parse_args`` also resolves the options (see :func:`resolve`), against ``environ``."""
+
+    environ: Mapping[str, str] | None = None
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: None = None) -> argparse.Namespace:
+        return resolve(super().parse_args(args, namespace), self.environ)
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``parse_args`` returns the options resolved (flag, then ``environ`` (default: the
+    process environment), then default)."""
+    parser = _Parser(
         prog="stackcheck",
         description="Deploy an observability stack and prove that it works.",
         epilog="Exit codes: 0 all checks passed, 1 a check failed, 2 usage or configuration error, "
                "3 stack unreachable or not authorised, 4 interrupted. "
-               "Every option is also read from STACKCHECK_<OPTION>.",
+               "Every option is also read from STACKCHECK_<OPTION>; the command line wins over the "
+               "environment.",
     )
+    parser.environ = environ
     parser.add_argument("--version", action="version", version=f"stackcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    up = sub.add_parser("up", help="start the stack as local processes (no cluster needed)")
-    _common(up, "manifests", "state-dir")
-    up.add_argument("--time-scale", type=_number(float, "--time-scale"), default=_env_default("time-scale", "1"),
-                    help="divide every interval, for and group timer by N (default 1: production values)")
-    up.add_argument("--port-base", type=_number(int, "--port-base"), default=_env_default("port-base", "29000"),
-                    help="ports are offsets from this base (default 29000; Prometheus on base+90)")
-    up.add_argument("--ready-timeout", type=_number(float, "--ready-timeout"),
-                    default=_env_default("ready-timeout", "30"), help="seconds to wait for readiness")
-
+    _add(sub.add_parser("up", help="start the stack as local processes (no cluster needed)"), "up")
     for name, text in (("down", "stop the local stack"), ("status", "show the local stack's processes")):
-        _common(sub.add_parser(name, help=text), "state-dir")
+        _add(sub.add_parser(name, help=text), name)
 
     verify = sub.add_parser("verify", help="run the conformance suite against a stack")
     _target_options(verify)
-    verify.add_argument("--profile", choices=("smoke", "full"), default=_env_default("profile", "smoke"))
-    verify.add_argument("--json", metavar="PATH", default=_env_default("json"), help="write the JSON report")
-    verify.add_argument("--junit-xml", metavar="PATH", default=_env_default("junit-xml"), help="write JUnit XML")
+    _add(verify, "verify")
     verify.add_argument("-k", metavar="EXPR", dest="keyword", default=None, help="only checks matching EXPR")
-    verify.add_argument("--allow-faults", action="store_true", help="allow faults on a non-disposable target")
-    verify.add_argument("--deploy", action="store_true", help="stackcheck deploy (and wait) before the checks")
-    verify.add_argument("--destroy-after", action="store_true", help="with --deploy: stackcheck destroy afterwards")
-    verify.add_argument("--overlay", default=None, metavar="kind|production|DIR", help="overlay for --deploy")
-    verify.add_argument("--deploy-timeout", default=None, metavar="D", help="wait budget for --deploy, e.g. 5m")
     verify.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
 
     from stackcheck.serve.command import add_serve_parser
@@ -127,43 +105,39 @@ def build_parser() -> argparse.ArgumentParser:
     add_workload_parsers(sub)
 
     cleanup = sub.add_parser("cleanup", help="revert faults a killed run left behind (found by run id)")
-    _common(cleanup, "state-dir")
-    cleanup.add_argument("--target", choices=("local", "kubernetes"), default=_env_default("target", "local"))
-    _kube_options(cleanup)
+    _add(cleanup, "cleanup")
 
     lint = sub.add_parser("lint", help="check manifests/ offline: schemas, Pod Security, promtool, amtool, "
                                        "dashboards (no cluster needed)")
-    _common(lint, "manifests")
-    lint.add_argument("--json", metavar="PATH", default=_env_default("json"), help="write the JSON report")
-    lint.add_argument("--junit-xml", metavar="PATH", default=_env_default("junit-xml"), help="write JUnit XML")
+    _add(lint, "lint")
 
     from stackcheck.deploy.cli import add_parsers as add_deploy_parsers
-    add_deploy_parsers(sub)
+    add_deploy_parsers(sub)  # with DEPLOY_OPTIONS and DESTROY_OPTIONS
     return parser
 
 
+def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """Resolve the command's options: flag, then STACKCHECK_* environment, then default.
+    A bad value raises a UsageError naming the flag or the variable."""
+    topics = [topic for topic, _ in COMMAND_OPTIONS.get(args.command, [])]
+    if args.command == "serve":
+        topics += [topic for topic, _ in _TARGET_GROUP]
+    settings.resolve_args(args, topics, environ)
+    if args.command == "cleanup" and args.target not in _CLEANUP_TARGETS:
+        where = args.sources["target"]
+        if where == settings.DEFAULT:  # in a pod the verify default is incluster; cleanup's stays local
+            args.target = "local"
+        else:
+            raise UsageError(f"{where} {args.target!r} is not valid for cleanup: expected one of "
+                             f"{', '.join(_CLEANUP_TARGETS)}")
+    return args
+
+
 def _verify_args(args: argparse.Namespace) -> list[str]:
-    """The pytest command line that ``verify`` stands for."""
-    argv = [str(SUITES_DIR), f"--stackcheck-target={args.target}", f"--stackcheck-profile={args.profile}",
-            "-p", "no:cacheprovider", "--tb=no" if not args.verbose else "--tb=short",
-            "-q" if not args.verbose else "-v", "--rootdir", str(SUITES_DIR)]
-    pairs = {"--stackcheck-json": args.json, "--junit-xml": args.junit_xml, "-k": args.keyword,
-             "--stackcheck-state-dir": args.state_dir, "--stackcheck-manifests": args.manifests,
-             "--stackcheck-bearer-token-file": args.bearer_token_file,
-             "--stackcheck-basic-auth-user": args.basic_auth_user,
-             "--stackcheck-basic-auth-password-file": args.basic_auth_password_file,
-             "--stackcheck-context": args.context, "--stackcheck-kubeconfig": args.kubeconfig,
-             "--stackcheck-namespace": args.namespace, "--stackcheck-expectations": args.expectations,
-             "--stackcheck-overlay": args.overlay, "--stackcheck-deploy-timeout": args.deploy_timeout}
-    for component in ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe"):
-        pairs[f"--{component}-url"] = getattr(args, f"{component}_url")
-    for flag, value in pairs.items():
-        if value:
-            argv += [flag, str(value)]
-    if args.allow_faults:
-        argv.append("--stackcheck-allow-faults")
-    argv += ["--stackcheck-deploy"] * bool(args.deploy) + ["--stackcheck-destroy-after"] * bool(args.destroy_after)
-    return argv
+    """The pytest command line that ``verify`` stands for: the plugin owns the options."""
+    argv = [str(SUITES_DIR), "-p", "no:cacheprovider", "--tb=no" if not args.verbose else "--tb=short",
+            "-q" if not args.verbose else "-v", "--rootdir", str(SUITES_DIR), *settings.pytest_argv(args)]
+    return argv + (["-k", args.keyword] if args.keyword else [])
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -189,8 +163,8 @@ def run(argv: Sequence[str] | None, console: Console) -> int:
         from stackcheck.local.runtime import UpOptions, up
         from stackcheck.manifests import Manifests
         up(UpOptions(manifests=Manifests.find(args.manifests), state_dir=resolve_state_dir(args.state_dir),
-                     time_scale=float(args.time_scale), port_base=int(args.port_base),
-                     ready_budget_s=float(args.ready_timeout)), console)
+                     time_scale=args.time_scale, port_base=args.port_base,
+                     ready_budget_s=args.ready_timeout), console)
         return ExitCode.OK
     if args.command == "down":
         from stackcheck.local.runtime import down

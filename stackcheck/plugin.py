@@ -31,17 +31,16 @@ from stackcheck.manifests import Manifests
 from stackcheck.report import CheckResult, Report
 from stackcheck.secretfiles import read_secret_file
 from stackcheck.secrets import scrub
+from stackcheck.settings import VERIFY_TOPICS, VerifySettings, add_pytest_options, verify_settings
 from stackcheck.targets.base import Target
 
 if TYPE_CHECKING:
     from stackcheck.clients.sink import SinkClient
 
-TARGETS = ("local", "kubernetes", "urls", "incluster")
-PROFILES = ("smoke", "full")
-URL_COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe")
 LOCAL_RESEND_DELAY_S = 1.0
 
 _report_key = pytest.StashKey[Report]()
+_settings_key = pytest.StashKey[VerifySettings]()
 #: verify --deploy / --destroy-after, a plugin of its own (stackcheck/verify_deploy.py).
 pytest_plugins = ["stackcheck.verify_deploy"]
 
@@ -52,53 +51,45 @@ _durations_key = pytest.StashKey[dict[str, float]]()
 _collect_errors_key = pytest.StashKey[list[tuple[str, str]]]()
 
 
-def _env(name: str) -> str | None:
-    return os.environ.get(f"STACKCHECK_{name.upper().replace('-', '_')}") or None
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """The options of :mod:`stackcheck.settings`, spelled ``--stackcheck-<option>``."""
     group = parser.getgroup("stackcheck", "stackcheck: verify an observability stack")
-    group.addoption("--stackcheck-target", choices=TARGETS, default=None,
-                    help="stack to verify: local (stackcheck up), kubernetes, urls [env STACKCHECK_TARGET]")
-    group.addoption("--stackcheck-profile", choices=PROFILES, default=None,
-                    help="smoke: read-only; full: adds canaries and faults [env STACKCHECK_PROFILE]")
-    group.addoption("--stackcheck-json", metavar="PATH", default=None, help="write the JSON report here")
-    group.addoption("--stackcheck-state-dir", metavar="DIR", default=None, help="local runtime state dir")
-    group.addoption("--stackcheck-manifests", metavar="DIR", default=None, help="manifests directory")
-    group.addoption("--stackcheck-allow-faults", action="store_true", default=False,
-                    help="allow fault injection on a target that is not known to be disposable")
-    for component in URL_COMPONENTS:
-        group.addoption(f"--{component}-url", default=None, metavar="URL",
-                        help=f"{component} base URL for --stackcheck-target urls")
-    group.addoption("--stackcheck-bearer-token-file", metavar="PATH", default=None,
-                    help="file holding a bearer token for the urls target")
-    group.addoption("--stackcheck-basic-auth-user", metavar="USER", default=None)
-    group.addoption("--stackcheck-basic-auth-password-file", metavar="PATH", default=None)
-    group.addoption("--stackcheck-context", metavar="NAME", default=None,
-                    help="kubeconfig context for target kubernetes (default: current-context) "
-                         "[env STACKCHECK_CONTEXT]")
-    group.addoption("--stackcheck-kubeconfig", metavar="PATH", default=None,
-                    help="kubeconfig for target kubernetes (default: $KUBECONFIG, ~/.kube/config, "
-                         "in-cluster) [env STACKCHECK_KUBECONFIG]")
-    group.addoption("--stackcheck-namespace", metavar="NS", default=None,
-                    help="namespace of Prometheus, Alertmanager, Grafana, Loki (default monitoring)")
-    group.addoption("--stackcheck-expectations", metavar="FILE", default=None,
-                    help="YAML file of what a production stack must show: jobs up, namespaces with fresh "
-                         "logs, services with traces [env STACKCHECK_EXPECTATIONS]")
+    add_pytest_options(group, VERIFY_TOPICS)
 
 
-def _opt(config: pytest.Config, name: str, env: str | None = None) -> Any:
-    value = config.getoption(name.replace("-", "_"))
-    return value if value not in (None, False) else _env(env or name.removeprefix("stackcheck-"))
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """Resolve the options (flag, then STACKCHECK_* environment, then default) before anything runs.
+
+    A bad value is one line naming its source and exit 2, not pytest's usage text and exit 4.
+    """
+    try:
+        config.stash[_settings_key] = verify_settings(config.getoption)
+    except UsageError as exc:
+        if config.getoption("help", False):
+            return None  # --help still shows the options
+        _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
+        return int(exc.exit_code)
+    return None
+
+
+def settings(config: pytest.Config) -> VerifySettings:
+    """This run's resolved settings (resolved again here when pytest_cmdline_main did not run, as under
+    pytester)."""
+    if _settings_key not in config.stash:
+        try:
+            config.stash[_settings_key] = verify_settings(config.getoption)
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+    return config.stash[_settings_key]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "check(id, component): a stackcheck check with its stable id")
     config.addinivalue_line("markers", "full: needs the full profile (faults or canaries)")
-    profile = _opt(config, "stackcheck-profile", "profile") or "smoke"
-    if profile not in PROFILES:
-        raise pytest.UsageError(f"STACKCHECK_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
-    config.stash[_report_key] = Report(target=_target_name(config), profile=profile, time_scale=1.0)
+    resolved = settings(config)
+    config.stash[_report_key] = Report(target=resolved.target.target, profile=resolved.run.profile,
+                                       time_scale=1.0)
     if threading.current_thread() is threading.main_thread():
         # SIGTERM cleans up like Ctrl-C: fixtures' finally blocks clear every injected fault.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -117,52 +108,47 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, p
 
 
 def _target_name(config: pytest.Config) -> str:
-    name = str(_opt(config, "stackcheck-target", "target") or "local")
-    if name not in TARGETS:
-        raise pytest.UsageError(f"STACKCHECK_TARGET={name!r} is not one of {', '.join(TARGETS)}")
-    return name
+    return settings(config).target.target
 
 
 def build_target(config: pytest.Config) -> Target:
     """Resolve the target from options and environment (no network yet), with its expectations."""
     from stackcheck.expectations import Expectations
-    target = _build_target(config)
+    target = _build_target(settings(config))
     # Disposable targets (the local runtime, a kind namespace) run stackcheck's probe; production does not.
-    target.expectations = Expectations.load(_opt(config, "stackcheck-expectations", "expectations"),
+    target.expectations = Expectations.load(settings(config).target.expectations,
                                             with_probe=target.disposable)
     if target.expectations.jobs is not None:
         target.expected_jobs = list(target.expectations.jobs)
     return target
 
 
-def _build_target(config: pytest.Config) -> Target:
-    name = _target_name(config)
+def _build_target(resolved: VerifySettings) -> Target:
+    name, kube = resolved.target.target, resolved.kubernetes
     if name == "local":
         from stackcheck.targets.local import local_target
-        return local_target(resolve_state_dir(_opt(config, "stackcheck-state-dir", "state-dir")))
+        return local_target(resolve_state_dir(resolved.local.state_dir))
     if name == "urls":
         from stackcheck.targets.urls import urls_target
-        token_file = _opt(config, "stackcheck-bearer-token-file", "bearer-token-file")
-        user = _opt(config, "stackcheck-basic-auth-user", "basic-auth-user")
-        password_file = _opt(config, "stackcheck-basic-auth-password-file", "basic-auth-password-file")
+        given = resolved.credentials
         credentials = Credentials(
-            bearer_token=read_secret_file(token_file, "bearer token") if token_file else None,
-            basic_user=user,
-            basic_password=read_secret_file(password_file, "basic-auth password") if password_file else None,
+            bearer_token=read_secret_file(given.bearer_token_file, "bearer token")
+            if given.bearer_token_file else None,
+            basic_user=given.basic_auth_user,
+            basic_password=read_secret_file(given.basic_auth_password_file, "basic-auth password")
+            if given.basic_auth_password_file else None,
         )
-        endpoints = {c: _opt(config, f"{c}-url", f"{c}-url") for c in URL_COMPONENTS}
-        return urls_target(endpoints, credentials)
+        return urls_target(resolved.endpoints.urls(), credentials)
     if name == "incluster":
         from stackcheck.targets.incluster import incluster_target
-        return incluster_target(Manifests.find(_opt(config, "stackcheck-manifests", "manifests")),
-                                _opt(config, "stackcheck-namespace", "namespace") or "monitoring",
-                                overrides={c: _opt(config, f"{c}-url", f"{c}-url") for c in URL_COMPONENTS})
+        return incluster_target(Manifests.find(resolved.target.manifests), kube.namespace or "monitoring",
+                                overrides=resolved.endpoints.urls())
     from stackcheck.targets.kubernetes import DEFAULT_NAMESPACE, kubernetes_target
     return kubernetes_target(
-        context=_opt(config, "stackcheck-context", "context"),
-        kubeconfig=_opt(config, "stackcheck-kubeconfig", "kubeconfig"),  # else KUBECONFIG, ~/.kube/config
-        namespace=_opt(config, "stackcheck-namespace", "namespace") or DEFAULT_NAMESPACE,
-        manifests=Manifests.find(_opt(config, "stackcheck-manifests", "manifests")),
+        context=kube.context,
+        kubeconfig=kube.kubeconfig,  # else KUBECONFIG, ~/.kube/config
+        namespace=kube.namespace or DEFAULT_NAMESPACE,
+        manifests=Manifests.find(resolved.target.manifests),
     )
 
 
@@ -170,11 +156,13 @@ def _is_active(config: pytest.Config, items: list[pytest.Item]) -> bool:
     """A stackcheck run: it has checks, or ``--stackcheck-target`` was given on the command line (as
     ``stackcheck verify`` does), so that an empty selection is reported too. The environment does not
     count: a STACKCHECK_TARGET left exported must not turn the project's own tests into a verify run."""
-    return any(item.get_closest_marker("check") for item in items) or bool(config.getoption("stackcheck_target"))
+    return (any(item.get_closest_marker("check") for item in items)
+            or config.getoption("stackcheck_target") is not None)
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected, so preflight entries are never deselected
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
     """Drop full-profile checks from a smoke run, then resolve the target and check it answers.
 
     When it does not, the run's checks are replaced by one ``error`` entry per component that did not
@@ -199,7 +187,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         config.stash[_target_key] = target
         report.target, report.time_scale = target.name, target.time_scale
         _say(f"stackcheck: {escape(target.description)}")  # before anything changes (DESIGN: Safety)
-        if report.profile == "full" and not target.disposable and not config.getoption("stackcheck_allow_faults"):
+        if report.profile == "full" and not target.disposable and not settings(config).run.allow_faults:
             raise UsageError(
                 f"the full profile injects faults, and target {target.name} is not known to be disposable; "
                 "use the local runtime or a CI namespace, or pass --allow-faults if you are sure"
@@ -207,7 +195,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         failures, fatal = preflight.ask_all(target, component_http)
     except StackcheckError as exc:
         failures, fatal = [("preflight.config", "manifests", exc)], True
-    failures += [(f"preflight.collect[{where}]", "manifests", UsageError(f"{where} cannot be collected: {why}"))
+    failures += [(f"preflight.collect[{where}]", "manifests",
+                  UsageError(f"{where} cannot be collected: {why}"))
                  for where, why in config.stash[_collect_errors_key]]
     if failures and (fatal or config.stash[_collect_errors_key]):
         _abort(session, config, items, failures)
@@ -295,7 +284,7 @@ def budgets(prometheus: PrometheusClient, stackcheck_target: Target) -> Budgets:
 @pytest.fixture(scope="session")
 def manifests(request: pytest.FixtureRequest) -> Manifests:
     """The manifests directory whose rules and routes the checks expect."""
-    return Manifests.find(_opt(request.config, "stackcheck-manifests", "manifests"))
+    return Manifests.find(settings(request.config).target.manifests)
 
 
 @pytest.fixture(scope="session")
@@ -309,7 +298,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize per recording rule (from the manifests) and per reference alert (inventory)."""
     if "recording_rule" in metafunc.fixturenames:
         try:
-            found = Manifests.find(_opt(metafunc.config, "stackcheck-manifests", "manifests"))
+            found = Manifests.find(settings(metafunc.config).target.manifests)
             rules = [r for r in found.rules() if r.kind == "record"]
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from exc
@@ -396,7 +385,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     report = config.stash[_report_key]
     report.finished_at = report.finished_at or time.time()
-    path = _opt(config, "stackcheck-json", "json")
+    path = settings(config).run.json
     if path and (report.checks or _exit_key in config.stash):
         report.write_json(Path(path))
     if not report.checks and _exit_key not in config.stash:

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.console import Console
@@ -25,18 +24,6 @@ from stackcheck.errors import ExitCode, StackcheckError, UsageError
 from stackcheck.report import CheckResult
 
 _deployed_key = pytest.StashKey[bool]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("stackcheck")
-    group.addoption("--stackcheck-deploy", action="store_true", default=False,
-                    help="deploy the overlay (stackcheck deploy) and wait for it before the checks")
-    group.addoption("--stackcheck-destroy-after", action="store_true", default=False,
-                    help="with --stackcheck-deploy: destroy what was deployed after the checks")
-    group.addoption("--stackcheck-overlay", default=None, metavar="kind|production|DIR",
-                    help="overlay for --stackcheck-deploy (default kind)")
-    group.addoption("--stackcheck-deploy-timeout", default=None, metavar="D",
-                    help="wait budget for --stackcheck-deploy, e.g. 5m (default: the overlay's)")
 
 
 def _console() -> Console:
@@ -51,32 +38,27 @@ def _record(config: pytest.Config, check_id: str, started: float, message: str) 
         message=message))
 
 
-def _option(config: pytest.Config, name: str) -> Any:
-    from stackcheck.plugin import _opt
-
-    return _opt(config, name)
-
-
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
     """Deploy before the verify plugin resolves the target (its hook runs after this one). A failed deploy
     replaces the checks by one ``error`` entry ``deploy``, as a failed preflight does."""
-    if not config.getoption("stackcheck_deploy") or not any(i.get_closest_marker("check") for i in items):
+    from stackcheck.plugin import _abort, settings
+
+    resolved = settings(config)
+    run, kube = resolved.run, resolved.kubernetes
+    if not run.deploy or not any(i.get_closest_marker("check") for i in items):
         return
-    from stackcheck.deploy.cli import duration
     from stackcheck.deploy.run import DeployOptions, deploy
-    from stackcheck.plugin import _abort, _target_name
 
     report = Path(tempfile.mkdtemp(prefix="stackcheck-deploy-")) / "deploy.json"
     try:
-        if _target_name(config) != "kubernetes":
+        if resolved.target.target != "kubernetes":
             raise UsageError("--deploy deploys to a cluster: use it with --target kubernetes")
-        timeout = _option(config, "stackcheck-deploy-timeout")
         code = deploy(DeployOptions(
-            overlay=_option(config, "stackcheck-overlay") or "kind", context=_option(config, "stackcheck-context"),
-            kubeconfig=_option(config, "stackcheck-kubeconfig"), manifests=_option(config, "stackcheck-manifests"),
-            timeout_s=duration(timeout) if timeout else None,
-            allow_faults=bool(config.getoption("stackcheck_allow_faults")), json_path=str(report)), _console())
+            overlay=run.overlay, context=kube.context, kubeconfig=kube.kubeconfig,
+            manifests=resolved.target.manifests, timeout_s=run.deploy_timeout, allow_faults=run.allow_faults,
+            json_path=str(report)), _console())
         config.stash[_deployed_key] = True
         if code != ExitCode.OK:
             raise StackcheckError(f"stackcheck deploy: {_not_ready(report)}; no check ran against the stack")
@@ -102,17 +84,19 @@ def _not_ready(report: Path) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After the checks, before the report is written: destroy when asked."""
+    from stackcheck.plugin import _exit_key, settings
+
     config = session.config
-    if not (config.getoption("stackcheck_destroy_after") and config.stash.get(_deployed_key, False)):
+    resolved = settings(config)
+    if not (resolved.run.destroy_after and config.stash.get(_deployed_key, False)):
         return
     from stackcheck.deploy.destroy import DestroyOptions, destroy
-    from stackcheck.plugin import _exit_key
 
     started = time.monotonic()
     try:
         code = destroy(DestroyOptions(
-            overlay=_option(config, "stackcheck-overlay") or "kind", context=_option(config, "stackcheck-context"),
-            kubeconfig=_option(config, "stackcheck-kubeconfig"), manifests=_option(config, "stackcheck-manifests"),
+            overlay=resolved.run.overlay, context=resolved.kubernetes.context,
+            kubeconfig=resolved.kubernetes.kubeconfig, manifests=resolved.target.manifests,
             yes=True), _console())  # --destroy-after is the consent
         if code != ExitCode.OK:
             raise StackcheckError("stackcheck destroy: some objects are still there (see above)")

@@ -101,7 +101,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             "no-binaries": (["up", "--manifests", manifests], {**env, "PATH": str(bare_path)}),
             "status": (["status"], env),
             "down": (["down"], env),
-            "deploy": (["deploy"], {**{k: v for k, v in env.items() if k != "KUBECONFIG"}, "HOME": str(base)}),
+            "deploy": (["deploy"],
+                       {**{k: v for k, v in env.items() if k != "KUBECONFIG"}, "HOME": str(base)}),
         }
         started = {}
         try:
@@ -204,7 +205,7 @@ def test_up_with_a_bad_time_scale_is_a_usage_error(runs: Runs) -> None:
     """`up --time-scale abc` exits 2 naming the option and the bad value."""
     ran = runs["bad-time-scale"]
     assert ran.code == ExitCode.USAGE, str(ran)
-    assert "argument --time-scale: --time-scale expects a float, got 'abc'" in ran.err, str(ran)
+    assert "UsageError: --time-scale 'abc' is not valid: expected a number above 0" in ran.err, str(ran)
 
 
 def test_up_without_binaries_says_how_to_install_them(runs: Runs) -> None:

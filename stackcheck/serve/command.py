@@ -19,10 +19,7 @@ from stackcheck.secrets import scrub
 from stackcheck.serve.metrics import Round, SmokeMetrics
 from stackcheck.serve.rounds import run_round
 from stackcheck.serve.server import ExporterServer, Schedule, Scheduler
-from stackcheck.timescale import parse_duration
 
-DEFAULT_INTERVAL = "5m"
-DEFAULT_LISTEN = "127.0.0.1:9464"
 #: A round may take at least this long before it is stopped, whatever the interval (a failing smoke run
 #: waits out its budgets, which on production timers approach a minute per check).
 MIN_DEADLINE_S = 300.0
@@ -38,22 +35,11 @@ def add_serve_parser(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
                     "report as JSON).")
     group = target_options(parser)
     parser.set_defaults(target_group=group)
-    parser.add_argument("--interval", metavar="DURATION", default=_env("interval", DEFAULT_INTERVAL),
-                        help=f"time between the starts of two smoke runs (default {DEFAULT_INTERVAL}; "
-                             "Prometheus durations: 30s, 5m, 1h)")
-    parser.add_argument("--listen", metavar="[HOST]:PORT", default=_env("listen", DEFAULT_LISTEN),
-                        help=f"where to serve /metrics (default {DEFAULT_LISTEN}; host defaults to 127.0.0.1)")
-    parser.add_argument("--round-timeout", metavar="DURATION", default=_env("round-timeout"),
-                        help=f"stop a smoke run that takes longer (default: the interval, at least "
-                             f"{MIN_DEADLINE_S:g}s)")
+    from stackcheck.settings import ServeSettings, add_arguments
+    add_arguments(parser, ServeSettings)  # --interval, --listen, --round-timeout
 
 
-def _env(option: str, default: str | None = None) -> str | None:
-    import os
-    return os.environ.get("STACKCHECK_" + option.upper().replace("-", "_"), default)
-
-
-def parse_listen(text: str) -> tuple[str, int]:
+def parse_listen(text: str, where: str = "--listen") -> tuple[str, int]:
     """``HOST:PORT``, ``:PORT`` or ``PORT``; the host defaults to 127.0.0.1 (loopback only).
 
     >>> parse_listen(":9464"), parse_listen("0.0.0.0:80"), parse_listen("9464")
@@ -66,26 +52,19 @@ def parse_listen(text: str) -> tuple[str, int]:
     except ValueError:
         number = -1
     if not 0 <= number <= 65535:
-        raise UsageError(f"--listen {text!r}: expected [HOST]:PORT with a port 0-65535, e.g. 127.0.0.1:9464")
+        given = f"{where}={text!r}" if where.startswith("STACKCHECK_") else f"{where} {text!r}"
+        raise UsageError(f"{given}: expected [HOST]:PORT with a port 0-65535, e.g. 127.0.0.1:9464")
     return host, number
 
 
-def _duration(option: str, text: str) -> float:
-    try:
-        value = parse_duration(text)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise UsageError(f"{option} {text!r}: expected a positive duration such as 30s, 5m or 1h")
-    return value
-
-
 def target_args(args: argparse.Namespace) -> list[str]:
-    """The target options of this command line, written back as options for the child ``verify``."""
+    """The target options given on this command line, written back as options for the child ``verify``
+    (what came from the environment, the child reads from the same environment)."""
     out: list[str] = []
+    sources = getattr(args, "sources", {})
     for action in args.target_group._group_actions:
         value = getattr(args, action.dest, None)
-        if value is None or value is False:
+        if value is None or value is False or not sources.get(action.dest, "-").startswith("-"):
             continue
         flag = action.option_strings[-1]
         out += [flag] if value is True else [flag, str(value)]
@@ -94,10 +73,10 @@ def target_args(args: argparse.Namespace) -> list[str]:
 
 def serve(args: argparse.Namespace, console: Console) -> int:
     """Serve until SIGTERM/SIGINT; exit 0 after a clean stop."""
-    interval = _duration("--interval", str(args.interval))
-    deadline = _duration("--round-timeout", str(args.round_timeout)) if args.round_timeout else max(
-        interval, MIN_DEADLINE_S)
-    host, port = parse_listen(str(args.listen))
+    interval = float(args.interval)  # resolved by stackcheck.settings: a duration above 0, in seconds
+    deadline = float(args.round_timeout) if args.round_timeout else max(interval, MIN_DEADLINE_S)
+    where = getattr(args, "sources", {}).get("listen", "--listen")
+    host, port = parse_listen(str(args.listen), "--listen" if where == "default" else where)
     child_args = target_args(args)
     metrics = SmokeMetrics(interval)
 
