@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_loki_holds_fresh_lines_of_the_phase5_workload(loki: LokiClient, stackch
 @pytest.mark.full
 @pytest.mark.check("logs.canary", component="loki")
 def test_a_line_the_probe_writes_is_found_in_loki(loki: LokiClient, probe_http: Http, stackcheck_target: Target,
-                                                  record_property: pytest.RecordProperty) -> None:
+                                                  record_property: Callable[[str, object], None]) -> None:
     """A line the probe writes with a fresh run id is found, exactly, in Loki within the delivery budget,
     measured from the time the line carries."""
     run_id = "stackcheck-" + uuid.uuid4().hex[:10]

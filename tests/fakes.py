@@ -20,7 +20,7 @@ captured.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -102,7 +102,7 @@ class Seen:
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
 
 
 @dataclass
@@ -156,7 +156,7 @@ class FakeServer(LoopbackServer):
         found.sort(key=lambda c: (c.file.name not in self._preferred, c.annotated))
         return found[0] if found else None
 
-    def _answer(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, str | None, bytes]:
+    def _answer(self, method: str, target: str, headers: Mapping[str, str]) -> tuple[int, str | None, bytes]:
         self.requests.append(Seen(method, target, headers))
         auth = headers.get("Authorization", "")
         echo = auth.encode() if self._echo_auth else b""
@@ -456,7 +456,7 @@ class BodyFake(LoopbackServer):
                 return reply
         return None
 
-    def _answer(self, method: str, target: str, headers: dict[str, str],
+    def _answer(self, method: str, target: str, headers: Mapping[str, str],
                 body: bytes) -> tuple[int, str | None, bytes]:
         self.requests.append(Seen(method, target, headers))
         self.bodies.append(body)

@@ -7,23 +7,46 @@ import copy
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
 from tests import kubefake_cluster as cluster
 
 if TYPE_CHECKING:
-    from tests.kubefake import KubeFake, Res
+    import itertools
+    import threading
+
+    from tests.kubefake import ProbePod, Res
 
 Json = dict[str, Any]
+
+
+class _Fake(Protocol):
+    """The KubeFake members the controllers use: mypy takes a protocol, not the subclass, as a mixin's self."""
+
+    objects: dict[tuple[str, str, str], Json]
+    probes: dict[str, ProbePod]
+    endpoints: set[tuple[str, str]]
+    deadline_exceeded: set[tuple[str, str]]
+    _lock: threading.RLock
+    _versions: itertools.count[int]
+    _ns_polls: dict[str, int]
+
+    def get(self, resource: str, namespace: str, name: str) -> Json | None: ...
+    def of_kind(self, key: str, namespace: str | None = None) -> list[Json]: ...
+    def create(self, body: Json, manager: str, *, dry_run: bool = False, namespace: str | None = None) -> Json: ...
+    def client_side_apply(self, body: Json) -> Json: ...
+    def _replace_pods(self, owner: Json, names: list[str], generate: str | None) -> None: ...
+    def _event(self, regarding: Json, reason: str, message: str) -> None: ...
+    def add_probe_pod(self, deployment: Json, name: str, ip: str, phase: str = "Running") -> None: ...
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Controllers:
     """Mixed into KubeFake."""
 
-    def _react(self: KubeFake, res: Res, obj: Json, old: Json | None) -> None:
+    def _react(self: _Fake, res: Res, obj: Json, old: Json | None) -> None:
         """The controllers, with no node (kubefake_cluster): status, pods, claims, events."""
         kind, meta = res.kind, obj["metadata"]
         ns, name = str(meta.get("namespace") or ""), meta["name"]
@@ -62,7 +85,7 @@ class Controllers:
             self._event(obj, "FailedBinding", "no persistent volumes available for this claim and no storage "
                                               "class is set")
 
-    def _replace_pods(self: KubeFake, owner: Json, names: list[str], generate: str | None) -> None:
+    def _replace_pods(self: _Fake, owner: Json, names: list[str], generate: str | None) -> None:
         uid = owner["metadata"]["uid"]
         ns = owner["metadata"]["namespace"]
         for pod in self.of_kind("pods", ns):
@@ -74,7 +97,7 @@ class Controllers:
                 pod = self.create(cluster.pending_pod(owner, name, generate_name=generate), "kube-controller-manager")
                 self._event(pod, "FailedScheduling", "no nodes available to schedule pods")
 
-    def _event(self: KubeFake, regarding: Json, reason: str, message: str) -> None:
+    def _event(self: _Fake, regarding: Json, reason: str, message: str) -> None:
         core, new = cluster.event_pair(regarding, reason, message, str(uuid.uuid4()))
         ns = regarding["metadata"]["namespace"]
         core["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"] = str(next(self._versions))
@@ -82,14 +105,14 @@ class Controllers:
         self.objects[("events.k8s.io", ns, new["metadata"]["name"])] = {
             "kind": "Event", "apiVersion": "events.k8s.io/v1", **new}
 
-    def expire_deadline(self: KubeFake, namespace: str, name: str) -> None:
+    def expire_deadline(self: _Fake, namespace: str, name: str) -> None:
         """The Deployment ran out of progressDeadlineSeconds (g1: Progressing False ProgressDeadlineExceeded)."""
         self.deadline_exceeded.add((namespace, name))
         with self._lock:
             obj = self.objects[("deployments", namespace, name)]
             obj["status"] = cluster.deployment_status(obj, deadline_exceeded=True)
 
-    def _seed(self: KubeFake, manifests: Path, allow_faults: set[str], pods: int, with_sink: bool) -> None:
+    def _seed(self: _Fake, manifests: Path, allow_faults: set[str], pods: int, with_sink: bool) -> None:
         docs, deployment, hpa = copy.deepcopy(_manifest_docs(manifests))
         for doc in docs:
             if doc.get("kind") == "Namespace":
@@ -135,7 +158,7 @@ class Controllers:
             self.add_probe_pod(self.get("deployments", "phase5", "phase5-backend") or stored,
                                f"phase5-backend-{cluster.pod_template_hash(stored)}-{suffix}", f"10.244.0.{11 + index}")
 
-    def add_probe_pod(self: KubeFake, deployment: Json, name: str, ip: str, phase: str = "Running") -> None:
+    def add_probe_pod(self: _Fake, deployment: Json, name: str, ip: str, phase: str = "Running") -> None:
         """A pod of the probe's ReplicaSet as a kubelet reports it (Running, Ready, with an IP; not captured)."""
         pod = cluster.pending_pod(deployment, name, generate_name=name.rsplit("-", 1)[0] + "-")
         pod["spec"].update(nodeName="kind-control-plane")
@@ -153,7 +176,7 @@ class Controllers:
             self.objects[("pods", "phase5", name)]["status"] = stored["status"] = pod["status"]
         self.probes[name] = _probe_pod()
 
-    def _namespace_controller(self: KubeFake, name: str) -> None:
+    def _namespace_controller(self: _Fake, name: str) -> None:
         """h1–h7: a Terminating namespace is seen once as is; then its content goes, and it goes when empty."""
         ns = self.objects.get(("namespaces", "", name))
         if ns is None or not ns["metadata"].get("deletionTimestamp"):

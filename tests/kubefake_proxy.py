@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tests.kubefake_cluster import Json
 
 if TYPE_CHECKING:
-    from tests.kubefake import Answer, KubeFake, Recorded
+    from tests.kubefake import Answer, ProbePod, Recorded, ServiceHandler
+
+
+class _Fake(Protocol):
+    """The KubeFake members the proxies use: mypy takes a protocol, not the subclass, as a mixin's self."""
+
+    endpoints: set[tuple[str, str]]
+    pod_proxy_status: int | None
+    probes: dict[str, ProbePod]
+    service_handler: ServiceHandler
+
+    def get(self, resource: str, namespace: str, name: str) -> Json | None: ...
+    def of_kind(self, key: str, namespace: str | None = None) -> list[Json]: ...
+    def _has_endpoints(self, service: Json) -> bool: ...
 
 
 class Proxies:
     """Mixed into KubeFake."""
 
-    def _has_endpoints(self: KubeFake, service: Json) -> bool:
+    def _has_endpoints(self: _Fake, service: Json) -> bool:
         meta = service["metadata"]
         if (meta["namespace"], meta["name"]) in self.endpoints:
             return True
@@ -29,7 +42,7 @@ class Proxies:
                 return True
         return False
 
-    def _service_proxy(self: KubeFake, req: Recorded, ns: str, ref: str, rest: str) -> Answer:
+    def _service_proxy(self: _Fake, req: Recorded, ns: str, ref: str, rest: str) -> Answer:
         parts = ref.split(":")
         if len(parts) > 3:
             return 400, _status(400, "BadRequest", f'invalid service request "{ref}"'), []
@@ -50,7 +63,7 @@ class Proxies:
             return code, json.loads(payload or b"{}"), []
         return code, payload.decode("utf-8", "replace"), []
 
-    def _pod_proxy(self: KubeFake, req: Recorded, ns: str, ref: str, rest: str) -> Answer:
+    def _pod_proxy(self: _Fake, req: Recorded, ns: str, ref: str, rest: str) -> Answer:
         name, _, port_text = ref.partition(":")
         pod = self.get("pods", ns, name)
         if pod is None:

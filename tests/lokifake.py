@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -77,7 +77,7 @@ class LokiFake(BodyFake):
             for item in body["data"]["result"]:
                 item["values"] = []
 
-    def _answer(self, method: str, target: str, headers: dict[str, str],
+    def _answer(self, method: str, target: str, headers: Mapping[str, str],
                 body: bytes) -> tuple[int, str | None, bytes]:
         path = urlsplit(target).path
         if (method, path) != ("GET", "/loki/api/v1/query_range") or (method, path) in self.routes:

@@ -28,7 +28,7 @@ def test_cleanup_kubernetes_reverts_a_killed_runs_hpa_patch(fake: KubeFake, tmp_
     before = _kept(fake.objects[HPA])
     access = load_access(None, str(config))
     target = type("T", (), {"kube": access})()
-    kf.K8S_FAULTS["HPAMaxedOut"][0](target, RUN)  # type: ignore[arg-type]
+    kf.K8S_FAULTS["HPAMaxedOut"][0](target, RUN)
     assert _kept(fake.objects[HPA]) != before
     result = subprocess.run([str(STACKCHECK), "cleanup", "--target", "kubernetes", "--kubeconfig", str(config)],
                             capture_output=True, text=True, timeout=60, check=False)

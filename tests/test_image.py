@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -114,8 +115,8 @@ def test_probe_sink_and_serve_run_from_the_stackcheck_image() -> None:
         assert wanted <= set(seen.values()), f"{overlay}: stackcheck image runs {seen}"
 
 
-def _containers(body: dict[str, object]) -> list[dict[str, object]]:
-    spec = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}  # type: ignore[union-attr]
+def _containers(body: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}
     return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
 
 

@@ -30,7 +30,6 @@ from stackcheck.overlay import (
     SINK_HTTP,
     SINK_SECRETS,
     SINK_SMTP,
-    TIME_SCALE_ANNOTATION,
     generate,
     kind_alertmanager_config,
     main,
@@ -38,6 +37,7 @@ from stackcheck.overlay import (
     recorded_time_scale,
     unlisted_rule_files,
 )
+from stackcheck.targets.kubernetes import TIME_SCALE_ANNOTATION
 from stackcheck.timescale import scale_duration
 
 ROOT = Path(__file__).resolve().parent.parent

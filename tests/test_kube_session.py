@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import certifi
 import pytest
 import requests
 
@@ -93,7 +94,7 @@ def test_plain_requests_lets_requests_ca_bundle_override_the_ca(tls_server: tupl
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The bug this guards against: with REQUESTS_CA_BUNDLE set, a plain session ignores session.verify."""
     url, ca = tls_server
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     session = requests.Session()
     session.verify = str(ca)
     with pytest.raises(requests.exceptions.SSLError):
@@ -104,8 +105,8 @@ def test_proxy_session_trusts_the_kubeconfig_ca_despite_requests_ca_bundle(
         tls_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """KubeAccess.session() verifies with the kubeconfig's CA even when REQUESTS_CA_BUNDLE names another."""
     url, ca = tls_server
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
-    monkeypatch.setenv("CURL_CA_BUNDLE", requests.certs.where())
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
     kube = load_access(None, str(_kubeconfig(tmp_path / "config", url, ca)), environ={"HOME": str(tmp_path)})
     answer = kube.session().get(url + PROXY, timeout=5)
     assert answer.status_code == 503 and "no endpoints available" in answer.text
@@ -118,7 +119,7 @@ def test_proxy_error_is_reported_as_what_the_api_server_said(
     from stackcheck.kube.errors import ProxyError
 
     url, ca = tls_server
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     kube = load_access(None, str(_kubeconfig(tmp_path / "config", url, ca)), environ={"HOME": str(tmp_path)})
     http = Http("prometheus", url + PROXY.rsplit("/-/", 1)[0], session=kube.session())
     with pytest.raises(ProxyError, match=r'HTTP 503 ServiceUnavailable: no endpoints available for service '

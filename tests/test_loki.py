@@ -10,6 +10,7 @@ import io
 import json
 import re
 import time
+from typing import TypedDict
 
 import pytest
 
@@ -34,7 +35,16 @@ CANARY_NEWEST_NS = 1796110148379831877
 CANARY_OLDEST_NS = 1796110128331971037
 #: The ``ts`` the newest captured line carries ("2026-12-01T07:29:08.279Z"), 100 ms before Loki's stamp.
 CANARY_NEWEST_TS_NS = 1796110148279000000
-WIDE = {"start_ns": 1796110000 * NS, "end_ns": 1796111000 * NS}
+
+
+class Window(TypedDict):
+    """query_range's time window, to pass as ``**WIDE``."""
+
+    start_ns: int
+    end_ns: int
+
+
+WIDE: Window = {"start_ns": 1796110000 * NS, "end_ns": 1796111000 * NS}
 
 
 def loki(fake: LokiFake) -> LokiClient:

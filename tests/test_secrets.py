@@ -23,7 +23,7 @@ import subprocess
 import sys
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -339,7 +339,7 @@ def test_a_check_whose_own_message_holds_the_token(prometheus):
 class EchoOnQuery(FakeServer):
     """Prometheus 2.42 captures, except that queries answer 500 echoing the request's Authorization."""
 
-    def _answer(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, str | None, bytes]:
+    def _answer(self, method: str, target: str, headers: Mapping[str, str]) -> tuple[int, str | None, bytes]:
         if target.startswith("/api/v1/query"):
             self.requests.append(Seen(method, target, headers))
             return 500, "text/plain; charset=utf-8", headers.get("Authorization", "").encode()

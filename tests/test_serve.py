@@ -29,7 +29,7 @@ from stackcheck.serve.command import build_target_args_for_test, parse_listen
 from stackcheck.serve.metrics import Round, SmokeMetrics
 from stackcheck.serve.rounds import smoke_command
 from stackcheck.serve.server import ExporterServer, Schedule, Scheduler
-from tests.fakes import BodyFake, grafana_routes, jaeger_routes, loki_routes
+from tests.fakes import BodyFake, grafana_routes, jaeger_routes
 from tests.localstack import (
     REPO,
     STACKCHECK,
@@ -40,6 +40,7 @@ from tests.localstack import (
     needs_binaries,
     processes_under,
 )
+from tests.lokifake import loki_routes
 from tests.recording import RecordingProxy
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from stackcheck.budgets import MARGIN_S
 from stackcheck.checks import grafana as g
 from stackcheck.checks import telemetry as t
 from stackcheck.clients.grafana import GrafanaClient, QueryResult
@@ -576,7 +577,7 @@ def test_selector_and_service_match_the_probe_deployment() -> None:
 
 def test_budgets_are_built_from_the_constants() -> None:
     """Each budget is its pipeline's delays plus the margin (numbers for the report)."""
-    assert t.log_delivery_s() == 2 * t.ALLOY_BATCH_WAIT_S + t.MARGIN_S == 7.0
+    assert t.log_delivery_s() == 2 * t.ALLOY_BATCH_WAIT_S + MARGIN_S == 7.0
     assert t.log_fresh_s() == 17.0
     assert t.trace_delivery_s() == pytest.approx(5.2)
     assert t.trace_fresh_s() == pytest.approx(15.2)

@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.deployfake import cluster
 
 STACKCHECK = Path(sys.executable).parent / "stackcheck"
 
 
-def _verify(tmp_path: Path, kubeconfig: Path, *extra: str) -> tuple[int, dict[str, object], str]:
+def _verify(tmp_path: Path, kubeconfig: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     report = tmp_path / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_") and k != "KUBECONFIG"}
     env.update(HOME=str(tmp_path / "home"), COLUMNS="200", NO_COLOR="1",
@@ -29,7 +30,7 @@ def test_a_failed_deploy_is_an_error_entry_in_the_report(tmp_path: Path) -> None
     for c in cluster(tmp_path):
         code, report, out = _verify(tmp_path, c.kubeconfig)
         assert code == 1, out
-        (entry,) = report["checks"]  # type: ignore[misc]
+        (entry,) = report["checks"]
         assert entry["id"] == "deploy" and entry["status"] == "error"
         assert "StatefulSet monitoring/prometheus InProgress (pod prometheus-0 Pending: not scheduled " \
                "(Unschedulable): no nodes available to schedule pods)" in entry["message"]
