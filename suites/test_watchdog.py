@@ -64,4 +64,5 @@ def test_watchdog_is_delivered_to_the_deadman_receiver(
 
 def _receiver_of(notification: Any) -> str:
     """The Alertmanager receiver a sink record came from: webhook name or Slack hook path."""
-    return str(getattr(notification, "receiver", None) or notification.raw.get("name") or notification.raw.get("hook"))
+    return str(getattr(notification, "receiver",
+                       None) or notification.raw.get("name") or notification.raw.get("hook"))

@@ -178,7 +178,8 @@ class FakeServer(LoopbackServer):
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
-                status, content_type, body = fake._answer(self.command, self.path, CaseInsensitiveDict(self.headers.items()))
+                status, content_type, body = fake._answer(self.command, self.path,
+                                                          CaseInsensitiveDict(self.headers.items()))
                 self.send_response(status)
                 if content_type:
                     self.send_header("Content-Type", content_type)
@@ -477,7 +478,8 @@ class BodyFake(LoopbackServer):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, content_type, reply = fake._answer(self.command, self.path, CaseInsensitiveDict(self.headers.items()), body)
+                status, content_type, reply = fake._answer(self.command, self.path,
+                                                           CaseInsensitiveDict(self.headers.items()), body)
                 self.send_response(status)
                 if content_type:
                     self.send_header("Content-Type", content_type)
@@ -511,7 +513,8 @@ def grafana_routes() -> dict[tuple[str, str], Reply]:
     """Grafana legacy /api: health, datasources, dashboards, datasource queries."""
     return {
         ("GET", "/api/health"): Reply.quoted(GRAFANA_HEALTH_DOC, "grafana.md §1"),
-        ("GET", "/api/datasources"): Reply.quoted(GRAFANA_DATASOURCES, "grafana.md §4 (array of the by-uid body)"),
+        ("GET", "/api/datasources"): Reply.quoted(GRAFANA_DATASOURCES,
+                                                  "grafana.md §4 (array of the by-uid body)"),
         ("GET", "/api/datasources/uid/<uid>/health"): Reply.quoted(GRAFANA_DATASOURCE_HEALTH_DOC,
                                                                   "grafana.md §5"),
         ("GET", "/api/search"): Reply.quoted(GRAFANA_SEARCH, "grafana.md §2 (made valid JSON)"),

@@ -23,7 +23,8 @@ Json = dict[str, Any]
 
 
 class _Fake(Protocol):
-    """The KubeFake members the controllers use: mypy takes a protocol, not the subclass, as a mixin's self."""
+    """The KubeFake members the controllers use: mypy takes a protocol, not the subclass, as a mixin's
+    self."""
 
     objects: dict[tuple[str, str, str], Json]
     probes: dict[str, ProbePod]
@@ -35,7 +36,8 @@ class _Fake(Protocol):
 
     def get(self, resource: str, namespace: str, name: str) -> Json | None: ...
     def of_kind(self, key: str, namespace: str | None = None) -> list[Json]: ...
-    def create(self, body: Json, manager: str, *, dry_run: bool = False, namespace: str | None = None) -> Json: ...
+    def create(self, body: Json, manager: str, *, dry_run: bool = False,
+               namespace: str | None = None) -> Json: ...
     def client_side_apply(self, body: Json) -> Json: ...
     def _replace_pods(self, owner: Json, names: list[str], generate: str | None) -> None: ...
     def _event(self, regarding: Json, reason: str, message: str) -> None: ...
@@ -63,11 +65,14 @@ class Controllers:
         spec_changed = old is None or old.get("spec") != obj.get("spec")
         if kind == "HorizontalPodAutoscaler" and old is None and "status" not in obj:
             obj["status"] = cluster.hpa_status()
-        if kind not in ("Deployment", "StatefulSet", "DaemonSet", "PersistentVolumeClaim") or not spec_changed:
+        if kind not in ("Deployment", "StatefulSet", "DaemonSet",
+                        "PersistentVolumeClaim") or not spec_changed:
             return
         if kind == "Deployment":
-            obj["status"] = cluster.deployment_status(obj, deadline_exceeded=(ns, name) in self.deadline_exceeded)
-            self._replace_pods(obj, [f"{name}-{cluster.pod_template_hash(obj)}-{cluster.short_hash([name, i], 5)}"
+            obj["status"] = cluster.deployment_status(obj,
+                                                      deadline_exceeded=(ns, name) in self.deadline_exceeded)
+            self._replace_pods(obj,
+                               [f"{name}-{cluster.pod_template_hash(obj)}-{cluster.short_hash([name, i], 5)}"
                                      for i in range(int(obj["spec"].get("replicas", 1)))],
                                generate=f"{name}-{cluster.pod_template_hash(obj)}-")
         elif kind == "StatefulSet":
@@ -94,7 +99,8 @@ class Controllers:
                 self.objects.pop(("pods", ns, pod["metadata"]["name"]), None)
         for name in names:
             if self.get("pods", ns, name) is None:
-                pod = self.create(cluster.pending_pod(owner, name, generate_name=generate), "kube-controller-manager")
+                pod = self.create(cluster.pending_pod(owner, name, generate_name=generate),
+                                  "kube-controller-manager")
                 self._event(pod, "FailedScheduling", "no nodes available to schedule pods")
 
     def _event(self: _Fake, regarding: Json, reason: str, message: str) -> None:
@@ -106,7 +112,8 @@ class Controllers:
             "kind": "Event", "apiVersion": "events.k8s.io/v1", **new}
 
     def expire_deadline(self: _Fake, namespace: str, name: str) -> None:
-        """The Deployment ran out of progressDeadlineSeconds (g1: Progressing False ProgressDeadlineExceeded)."""
+        """The Deployment ran out of progressDeadlineSeconds (g1: Progressing False
+        ProgressDeadlineExceeded)."""
         self.deadline_exceeded.add((namespace, name))
         with self._lock:
             obj = self.objects[("deployments", namespace, name)]
@@ -128,7 +135,8 @@ class Controllers:
                                  "labels": {"app.kubernetes.io/name": "stackcheck-sink"}},
                     "spec": {"type": "ClusterIP", "selector": {"app.kubernetes.io/name": "stackcheck-sink"},
                              "ports": [{"name": "smtp", "port": 2525, "targetPort": 2525, "protocol": "TCP"},
-                                       {"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]}}
+                                       {"name": "http", "port": 8080, "targetPort": 8080,
+                                        "protocol": "TCP"}]}}
             self.client_side_apply(sink)
             self.endpoints.add(("monitoring", "stackcheck-sink"))
         deployment["spec"]["replicas"] = pods
@@ -136,10 +144,12 @@ class Controllers:
         # A cluster with a node: a completed rollout (not captured here, kubernetes-api.md §3).
         done = {"availableReplicas": pods, "observedGeneration": 1, "readyReplicas": pods, "replicas": pods,
                 "updatedReplicas": pods,
-                "conditions": [{"lastTransitionTime": cluster.CREATED_AT, "lastUpdateTime": cluster.CREATED_AT,
+                "conditions": [{"lastTransitionTime": cluster.CREATED_AT,
+                                "lastUpdateTime": cluster.CREATED_AT,
                                 "message": "Deployment has minimum availability.",
                                 "reason": "MinimumReplicasAvailable", "status": "True", "type": "Available"},
-                               {"lastTransitionTime": cluster.CREATED_AT, "lastUpdateTime": cluster.CREATED_AT,
+                               {"lastTransitionTime": cluster.CREATED_AT,
+                                "lastUpdateTime": cluster.CREATED_AT,
                                 "message": f'ReplicaSet "phase5-backend-{cluster.pod_template_hash(stored)}" '
                                            "has successfully progressed.",
                                 "reason": "NewReplicaSetAvailable", "status": "True", "type": "Progressing"}]}
@@ -153,13 +163,16 @@ class Controllers:
         hpa_status = cluster.hpa_status()
         hpa_status.update(currentReplicas=pods, desiredReplicas=pods)
         with self._lock:
-            self.objects[("horizontalpodautoscalers", "phase5", stored_hpa["metadata"]["name"])]["status"] = hpa_status
+            self.objects[("horizontalpodautoscalers", "phase5",
+                          stored_hpa["metadata"]["name"])]["status"] = hpa_status
         for index, suffix in zip(range(pods), ("4xk2p", "9qzlm", "b7t2w", "x5vnc"), strict=False):
             self.add_probe_pod(self.get("deployments", "phase5", "phase5-backend") or stored,
-                               f"phase5-backend-{cluster.pod_template_hash(stored)}-{suffix}", f"10.244.0.{11 + index}")
+                               f"phase5-backend-{cluster.pod_template_hash(stored)}-{suffix}",
+                               f"10.244.0.{11 + index}")
 
     def add_probe_pod(self: _Fake, deployment: Json, name: str, ip: str, phase: str = "Running") -> None:
-        """A pod of the probe's ReplicaSet as a kubelet reports it (Running, Ready, with an IP; not captured)."""
+        """A pod of the probe's ReplicaSet as a kubelet reports it (Running, Ready, with an IP; not
+        captured)."""
         pod = cluster.pending_pod(deployment, name, generate_name=name.rsplit("-", 1)[0] + "-")
         pod["spec"].update(nodeName="kind-control-plane")
         container = pod["spec"]["containers"][0]
@@ -177,7 +190,8 @@ class Controllers:
         self.probes[name] = _probe_pod()
 
     def _namespace_controller(self: _Fake, name: str) -> None:
-        """h1–h7: a Terminating namespace is seen once as is; then its content goes, and it goes when empty."""
+        """h1–h7: a Terminating namespace is seen once as is; then its content goes, and it goes when
+        empty."""
         ns = self.objects.get(("namespaces", "", name))
         if ns is None or not ns["metadata"].get("deletionTimestamp"):
             return

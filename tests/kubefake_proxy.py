@@ -53,7 +53,8 @@ class Proxies:
             return 404, _not_found(_by_key()["services"], name), []
         ports = (service.get("spec") or {}).get("ports") or []
         if port and not any(str(p.get("port")) == port or p.get("name") == port for p in ports):
-            return 503, _status(503, "ServiceUnavailable", f'no service port "{port}" found for service "{name}"'
+            return 503, _status(503, "ServiceUnavailable",
+                                f'no service port "{port}" found for service "{name}"'
                                if not port.isdigit() else f'no service port {port} found for service "{name}"'), []
         if not self._has_endpoints(service):
             return 503, _status(503, "ServiceUnavailable", f'no endpoints available for service "{name}"'), []

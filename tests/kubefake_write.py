@@ -50,7 +50,8 @@ def write(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str | None, ve
         return _patch(fake, req, res, ns, name)
     if verb == "delete":
         return _delete(fake, req, res, ns, name)
-    return 405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"), []
+    return 405, status(405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource"), []
 
 
 def fake_res(fake: KubeFake, key: str) -> Res:
@@ -196,7 +197,8 @@ def _commit(fake: KubeFake, req: Recorded, res: Res, current: Json, new: Json, w
         return code, new, warnings
     new["metadata"]["resourceVersion"] = str(next(fake._versions))
     fake._store(res, new, old=current)
-    return code, fake.get(res.key, str(new["metadata"].get("namespace") or ""), new["metadata"]["name"]) or new, warnings
+    return code, fake.get(res.key, str(new["metadata"].get("namespace") or ""),
+                          new["metadata"]["name"]) or new, warnings
 
 
 def _apply(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answer:
@@ -207,7 +209,8 @@ def _apply(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
     try:
         body = req.body if isinstance(req.body, dict) else yaml.safe_load(str(req.body))
     except yaml.YAMLError as exc:
-        return 400, status(400, "BadRequest", f"error decoding YAML: error converting YAML to JSON: {exc}"), []
+        return 400, status(400, "BadRequest",
+                           f"error decoding YAML: error converting YAML to JSON: {exc}"), []
     if not isinstance(body, dict):
         return 400, status(400, "BadRequest", "error decoding YAML: not an object"), []
     unknown = _unknown_top_level(body)
@@ -217,7 +220,8 @@ def _apply(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
         return 500, status(500, "", f"failed to create typed patch object ({where}; {gvk}): {unknown}: "
                                     "field not declared in schema"), []
     if (body.get("metadata") or {}).get("name") != name:
-        return 400, status(400, "BadRequest", f"the name of the object ({(body.get('metadata') or {}).get('name')}) "
+        return 400, status(400, "BadRequest",
+                           f"the name of the object ({(body.get('metadata') or {}).get('name')}) "
                                               f"does not match the name on the URL ({name})"), []
     manager, force = req.query["fieldManager"][0], req.query.get("force") in (["true"], ["True"])
     applied = {**copy.deepcopy(body), "apiVersion": res.api_version, "kind": res.kind}
@@ -304,4 +308,5 @@ def _delete(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answ
     if res.group:
         details["group"] = res.group
     details.update(kind=res.plural, uid=uid)
-    return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}, []
+    return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                 "details": details}, []

@@ -102,8 +102,8 @@ class LokiFake(BodyFake):
         backward = params.get("direction", ["backward"])[0] == "backward"
         answer = copy.deepcopy(self.categorized if categorized else self.plain)
         result = answer["data"]["result"]
-        entries = [(int(value[0]), index, value) for index, item in enumerate(result) for value in item["values"]
-                   if start <= int(value[0]) < end]
+        entries = [(int(value[0]), index, value) for index,
+                   item in enumerate(result) for value in item["values"] if start <= int(value[0]) < end]
         kept = sorted(entries, key=lambda e: e[0], reverse=backward)[:limit]
         for index, item in enumerate(result):
             item["values"] = [value for _, i, value in kept if i == index]

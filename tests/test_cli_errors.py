@@ -101,7 +101,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             "no-binaries": (["up", "--manifests", manifests], {**env, "PATH": str(bare_path)}),
             "status": (["status"], env),
             "down": (["down"], env),
-            "deploy": (["deploy"], {**{k: v for k, v in env.items() if k != "KUBECONFIG"}, "HOME": str(base)}),
+            "deploy": (["deploy"], {**{k: v for k, v in env.items() if k != "KUBECONFIG"},
+                                    "HOME": str(base)}),
         }
         started = {}
         try:

@@ -82,7 +82,8 @@ def test_stages_apply_namespaces_and_cluster_rbac_first(kind: Cluster) -> None:
 
 
 def test_apply_is_server_side_with_field_manager_stackcheck_and_strict_validation(kind: Cluster) -> None:
-    """Every apply is application/apply-patch+yaml, fieldManager=stackcheck, fieldValidation=Strict, never force."""
+    """Every apply is application/apply-patch+yaml, fieldManager=stackcheck, fieldValidation=Strict, never
+    force."""
     kind.deploy(wait=False)
     applies = [r for r in kind.fake.requests if r.content_type == "application/apply-patch+yaml"]
     assert len(applies) >= len(rendered())
@@ -92,7 +93,8 @@ def test_apply_is_server_side_with_field_manager_stackcheck_and_strict_validatio
 
 
 def test_deploy_after_client_side_apply_needs_no_force(kind: Cluster) -> None:
-    """After `kubectl apply -k` (client-side), deploy takes kubectl's fields over and succeeds without force."""
+    """After `kubectl apply -k` (client-side), deploy takes kubectl's fields over and succeeds without
+    force."""
     for body in rendered():
         kind.fake.client_side_apply(body)
     code, out = kind.deploy(wait=False)
@@ -104,8 +106,10 @@ def test_deploy_after_client_side_apply_needs_no_force(kind: Cluster) -> None:
     assert {e["manager"] for e in sts["metadata"]["managedFields"]} == {"stackcheck"}
 
 
-def test_without_the_takeover_kubectl_fields_would_conflict(kind: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The double reproduces the real conflict (volumeClaimTemplates, fieldRef): the takeover is what avoids it."""
+def test_without_the_takeover_kubectl_fields_would_conflict(kind: Cluster,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The double reproduces the real conflict (volumeClaimTemplates, fieldRef): the takeover is what avoids
+    it."""
     for body in rendered():
         kind.fake.client_side_apply(body)
     monkeypatch.setattr(kube_apply, "TAKEOVER_MANAGERS", ())
@@ -119,8 +123,8 @@ def _other_manager_takes(c: Cluster, name: str = "blackbox-exporter-config") -> 
 
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "monitoring"},
             "data": {"blackbox.yml": "modules: {}\n"}}
-    answer = requests.patch(f"{c.fake.url}/api/v1/namespaces/monitoring/configmaps/{name}", data=json.dumps(body),
-                            params={"fieldManager": "other-manager", "force": "true"},
+    answer = requests.patch(f"{c.fake.url}/api/v1/namespaces/monitoring/configmaps/{name}",
+                            data=json.dumps(body), params={"fieldManager": "other-manager", "force": "true"},
                             headers={"Authorization": f"Bearer {c.fake.token}",
                                      "Content-Type": "application/apply-patch+yaml"}, timeout=5)
     assert answer.status_code == 200, answer.text
@@ -204,7 +208,8 @@ def test_context_server_and_namespaces_are_printed_before_any_change(kind: Clust
     assert "namespaces monitoring, monitoring-agents, phase5, tracing" in head
 
 
-def test_missing_grafana_secret_is_created_with_a_random_value_never_printed(kind: Cluster, tmp_path: Path) -> None:
+def test_missing_grafana_secret_is_created_with_a_random_value_never_printed(kind: Cluster,
+                                                                             tmp_path: Path) -> None:
     """grafana-admin is created with a random password; output and JSON show only the kubectl command."""
     report = tmp_path / "deploy.json"
     _, out = kind.deploy(wait=False, json_path=str(report))
@@ -277,7 +282,8 @@ def _manifests_without_pdb(tmp_path: Path) -> Path:
     return copy
 
 
-def test_prune_deletes_a_member_that_left_the_manifests_and_lists_it_first(kind: Cluster, tmp_path: Path) -> None:
+def test_prune_deletes_a_member_that_left_the_manifests_and_lists_it_first(kind: Cluster,
+                                                                           tmp_path: Path) -> None:
     """An object removed from the manifests is listed, then deleted; nothing else is."""
     kind.deploy(wait=False)
     copy = _manifests_without_pdb(tmp_path)
@@ -332,7 +338,8 @@ def test_a_changed_config_rolls_the_workloads_that_mount_it(kind: Cluster, tmp_p
 
     def hashes() -> dict[str, str]:
         return {k[2]: o["spec"]["template"]["metadata"].get("annotations", {}).get(CONFIG_HASH_ANNOTATION, "")
-                for k, o in kind.fake.objects.items() if k[0] in ("deployments", "statefulsets", "daemonsets")}
+                for k, o in kind.fake.objects.items() if k[0] in ("deployments", "statefulsets",
+                                                                  "daemonsets")}
 
     before = hashes()
     kind.deploy(wait=False, manifests=str(copy))
@@ -367,7 +374,8 @@ def test_image_pull_backoff_fails_fast_and_names_the_waiting_reason(kind: Cluste
     kind.deploy(wait=False)
     pod = next(p for k, p in kind.fake.objects.items() if k[0] == "pods" and k[2].startswith("grafana-"))
     pod["status"]["containerStatuses"] = [{"name": "grafana", "ready": False, "restartCount": 0, "state": {
-        "waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "grafana/grafana:12.3.1"'}}}]
+        "waiting": {"reason": "ImagePullBackOff",
+                    "message": 'Back-off pulling image "grafana/grafana:12.3.1"'}}}]
     start = kind.clock.now
     ok, out = _wait_after(kind)
     assert not ok and kind.clock.now - start < 60

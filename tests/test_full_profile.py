@@ -28,7 +28,8 @@ pytestmark = [needs_binaries, pytest.mark.binaries]
 
 LOCAL_ALERTS = ("HighErrorRate", "HighResponseTime", "DatabaseConnectionPoolExhausted", "AuditLogFailures",
                 "ReminderDeliveryFailures", "KafkaConsumerLag", "PodDown", "Watchdog")
-K8S_ALERTS = ("HighCPUUsage", "HighMemoryUsage", "PodRestartingTooOften", "DeploymentReplicaMismatch", "HPAMaxedOut")
+K8S_ALERTS = ("HighCPUUsage", "HighMemoryUsage", "PodRestartingTooOften", "DeploymentReplicaMismatch",
+              "HPAMaxedOut")
 
 
 def _started(tmp: Path, port_base: int, edit: tuple[str, str, str] | None = None) -> Stack:
@@ -53,7 +54,8 @@ def stack_factory(tmp_path: Path) -> Iterator[list[Stack]]:
             kill(pid)
 
 
-def _report(stack: Stack, tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, object]]]:
+def _report(stack: Stack, tmp: Path,
+            *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, object]]]:
     path = tmp / "r.json"
     result = stack.run("verify", "--profile", "full", "--json", str(path), *args, timeout=300)
     checks = {c["id"]: c for c in json.loads(path.read_text())["checks"]}
@@ -85,7 +87,8 @@ def test_an_alert_whose_threshold_cannot_be_reached_fails_naming_it(
         tmp_path: Path, stack_factory: list[Stack]) -> None:
     """On manifests where HighErrorRate can never fire, its check fails and says what was seen."""
     stack = _started(tmp_path, free_port_base(), ("config/prometheus/rules/alerts.rules.yml",
-                                       "phase5:http_requests:rate5m > 0.05", "phase5:http_requests:rate5m > 5"))
+                                       "phase5:http_requests:rate5m > 0.05",
+                                                  "phase5:http_requests:rate5m > 5"))
     stack_factory.append(stack)
     result, checks = _report(stack, tmp_path, "-k", "HighErrorRate")
     assert result.returncode == 1
@@ -150,11 +153,13 @@ def test_an_alert_joining_a_group_that_already_notified_is_bound_by_group_interv
     body = [{"labels": seeded, "annotations": {"summary": "seeded by the test"},
              "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
              "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 600))}]
-    posted = requests.post(f"{endpoints['alertmanager']}/api/v2/alerts", json=body, timeout=5)  # type: ignore[index]
+    posted = requests.post(f"{endpoints['alertmanager']}/api/v2/alerts", json=body,
+                           timeout=5)  # type: ignore[index]
     assert posted.status_code == 200, posted.text
     sink = SinkClient(endpoints["sink"])  # type: ignore[index]
     sink.wait_for(timeout=30, alertname="DatabaseConnectionPoolExhausted", channel="#alerts-database")
-    result, checks = _report(stack, tmp_path, "-k", "reaches_its_channels and DatabaseConnectionPoolExhausted")
+    result, checks = _report(stack, tmp_path, "-k",
+                             "reaches_its_channels and DatabaseConnectionPoolExhausted")
     delivered = checks["alerts.delivered[DatabaseConnectionPoolExhausted]"]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert delivered["status"] == "passed", delivered
@@ -197,12 +202,14 @@ def test_an_alert_already_firing_before_its_fault_fails_instead_of_passing_on_st
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # poll until Prometheus shows it firing
-            alerts = requests.get(f"{endpoints['prometheus']}/api/v1/alerts", timeout=5).json()  # type: ignore[index]
+            alerts = requests.get(f"{endpoints['prometheus']}/api/v1/alerts",
+                                  timeout=5).json()  # type: ignore[index]
             if any(a["labels"].get("alertname") == "DatabaseConnectionPoolExhausted" and a["state"] == "firing"
                    for a in alerts["data"]["alerts"]):
                 break
             time.sleep(0.25)
-        result, checks = _report(stack, tmp_path, "-k", "fires_under_its_fault and DatabaseConnectionPoolExhausted")
+        result, checks = _report(stack, tmp_path, "-k",
+                                 "fires_under_its_fault and DatabaseConnectionPoolExhausted")
     finally:
         set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": False})  # type: ignore[index]
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr

@@ -32,7 +32,8 @@ def _hadolint() -> str:
 
 def _instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    return [(m.group(1).upper(), m.group(2)) for m in re.finditer(r"^([A-Za-z]+)\s+(.*)$", text, re.MULTILINE)]
+    return [(m.group(1).upper(), m.group(2)) for m in re.finditer(r"^([A-Za-z]+)\s+(.*)$", text,
+                                                                  re.MULTILINE)]
 
 
 def test_dockerfile_passes_hadolint() -> None:
@@ -51,7 +52,8 @@ def test_every_base_image_is_pinned_to_an_exact_python_tag() -> None:
 
 
 def test_image_runs_as_a_non_root_user_with_stackcheck_as_entry_point() -> None:
-    """The last USER is a numeric non-root uid:gid (so runAsNonRoot can verify it); ENTRYPOINT is stackcheck."""
+    """The last USER is a numeric non-root uid:gid (so runAsNonRoot can verify it); ENTRYPOINT is
+    stackcheck."""
     users = [args for op, args in _instructions() if op == "USER"]
     assert users and re.fullmatch(r"[1-9]\d*:[1-9]\d*", users[-1].strip()), users
     (entry,) = [args for op, args in _instructions() if op == "ENTRYPOINT"]
@@ -84,7 +86,8 @@ def test_no_configmap_holds_a_copy_of_probe_or_sink() -> None:
     probe = (ROOT / "stackcheck" / "probe.py").read_text()
     sink = (ROOT / "stackcheck" / "sink.py").read_text()
     markers = [probe.splitlines()[0], sink.splitlines()[0], "class ProbeServer", "class SinkServer"]
-    for overlay in (ROOT / "manifests", ROOT / "manifests/overlays/kind", ROOT / "manifests/overlays/production"):
+    for overlay in (ROOT / "manifests", ROOT / "manifests/overlays/kind",
+                    ROOT / "manifests/overlays/production"):
         for obj in render_python(overlay):
             if obj.kind == "ConfigMap":
                 for key, value in (obj.body.get("data") or {}).items():
@@ -97,7 +100,8 @@ def test_no_configmap_holds_a_copy_of_probe_or_sink() -> None:
 
 def test_probe_sink_and_serve_run_from_the_stackcheck_image() -> None:
     """The probe, sink and smoke containers run the stackcheck image with `stackcheck <command>`: the base
-    and production name the published image at the package's version, kind the locally built stackcheck:dev."""
+    and production name the published image at the package's version, kind the locally built
+    stackcheck:dev."""
     version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
     assert version
     expected = {"manifests": f"{IMAGE}:{version.group(1)}", "manifests/overlays/production":

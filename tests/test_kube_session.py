@@ -23,7 +23,8 @@ from stackcheck.kube.config import load_access
 from stackcheck.targets.kubernetes import kubernetes_target
 
 CANARY = "canary-kubeconfig-token-51c0ffee"
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI to make a test CA")
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None,
+                                reason="needs the openssl CLI to make a test CA")
 
 
 def _pki(directory: Path) -> tuple[Path, Path, Path]:
@@ -52,7 +53,8 @@ class _Handler(BaseHTTPRequestHandler):
                                "reason": "ServiceUnavailable", "code": 503}
         else:  # a misbehaving server that echoes the credentials it got
             code, body = 500, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                               "message": f"internal error for {self.headers.get('Authorization')}", "code": 500}
+                               "message": f"internal error for {self.headers.get('Authorization')}",
+                               "code": 500}
         payload = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -114,7 +116,8 @@ def test_proxy_session_trusts_the_kubeconfig_ca_despite_requests_ca_bundle(
 
 def test_proxy_error_is_reported_as_what_the_api_server_said(
         tls_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Through Http, the API server's 503 is a ProxyError quoting "no endpoints available", not "not ready"."""
+    """Through Http, the API server's 503 is a ProxyError quoting "no endpoints available", not "not
+    ready"."""
     from stackcheck.clients.http import Http
     from stackcheck.kube.errors import ProxyError
 

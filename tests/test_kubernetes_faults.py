@@ -151,9 +151,11 @@ def test_no_probe_pod_names_the_selector_and_namespace(fake: KubeFake, target: T
 
 
 def test_pod_proxy_unavailable_points_at_network_policy(fake: KubeFake, target: Target) -> None:
-    """A 503 from the pod proxy (API server cannot dial the pod) quotes the API server and names NetworkPolicy."""
+    """A 503 from the pod proxy (API server cannot dial the pod) quotes the API server and names
+    NetworkPolicy."""
     fake.pod_proxy_status = 503
-    with pytest.raises(ProxyError, match=r"HTTP 503 ServiceUnavailable: error trying to reach service.*NetworkPolicy"):
+    with pytest.raises(ProxyError,
+                       match=r"HTTP 503 ServiceUnavailable: error trying to reach service.*NetworkPolicy"):
         kf.K8S_FAULTS["HighErrorRate"][0](target, RUN)
 
 
@@ -339,7 +341,8 @@ def test_switch_to_a_pod_without_ip_quotes_address_not_allowed(fake: KubeFake, t
     allowed" (contracts b1), and the error quotes the API server, not the probe."""
     first = fake.probe_pod_names()[0]
     fake.objects[("pods", "phase5", first)]["status"].pop("podIP")
-    with pytest.raises(ProxyError, match=r"through its pod proxy \(HTTP 400 BadRequest: address not allowed\); "
+    with pytest.raises(ProxyError,
+                       match=r"through its pod proxy \(HTTP 400 BadRequest: address not allowed\); "
                                          r"the pod has no IP yet"):
         kf.K8S_FAULTS["HighErrorRate"][0](target, RUN)
 

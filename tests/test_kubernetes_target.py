@@ -182,7 +182,8 @@ def test_proxy_without_the_session_is_unauthorized(kubeconfig: Path, env: dict[s
     """A plain session is anonymous, and the real API server answers 403 for system:anonymous (contracts c1),
     not 401: the reason component_http must use kube.session()."""
     target = kubernetes_target(None, str(kubeconfig), environ=env)
-    with pytest.raises(Unauthorized, match='API server refused the request to prometheus .*HTTP 403 Forbidden: .*'
+    with pytest.raises(Unauthorized,
+                       match='API server refused the request to prometheus .*HTTP 403 Forbidden: .*'
                                            'User "system:anonymous" cannot get resource "services/proxy"'):
         Http("prometheus", target.url("prometheus") or "").request("GET", "/-/ready")
 
@@ -241,7 +242,8 @@ def test_grafana_health_through_a_proxy_without_endpoints_is_not_a_database_verd
     assert "database" not in str(caught.value)
 
 
-def test_grafana_own_503_is_still_its_database_verdict(fake: KubeFake, kubeconfig: Path, env: dict[str, str]) -> None:
+def test_grafana_own_503_is_still_its_database_verdict(fake: KubeFake, kubeconfig: Path,
+                                                       env: dict[str, str]) -> None:
     """Grafana's own 503 body (its database failing) still reaches the check as Grafana's verdict."""
     from stackcheck.clients.grafana import GrafanaClient
 

@@ -61,8 +61,8 @@ def test_verify_with_prometheus_down_writes_an_error_entry_everywhere_and_exits_
     report, junit = tmp_path / "r.json", tmp_path / "j.xml"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}, "COLUMNS": "80"}
     ran = subprocess.run([str(STACKCHECK), "verify", "--target", "urls", "--prometheus-url", url,
-                          "--manifests", str(REPO / "manifests"), "--json", str(report), "--junit-xml", str(junit),
-                          "--state-dir", str(tmp_path / "state")],
+                          "--manifests", str(REPO / "manifests"), "--json", str(report), "--junit-xml",
+                          str(junit), "--state-dir", str(tmp_path / "state")],
                          capture_output=True, text=True, env=env, timeout=120, check=False)
     out = ran.stdout + ran.stderr
     assert ran.returncode == 3, out

@@ -28,7 +28,8 @@ def tail_of(tmp_path: Path, lines: list[str]) -> str:
     return log_tail(Proc(name="prometheus", pid=1, argv0="prometheus", log=str(log)))
 
 
-@pytest.mark.parametrize("error", [GO_KIT, SLOG, SLOG_JSON, GO_KIT_JSON], ids=["2.x", "3.x", "3.x-json", "2.x-json"])
+@pytest.mark.parametrize("error", [GO_KIT, SLOG, SLOG_JSON, GO_KIT_JSON],
+                         ids=["2.x", "3.x", "3.x-json", "2.x-json"])
 def test_the_error_line_is_shown_instead_of_the_last_lines(tmp_path: Path, error: str) -> None:
     """An error line among many info lines is what the start-up failure shows, in every log format."""
     assert tail_of(tmp_path, [NOISE[0], error, *NOISE[1:]]) == error

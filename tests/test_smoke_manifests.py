@@ -18,7 +18,8 @@ from stackcheck.local.configs import LOCAL_JOB_GAPS
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"
-OVERLAYS = {"base": MANIFESTS, "kind": MANIFESTS / "overlays/kind", "production": MANIFESTS / "overlays/production"}
+OVERLAYS = {"base": MANIFESTS, "kind": MANIFESTS / "overlays/kind",
+            "production": MANIFESTS / "overlays/production"}
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 READ_VERBS = {"get", "list", "watch"}
 #: The components the smoke profile reads, and nothing else (besides DNS).

@@ -19,7 +19,8 @@ def _verify(tmp_path: Path, kubeconfig: Path, *extra: str) -> tuple[int, dict[st
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_") and k != "KUBECONFIG"}
     env.update(HOME=str(tmp_path / "home"), COLUMNS="200", NO_COLOR="1",
                PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    proc = subprocess.run([str(STACKCHECK), "verify", "--target", "kubernetes", "--kubeconfig", str(kubeconfig),
+    proc = subprocess.run([str(STACKCHECK), "verify", "--target", "kubernetes", "--kubeconfig",
+                           str(kubeconfig),
                            "--deploy", "--deploy-timeout", "2s", "--json", str(report), *extra],
                           env=env, capture_output=True, text=True, timeout=120, check=False)
     return proc.returncode, json.loads(report.read_text()), proc.stdout + proc.stderr

@@ -19,7 +19,8 @@ STALE_RULE = ("rule {name!r} (group {group!r}) says ok, but its last evaluation 
 RULE_NOT_LOADED = "rule {name!r} is not loaded by Prometheus (check rule_files and the rule file)"
 
 
-def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str], now: float | None = None) -> list[str]:
+def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str],
+                 now: float | None = None) -> list[str]:
     """Expected jobs without any target, every target that is not up (with its lastError), and, given
     Prometheus' clock ``now``, every target whose "up" comes from a scrape older than two intervals plus
     its timeout (health is that of the last scrape, however long ago it was)."""
@@ -52,7 +53,8 @@ DOWN_TARGETS = "job {job!r}: {down} of {total} targets down"
 STALE_JOBS = "count by (job) (time() - timestamp(up) > {limit:g})"
 
 
-def up_problems(series: Iterable[dict[str, Any]], expected_jobs: Iterable[str]) -> tuple[list[str], list[str]]:
+def up_problems(series: Iterable[dict[str, Any]],
+                expected_jobs: Iterable[str]) -> tuple[list[str], list[str]]:
     """From :data:`UP_BY_JOB`'s result: (problems, jobs with down targets).
 
     >>> rows = [{"metric": {"job": "a", "up_state": "total"}, "value": [0, "3"]},
@@ -114,4 +116,5 @@ def loaded_rules(groups: Iterable[RuleGroup], kind: str) -> dict[str, dict[str, 
 
 def firing(alerts: Iterable[dict[str, Any]], alertname: str) -> list[dict[str, Any]]:
     """Alerts named ``alertname`` in state firing."""
-    return [a for a in alerts if a.get("state") == "firing" and a.get("labels", {}).get("alertname") == alertname]
+    return [a for a in alerts if a.get("state") == "firing" and a.get("labels",
+                                                                      {}).get("alertname") == alertname]

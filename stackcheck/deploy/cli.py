@@ -46,7 +46,8 @@ def _cluster(parser: argparse.ArgumentParser) -> None:
 
 def add_parsers(sub: Any) -> None:
     """Add ``deploy`` and ``destroy`` to the ``stackcheck`` subparsers."""
-    deploy = sub.add_parser("deploy", help="server-side apply an overlay, wait until it is ready, explain what is not")
+    deploy = sub.add_parser("deploy",
+                            help="server-side apply an overlay, wait until it is ready, explain what is not")
     _cluster(deploy)
     deploy.add_argument("--dry-run", choices=("server",), default=None,
                         help="server: apply with dryRun=All, print the change table, change nothing")
@@ -57,7 +58,8 @@ def add_parsers(sub: Any) -> None:
                         help="take over fields another field manager owns (never done without this)")
     deploy.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
                         help="delete inventory members that left the manifests (default: --prune)")
-    deploy.add_argument("--json", metavar="PATH", default=_env("json"), help="write stackcheck.deploy/v1 JSON")
+    deploy.add_argument("--json", metavar="PATH", default=_env("json"),
+                        help="write stackcheck.deploy/v1 JSON")
     deploy.add_argument("--allow-faults", action="store_true",
                         help="allow an overlay that marks namespaces disposable on a context that is not kind")
     deploy.add_argument("--secret-file", action="append", default=[], metavar="SECRET/KEY=PATH",
@@ -66,7 +68,8 @@ def add_parsers(sub: Any) -> None:
 
     destroy = sub.add_parser("destroy", help="delete exactly what deploy recorded, and wait until it is gone")
     _cluster(destroy)
-    destroy.add_argument("--yes", action="store_true", help="do not ask on a context that is not a kind cluster")
+    destroy.add_argument("--yes", action="store_true",
+                         help="do not ask on a context that is not a kind cluster")
     destroy.add_argument("--keep-pvcs", action="store_true",
                          help="keep the StatefulSets' claims (and the namespaces holding them)")
     destroy.add_argument("--timeout", type=duration, default=None, metavar="D",
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.command == "deploy":
         from stackcheck.deploy.run import DeployOptions, deploy
 
-        timeout = args.timeout if isinstance(args.timeout, float) or args.timeout is None else duration(args.timeout)
+        timeout = args.timeout if isinstance(args.timeout,
+                                             float) or args.timeout is None else duration(args.timeout)
         return deploy(DeployOptions(
             overlay=args.overlay, context=args.context, kubeconfig=args.kubeconfig, manifests=args.manifests,
             dry_run=args.dry_run == "server", wait=not args.no_wait, timeout_s=timeout,

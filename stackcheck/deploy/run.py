@@ -71,7 +71,8 @@ class Outcome:
     error: str | None = None
 
     def add(self, applied: Applied) -> None:
-        self.rows.append({"group": applied.ref.group, "kind": applied.ref.kind, "namespace": applied.ref.namespace,
+        self.rows.append({"group": applied.ref.group, "kind": applied.ref.kind,
+                          "namespace": applied.ref.namespace,
                           "name": applied.ref.name, "action": applied.action,
                           "uid": (applied.live.get("metadata") or {}).get("uid"),
                           "changed": applied.changed, "took_over": applied.took_over,
@@ -106,7 +107,8 @@ def _apply_all(kube: KubeAccess, bodies: list[dict[str, Any]], opts: DeployOptio
 
 
 def change_table(outcome: Outcome, dry_run: bool) -> Table:
-    view = Table(title="change plan (dry run: nothing changed)" if dry_run else "changes", title_justify="left")
+    view = Table(title="change plan (dry run: nothing changed)" if dry_run else "changes",
+                 title_justify="left")
     view.add_column("action", no_wrap=True)
     view.add_column("object", no_wrap=True)
     view.add_column("fields")
@@ -119,7 +121,8 @@ def change_table(outcome: Outcome, dry_run: bool) -> Table:
         if row.get("took_over"):
             fields = (fields + "; " if fields else "") + f"takes over {', '.join(row['took_over'])}"
         colour = colours.get(row["action"], "white")
-        view.add_row(f"[{colour}]{row['action']}[/{colour}]", escape(f"{row['kind']} {where}"), escape(fields))
+        view.add_row(f"[{colour}]{row['action']}[/{colour}]", escape(f"{row['kind']} {where}"),
+                     escape(fields))
     return view
 
 
@@ -198,7 +201,8 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
                 outcome.not_ready = diagnose(kube, items, console)
                 outcome.result = "failed"
                 return ExitCode.CHECK_FAILED
-        for secret, body in zip([p for p in secret_plans if p.action == "create"], secret_bodies, strict=True):
+        for secret, body in zip([p for p in secret_plans if p.action == "create"], secret_bodies,
+                                strict=True):
             labelled = inventory.label_member(body, set_id)
             if opts.dry_run:
                 outcome.rows.append({"group": "", "kind": "Secret", "namespace": secret.ref.namespace,
@@ -286,8 +290,8 @@ def _write_json(opts: DeployOptions, kube: KubeAccess, plan: Plan, outcome: Outc
         return
     doc = {"schema": SCHEMA, "context": kube.context, "server": kube.server, "overlay": plan.overlay,
            "dry_run": opts.dry_run, "started_at": started.isoformat(), "duration_s": round(duration, 3),
-           "result": outcome.result, "error": outcome.error, "objects": outcome.rows, "secrets": outcome.secrets,
-           "pruned": outcome.pruned, "not_ready": outcome.not_ready}
+           "result": outcome.result, "error": outcome.error, "objects": outcome.rows,
+           "secrets": outcome.secrets, "pruned": outcome.pruned, "not_ready": outcome.not_ready}
     from stackcheck.secrets import scrub
 
     Path(opts.json_path).write_text(scrub(json.dumps(doc, indent=2)) + "\n", encoding="utf-8")

@@ -27,7 +27,8 @@ FILE = "file"
 #: (namespace, name) → key → how its value is made.
 REQUIRED: dict[tuple[str, str], dict[str, str]] = {
     ("monitoring", "grafana-admin"): {"admin-password": RANDOM},
-    ("monitoring", "alertmanager-secrets"): {"slack-webhook-url": FILE, "smtp-password": FILE, "deadman-token": FILE},
+    ("monitoring", "alertmanager-secrets"): {"slack-webhook-url": FILE, "smtp-password": FILE,
+                                             "deadman-token": FILE},
 }
 LABELS = {"app.kubernetes.io/part-of": "stackcheck", "app.kubernetes.io/managed-by": "stackcheck"}
 

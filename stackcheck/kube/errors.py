@@ -87,8 +87,10 @@ _PROXY_HINTS = (
     ("no endpoints available", ("no pod behind the Service is ready: check `kubectl -n {ns} get pods` "
                                "and the pods' events (stackcheck deploy prints them when a wait fails)")),
     ("no service port", "the Service has no such port: compare manifests/ with the deployed Service"),
-    ("address not allowed", "the pod has no IP yet (it is Pending): check `kubectl -n {ns} get pods -o wide`"),
-    ("not found", "the object does not exist: deploy the stack first (stackcheck deploy) or pass --namespace"),
+    ("address not allowed",
+     "the pod has no IP yet (it is Pending): check `kubectl -n {ns} get pods -o wide`"),
+    ("not found",
+     "the object does not exist: deploy the stack first (stackcheck deploy) or pass --namespace"),
     ("error trying to reach service", ("the API server could not dial the pod: a NetworkPolicy in {ns} may "
                                       "drop traffic from the API server's address; allow it")),
 )
@@ -97,9 +99,13 @@ _PROXY_HINTS = (
 def proxy_failure(component: str, url: str, status_code: int, body: str | bytes) -> ProxyError | None:
     """A :class:`ProxyError` when a proxied call was answered by the API server itself, else None.
 
-    >>> body = '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for service \\\\"prometheus\\\\"","reason":"ServiceUnavailable","code":503}'
-    >>> str(proxy_failure("prometheus", "https://k/api/v1/namespaces/monitoring/services/http:prometheus:9090/proxy/-/ready", 503, body)).split(";")[0]
-    'the Kubernetes API server could not reach prometheus through its service proxy (HTTP 503 ServiceUnavailable: no endpoints available for service "prometheus")'
+    >>> body = '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for
+    service \\\\"prometheus\\\\"","reason":"ServiceUnavailable","code":503}'
+    >>> str(proxy_failure("prometheus",
+    "https://k/api/v1/namespaces/monitoring/services/http:prometheus:9090/proxy/-/ready", 503,
+    body)).split(";")[0]
+    'the Kubernetes API server could not reach prometheus through its service proxy (HTTP 503
+    ServiceUnavailable: no endpoints available for service "prometheus")'
     """
     match = _PROXY_PATH.search(url)
     if match is None or status_code < 400:
