@@ -33,8 +33,8 @@ def main() -> None:
             for check in data["checks"]:
                 if check.get("latency_s") is not None:
                     ratio = check["latency_s"] / check["bound_s"]
-                    print(f"  {check['id']:<50} latency {check['latency_s']:6.2f}s  bound {check['bound_s']:6.2f}s"
-                          f"  ratio {ratio:.2f}")
+                    print(f"  {check['id']:<50} latency {check['latency_s']:6.2f}s  bound "
+                          f"{check['bound_s']:6.2f}s  ratio {ratio:.2f}")
         finally:
             subprocess.run([*cli, "down", *state], capture_output=True, cwd=REPO)
 

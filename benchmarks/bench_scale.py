@@ -336,9 +336,10 @@ def main() -> None:
         for name, r in synthetic(count, rules, args.keep).items():
             rows.append((count, rules, name, r))
             statuses = Counter(r["checks"].values())
-            print(f"{name:>20}: {r['wall_s']:6.2f}s  peak RSS {r['peak_rss_mb']:5.0f} MB  {r['requests']:4d} requests  "
-                  f"{r['wire_mb']:6.2f} MB on the wire ({r['decoded_mb']:6.2f} MB decoded)  exit {r['exit']}  "
-                  f"{dict(statuses)}  [{r['targets']} active targets, {r['rules']} rules]", flush=True)
+            print(f"{name:>20}: {r['wall_s']:6.2f}s  peak RSS {r['peak_rss_mb']:5.0f} MB  {r['requests']:4d} "
+                  f"requests  {r['wire_mb']:6.2f} MB on the wire ({r['decoded_mb']:6.2f} MB decoded)  exit "
+                  f"{r['exit']}  {dict(statuses)}  [{r['targets']} active targets, {r['rules']} rules]",
+                  flush=True)
             for (method, path), n in sorted(r["paths"].items(), key=lambda kv: -kv[1]):
                 print(f"{'':>22}{n:4d} x {method} {path}")
             if name == "smoke" and r["exit"] != 0:
@@ -351,7 +352,8 @@ def main() -> None:
     if not args.skip_floor:
         f = floor()
         print(f"default local stack: smoke {', '.join(f'{t:.2f}s' for t in f['smoke_s'])}; one curl of the "
-              f"{f['unique']} distinct GET URLs smoke fetched ({f['requests']} requests): {f['curl_s']:.2f}s (the floor)")
+              f"{f['unique']} distinct GET URLs smoke fetched ({f['requests']} requests): {f['curl_s']:.2f}s "
+              f"(the floor)")
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
                 if result.returncode != 0:
                     sys.exit(f"verify failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
-            print(f"smoke profile, {args.runs} runs: min {min(times):.2f}s  median {statistics.median(times):.2f}s  "
-                  f"max {max(times):.2f}s (target < 5 s)")
+            print(f"smoke profile, {args.runs} runs: min {min(times):.2f}s  median "
+                  f"{statistics.median(times):.2f}s  max {max(times):.2f}s (target < 5 s)")
         finally:
             subprocess.run([*cli, "down", *state], capture_output=True, cwd=REPO)
 

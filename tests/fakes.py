@@ -234,8 +234,8 @@ JAEGER_TRACE_NOT_FOUND = r'''{"data":null,"total":0,"limit":0,"offset":0,"errors
 #: ``fmt.Errorf("query.start_time_min and query.start_time_max are required")`` with 400 (jaegertracing/jaeger
 #: v1.5x ``cmd/query/app/apiv3/http_gateway.go`` ``findTraces``/``tryHandleError``). The same body, byte for
 #: byte, is what open-telemetry/opentelemetry-ebpf-instrumentation's Jaeger test client expects from it.
-JAEGER_OLD_SEARCH_REFUSED = ('{"error":{"httpCode":400,"message":"query.start_time_min and query.start_time_max '
-                             'are required"}}\n')
+JAEGER_OLD_SEARCH_REFUSED = ('{"error":{"httpCode":400,"message":"query.start_time_min and '
+                             'query.start_time_max are required"}}\n')
 
 #: grafana.md §1, doc example of /api/health (verbatim body, HTTP status line dropped).
 GRAFANA_HEALTH_DOC = r'''{

@@ -121,9 +121,10 @@ HPA_SPEC = {"scaleTargetRef", "minReplicas", "maxReplicas", "metrics", "behavior
 PATCH_TYPES = ("application/strategic-merge-patch+json", "application/merge-patch+json",
                "application/json-patch+json", "application/apply-patch+yaml")
 
-_CORE = re.compile(r"^/api/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/status)?$")
-_GROUP = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
-                    r"(?:/(?P<name>[^/]+))?(?:/status)?$")
+_CORE = re.compile(r"^/api/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/"
+                   r"status)?$")
+_GROUP = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/"
+                    r"(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/status)?$")
 _SERVICE_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<ref>[^/]+)/proxy(?P<rest>/.*)?$")
 _POD_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<ref>[^/]+)/proxy(?P<rest>/.*)?$")
 OPEN_PATHS = ("/version", "/readyz", "/livez", "/healthz")

@@ -55,11 +55,11 @@ class Controllers:
         if kind == "Namespace" and old is None and name not in ("kube-system",):
             cm = {"apiVersion": "v1", "kind": "ConfigMap",
                   "metadata": {"name": "kube-root-ca.crt", "namespace": name,
-                               "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used "
-                                               "to verify the kube-apiserver when using internal endpoints such "
-                                               "as the internal service IP or kubernetes.default.svc. No other "
-                                               "usage is guaranteed across distributions of Kubernetes "
-                                               "clusters."}},
+                               "annotations": {"kubernetes.io/description": "Contains a CA bundle that can "
+                                               "be used to verify the kube-apiserver when using internal "
+                                               "endpoints such as the internal service IP or "
+                                               "kubernetes.default.svc. No other usage is guaranteed across "
+                                               "distributions of Kubernetes clusters."}},
                   "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n"}}
             self.create(cm, "kube-controller-manager")
         spec_changed = old is None or old.get("spec") != obj.get("spec")

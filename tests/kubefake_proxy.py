@@ -55,7 +55,8 @@ class Proxies:
         if port and not any(str(p.get("port")) == port or p.get("name") == port for p in ports):
             return 503, _status(503, "ServiceUnavailable",
                                 f'no service port "{port}" found for service "{name}"'
-                               if not port.isdigit() else f'no service port {port} found for service "{name}"'), []
+                               if not port.isdigit() else f'no service port {port} found for service '
+                                                          f'"{name}"'), []
         if not self._has_endpoints(service):
             return 503, _status(503, "ServiceUnavailable", f'no endpoints available for service "{name}"'), []
         full = rest + (f"?{req.raw_query}" if req.raw_query else "")
@@ -75,12 +76,14 @@ class Proxies:
         if self.pod_proxy_status is not None:
             # The apiserver's dial failure (not captured: no pod had an IP in the capture).
             return self.pod_proxy_status, _status(self.pod_proxy_status, "ServiceUnavailable",
-                                                 f"error trying to reach service: dial tcp {ip}:{port_text}: i/o timeout"), []
+                                                 f"error trying to reach service: dial tcp {ip}:{port_text}: "
+                                                 f"i/o timeout"), []
         ports = {str(p["containerPort"]) for c in pod["spec"]["containers"] for p in c.get("ports") or []}
         probe = self.probes.get(name)
         if port_text not in ports or probe is None or rest != "/faults":
             return 503, _status(503, "ServiceUnavailable", f"error trying to reach service: dial tcp "
-                                                          f"{ip}:{port_text}: connect: connection refused"), []
+                                                          f"{ip}:{port_text}: connect: connection "
+                                                          f"refused"), []
         code, body = probe.handle(req.method, req.query, req.body)
         return code, body, []
 

@@ -241,7 +241,8 @@ def conflict_status(conflicts: list[tuple[Path, Json]]) -> Json:
     causes = [{"reason": "FieldManagerConflict", "message": f"conflict with {who(e)}", "field": path_text(p)}
               for p, e in conflicts]
     if len(conflicts) == 1:
-        message = f"Apply failed with 1 conflict: conflict with {who(conflicts[0][1])}: {path_text(conflicts[0][0])}"
+        message = (f"Apply failed with 1 conflict: conflict with {who(conflicts[0][1])}: "
+                   f"{path_text(conflicts[0][0])}")
     else:
         by: dict[str, list[str]] = {}
         for p, e in conflicts:

@@ -38,8 +38,8 @@ def write(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str | None, ve
             new_name = name or str(((req.body or {}) if isinstance(req.body, dict) else {}).get(
                 "metadata", {}).get("name", ""))
             code, body, _ = cluster.response("h4_create_in_terminating_namespace")
-            body["message"] = (f'{res.plural} "{new_name}" is forbidden: unable to create new content in namespace '
-                               f"{ns} because it is being terminated")
+            body["message"] = (f'{res.plural} "{new_name}" is forbidden: unable to create new content in '
+                               f"namespace {ns} because it is being terminated")
             body["details"].update(name=new_name, kind=res.plural)
             body["details"]["causes"][0]["message"] = f"namespace {ns} is being terminated"
             return code, body, []
@@ -108,8 +108,10 @@ def _patch(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
             if req.query.get("fieldValidation") == ["Strict"]:
                 code, body, _ = cluster.response("f4_hpa_unknown_field_strict")
                 shown = "map[spec:map[" + " ".join(f"{k}:{patch['spec'][k]}" for k in unknown) + "]]"
-                body["message"] = f' "" is invalid: patch: Invalid value: "{shown}": strict decoding error: {text}'
-                body["details"]["causes"][0]["message"] = f'Invalid value: "{shown}": strict decoding error: {text}'
+                body["message"] = (f' "" is invalid: patch: Invalid value: "{shown}": strict decoding error: '
+                                   f'{text}')
+                body["details"]["causes"][0]["message"] = (f'Invalid value: "{shown}": strict decoding '
+                                                           f'error: {text}')
                 return code, body, []
             warnings.append(f'299 - "unknown field \\"spec.{unknown[0]}\\""')  # f5
             patch = {**patch, "spec": {k: v for k, v in patch["spec"].items() if k not in unknown}}

@@ -144,8 +144,8 @@ def test_recording_rule_with_only_series_from_before_its_latest_evaluation_fails
     assert last is not None
     verdict = recording_verdict("job:up:sum", group, rule, [last - 120.0], 0, ["up_typo"])
     assert not verdict.ok
-    assert verdict.message.startswith("recording rule job:up:sum (stackcheck-example): its latest evaluation at "
-                                      "15:24:11.626Z wrote no series (its newest sample is 120.0s older")
+    assert verdict.message.startswith("recording rule job:up:sum (stackcheck-example): its latest evaluation "
+                                      "at 15:24:11.626Z wrote no series (its newest sample is 120.0s older")
     assert "it reads up_typo" in verdict.message
 
 

@@ -160,7 +160,8 @@ def test_timeout_names_each_unready_workload_with_the_schedulers_reason(kind: Cl
     assert code == 1
     workloads = [o for o in rendered() if o["kind"] in ("Deployment", "StatefulSet")]
     for body in workloads:
-        block = out.split(f"{body['kind']} {body['metadata']['namespace']}/{body['metadata']['name']}: InProgress")
+        block = out.split(f"{body['kind']} {body['metadata']['namespace']}/{body['metadata']['name']}: "
+                          f"InProgress")
         assert len(block) > 1, body["metadata"]["name"]
         assert "not scheduled (Unschedulable): no nodes available to schedule pods" in block[-1].split("InProgress")[0]
     assert kind.clock.now - 1000.0 >= 30  # the whole budget was used, in polls, not one sleep
@@ -172,8 +173,8 @@ def test_timeout_names_each_claim_with_its_reason_and_storage_class(kind: Cluste
     _, out = kind.deploy(timeout_s=30)
     for claim in ("data-prometheus-0", "data-alertmanager-0", "data-loki-0", "jaeger-data"):
         assert f"claim {claim}: Pending, StorageClass (none set" in out
-        assert (f"PersistentVolumeClaim {claim}: Normal FailedBinding: no persistent volumes available for this "
-                "claim and no storage class is set") in out
+        assert (f"PersistentVolumeClaim {claim}: Normal FailedBinding: no persistent volumes available for "
+                "this claim and no storage class is set") in out
 
 
 def test_progress_deadline_exceeded_fails_fast(kind: Cluster) -> None:
@@ -217,7 +218,8 @@ def test_missing_grafana_secret_is_created_with_a_random_value_never_printed(kin
     assert secret is not None
     value = base64.b64decode(secret["data"]["admin-password"]).decode()
     assert len(value) >= 24 and value not in out and value not in report.read_text()
-    assert "kubectl -n monitoring get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d" in out
+    assert ("kubectl -n monitoring get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 "
+            "-d") in out
 
 
 def test_existing_secret_is_never_overwritten(kind: Cluster) -> None:
@@ -302,7 +304,8 @@ def test_prune_spares_an_object_whose_uid_is_not_the_recorded_one(kind: Cluster,
     kind.fake.objects[key]["metadata"]["uid"] = "someone-elses-uid"
     _, out = kind.deploy(wait=False, manifests=str(_manifests_without_pdb(tmp_path)))
     assert key in kind.fake.objects
-    assert "not pruning PodDisruptionBudget phase5/phase5-backend: its uid is not the one deploy recorded" in out
+    assert ("not pruning PodDisruptionBudget phase5/phase5-backend: its uid is not the one deploy "
+            "recorded") in out
 
 
 def test_no_prune_keeps_members_that_left(kind: Cluster, tmp_path: Path) -> None:
@@ -380,7 +383,8 @@ def test_image_pull_backoff_fails_fast_and_names_the_waiting_reason(kind: Cluste
     ok, out = _wait_after(kind)
     assert not ok and kind.clock.now - start < 60
     assert "Deployment monitoring/grafana: Failed: pod grafana-" in out
-    assert 'container grafana waiting: ImagePullBackOff: Back-off pulling image "grafana/grafana:12.3.1"' in out
+    assert ('container grafana waiting: ImagePullBackOff: Back-off pulling image '
+            '"grafana/grafana:12.3.1"') in out
 
 
 def test_the_live_table_on_a_terminal_shows_each_object(kind: Cluster) -> None:

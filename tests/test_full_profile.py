@@ -185,7 +185,8 @@ def test_the_same_alert_again_within_minutes_is_bound_by_group_interval(
     delivered = checks["alerts.delivered[DatabaseConnectionPoolExhausted]"]
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     message = str(delivered["message"])
-    assert "group_interval 15s (its group was still open: an earlier DatabaseConnectionPoolExhausted" in message
+    assert ("group_interval 15s (its group was still open: an earlier "
+            "DatabaseConnectionPoolExhausted") in message
     assert float(delivered["latency_s"]) <= 1.5 * float(delivered["bound_s"])  # type: ignore[arg-type]
 
 

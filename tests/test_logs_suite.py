@@ -23,7 +23,8 @@ from tests.fakes import PROMETHEUS, FakeServer
 from tests.lokifake import LokiFake
 
 ROOT = Path(__file__).resolve().parents[1]
-ALLOY_SKIPPED = "alloy binary not found; download Grafana Alloy from https://github.com/grafana/alloy/releases"
+ALLOY_SKIPPED = ("alloy binary not found; download Grafana Alloy from "
+                 "https://github.com/grafana/alloy/releases")
 
 
 @pytest.fixture

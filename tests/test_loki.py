@@ -220,8 +220,8 @@ def test_stale_lines_report_their_age_by_their_own_ts() -> None:
     problem = t.log_freshness_problem(captured_streams(), selector='{namespace="phase5"}',
                                       now_ns=CANARY_NEWEST_TS_NS + 100 * NS, max_age_s=17, lookback_s=3600)
     assert problem is not None
-    assert problem.startswith('the newest log line for {namespace="phase5"} in Loki is 100s old by its own ts '
-                              "(limit 17s: one probe summary period + delivery); newest: ")
+    assert problem.startswith('the newest log line for {namespace="phase5"} in Loki is 100s old by its own '
+                              "ts (limit 17s: one probe summary period + delivery); newest: ")
     assert '"service": "phase5-canary"' in problem
 
 

@@ -18,7 +18,8 @@ SLOG = ('time=2026-12-01T08:00:00.000Z level=ERROR source=main.go:622 msg="Error
         '(--config.file=/s/prometheus.yml)" file=/s/prometheus.yml err="parsing YAML file: yaml: line 3"')
 SLOG_JSON = ('{"time":"2026-12-01T08:00:00.000Z","level":"ERROR","source":"main.go:622",'
              '"msg":"Error loading config (--config.file=/s/prometheus.yml)"}')
-GO_KIT_JSON = '{"caller":"main.go:1234","level":"error","msg":"Error loading config","ts":"2026-12-01T08:00:00Z"}'
+GO_KIT_JSON = ('{"caller":"main.go:1234","level":"error","msg":"Error loading '
+               'config","ts":"2026-12-01T08:00:00Z"}')
 NOISE = [f'time=2026-12-01T08:00:0{i}.000Z level=INFO source=main.go:1 msg="step {i}"' for i in range(9)]
 
 

@@ -426,5 +426,6 @@ def test_every_secret_canary_fails_without_scrubbing(tmp_path: Path) -> None:
         f"{len(cases)} of {len(expected)} canaries ran without scrubbing:\n{ran.stdout[-2000:]}")
     assert passed == [], f"these canaries pass without scrubbing, so they prove nothing: {passed}"
     errored = [c.get("name") for c in cases if c.find("error") is not None]
-    assert errored == [], f"these canaries broke instead of failing on the leak: {errored}\n{ran.stdout[-2000:]}"
+    assert errored == [], (f"these canaries broke instead of failing on the leak: "
+                           f"{errored}\n{ran.stdout[-2000:]}")
 

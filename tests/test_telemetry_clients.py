@@ -305,8 +305,8 @@ def test_grafana_query_error_per_ref_id_is_returned_and_judged(grafana_fake: Bod
     assert result.status == 400 and result.frames == []
     query = g.PanelQuery("Agent logs", "A", "loki", "loki", '{a=b}', False, {})
     assert g.query_problem(query, '{a=b}', result) == (
-        "panel 'Agent logs' query A failed: parse error at line 1, col 12: syntax error: unexpected IDENTIFIER, "
-        "expecting STRING (query: {a=b})")
+        "panel 'Agent logs' query A failed: parse error at line 1, col 12: syntax error: unexpected "
+        "IDENTIFIER, expecting STRING (query: {a=b})")
 
 
 def test_grafana_query_request_error_is_an_api_error(grafana_fake: BodyFake) -> None:
@@ -387,8 +387,8 @@ def test_a_trace_that_started_long_ago_is_stale_whatever_the_store_returned() ->
     newest = max(s.start_s for s in spans if s.start_s is not None)
     problem = t.trace_freshness_problem(["telemetrygen"], spans, service="telemetrygen", now_s=newest + 600,
                                         max_age_s=15.2, lookback_s=900)
-    assert problem == ("Jaeger has no trace of 'telemetrygen' that started in the last 15s (one probe heartbeat "
-                       "period + delivery); the newest started 10m ago")
+    assert problem == ("Jaeger has no trace of 'telemetrygen' that started in the last 15s (one probe "
+                       "heartbeat period + delivery); the newest started 10m ago")
 
 
 def test_listed_service_without_any_trace_is_stale() -> None:
@@ -428,8 +428,8 @@ def test_trace_canary_without_our_tag_says_what_was_seen() -> None:
     problem = t.trace_canary_problem(ui_spans(), trace_id=JAEGER_FIXTURE_TRACE_ID, run_id="stackcheck-1",
                                      service="phase5-backend", waited_s=1)
     assert problem is not None
-    assert problem.startswith(f"trace {JAEGER_FIXTURE_TRACE_ID} of run stackcheck-1 is in Jaeger, but no span "
-                              "of service 'phase5-backend' carries stackcheck.run_id=stackcheck-1")
+    assert problem.startswith(f"trace {JAEGER_FIXTURE_TRACE_ID} of run stackcheck-1 is in Jaeger, but no "
+                              "span of service 'phase5-backend' carries stackcheck.run_id=stackcheck-1")
     assert "span e127af99e3b3e074 'okey-dokey-0' of 'telemetrygen' with stackcheck.run_id=None" in problem
 
 
@@ -570,7 +570,8 @@ def test_jaeger_batch_processor_keeps_the_default_timeout() -> None:
     """Jaeger's batch processor has no timeout set, so OTEL_BATCH_TIMEOUT_S (the default) holds."""
     config = yaml.safe_load((MANIFESTS.config_dir / "jaeger" / "config.yaml").read_text())
     assert "timeout" not in (config["processors"]["batch"] or {}), (
-        "jaeger config.yaml sets processors.batch.timeout: update OTEL_BATCH_TIMEOUT_S in checks/telemetry.py")
+        "jaeger config.yaml sets processors.batch.timeout: update OTEL_BATCH_TIMEOUT_S in "
+        "checks/telemetry.py")
 
 
 def test_selector_and_service_match_the_probe_deployment() -> None:

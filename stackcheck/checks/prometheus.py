@@ -11,11 +11,12 @@ from stackcheck.timescale import parse_duration
 
 MISSING_JOB = "job {job!r}: no scrape target at all (is its service discovery or static config right?)"
 DOWN_TARGET = "job {job!r}: target {instance} is {health}: {error}"
-STALE_TARGET = ("job {job!r}: target {instance} says {health}, but its last scrape was {age:.1f}s ago and it is "
-                "scraped every {interval}; its scrape loop has stalled (Prometheus overloaded, or a stuck scrape)")
+STALE_TARGET = ("job {job!r}: target {instance} says {health}, but its last scrape was {age:.1f}s ago and it "
+                "is scraped every {interval}; its scrape loop has stalled (Prometheus overloaded, or a stuck "
+                "scrape)")
 RULE_ERROR = "rule {name!r} (group {group!r}, {file}): {error}"
-STALE_RULE = ("rule {name!r} (group {group!r}) says ok, but its last evaluation was {age:.1f}s ago and its group "
-              "runs every {interval:g}s; the group's evaluation has stalled (Prometheus overloaded?)")
+STALE_RULE = ("rule {name!r} (group {group!r}) says ok, but its last evaluation was {age:.1f}s ago and its "
+              "group runs every {interval:g}s; the group's evaluation has stalled (Prometheus overloaded?)")
 RULE_NOT_LOADED = "rule {name!r} is not loaded by Prometheus (check rule_files and the rule file)"
 
 
@@ -98,7 +99,8 @@ def rule_health_problems(groups: Iterable[RuleGroup], now: float | None = None) 
             if rule.get("health") != "ok":
                 problems.append(RULE_ERROR.format(
                     name=rule.get("name"), group=group.get("name"), file=group.get("file"),
-                    error=rule.get("lastError") or f"health is {rule.get('health', 'unknown')!r} (not evaluated yet)",
+                    error=rule.get("lastError") or f"health is {rule.get('health', 'unknown')!r} (not "
+                                                   f"evaluated yet)",
                 ))
                 continue
             last = parse_time(rule.get("lastEvaluation"))

@@ -269,8 +269,8 @@ def canary_latency_problem(canary: LogLine, *, run_id: str, found_ns: int, bound
 # --- traces ---------------------------------------------------------------------------------------
 
 SERVICE_UNKNOWN = "Jaeger does not list service {service!r}; it lists {services}"
-TRACE_STALE = ("Jaeger has no trace of {service!r} that started in the last {limit:.0f}s (one probe heartbeat "
-               "period + delivery); {newest}")
+TRACE_STALE = ("Jaeger has no trace of {service!r} that started in the last {limit:.0f}s (one probe "
+               "heartbeat period + delivery); {newest}")
 CANARY_TRACE_MISSING = ("trace {trace_id} of run {run_id} is not in Jaeger after {waited:.0f}s "
                         "(GET /api/traces/{trace_id} still answers 404)")
 CANARY_TRACE_WRONG = ("trace {trace_id} of run {run_id} is in Jaeger, but no span of service {service!r} "

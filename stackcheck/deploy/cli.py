@@ -20,7 +20,8 @@ def duration(text: str) -> float:
     """
     match = _DURATION.match(text.strip())
     if not text.strip() or match is None or not any(match.groupdict().values()):
-        raise argparse.ArgumentTypeError(f"--timeout expects a duration such as 30s, 5m or 1m30s, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--timeout expects a duration such as 30s, 5m or 1m30s, got "
+                                         f"{text!r}")
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
     value = parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0)
     if value <= 0:
@@ -34,8 +35,8 @@ def _env(option: str, default: Any = None) -> Any:
 
 def _cluster(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlay", default=_env("overlay", "kind"), metavar="kind|production|DIR",
-                        help="what to deploy: manifests/overlays/kind (default), .../production, or a directory "
-                             "with a kustomization.yaml")
+                        help="what to deploy: manifests/overlays/kind (default), .../production, or a "
+                             "directory with a kustomization.yaml")
     parser.add_argument("--context", metavar="NAME", default=_env("context"),
                         help="kubeconfig context (default: the current-context)")
     parser.add_argument("--kubeconfig", metavar="PATH", default=_env("kubeconfig"),
@@ -61,7 +62,8 @@ def add_parsers(sub: Any) -> None:
     deploy.add_argument("--json", metavar="PATH", default=_env("json"),
                         help="write stackcheck.deploy/v1 JSON")
     deploy.add_argument("--allow-faults", action="store_true",
-                        help="allow an overlay that marks namespaces disposable on a context that is not kind")
+                        help="allow an overlay that marks namespaces disposable on a context that is not "
+                             "kind")
     deploy.add_argument("--secret-file", action="append", default=[], metavar="SECRET/KEY=PATH",
                         help="value for a missing Secret's key, e.g. alertmanager-secrets/smtp-password=./pw "
                              "(read from the file, never printed)")

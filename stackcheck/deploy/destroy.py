@@ -78,7 +78,8 @@ def wait_gone(kube: KubeAccess, refs: list[Ref], timeout_s: float, console: Cons
         left = [r for r, _ in remaining]
         if len(left) != last:
             console.print(f"  {len(refs) - len(left)}/{len(refs)} gone"
-                          + (f"; waiting for {', '.join(str(r) for r in left[:4])}{' …' if len(left) > 4 else ''}"
+                          + (f"; waiting for "
+                             f"{', '.join(str(r) for r in left[:4])}{' …' if len(left) > 4 else ''}"
                              if left else ""))
             last = len(left)
         if not left or clock() >= deadline:
@@ -115,14 +116,14 @@ def destroy(opts: DestroyOptions, console: Console, *, environ: Mapping[str, str
                   f"inventory Secret {inv_ns}/{inventory.PARENT_NAME}")
     members = inventory.load(kube, inv_ns)
     if members is None:
-        console.print(f"No inventory Secret {inv_ns}/{inventory.PARENT_NAME}: deploy has recorded nothing in this "
-                      "cluster, so nothing is deleted (destroy never deletes by label).")
+        console.print(f"No inventory Secret {inv_ns}/{inventory.PARENT_NAME}: deploy has recorded nothing in "
+                      "this cluster, so nothing is deleted (destroy never deletes by label).")
         return ExitCode.OK
     namespaces = sorted((m for m in members if m.ref.kind == "Namespace"), key=lambda m: m.ref.name)
     others = sorted((m for m in members if m.ref.kind != "Namespace"), key=lambda m: order_key(m.ref),
                     reverse=True)
-    console.print(f"  {len(others)} objects, then namespaces {', '.join(m.ref.name for m in namespaces) or 'none'}"
-                  f"{'; StatefulSet claims kept (--keep-pvcs)' if opts.keep_pvcs else ''}")
+    console.print(f"  {len(others)} objects, then namespaces "
+                  f"{', '.join(m.ref.name for m in namespaces) or 'none'}{'; StatefulSet claims kept (--keep-pvcs)' if opts.keep_pvcs else ''}")
     if not is_kind_context(kube.context) and not opts.yes:
         try:
             reply = ask(f"Delete these {len(members)} objects from context {kube.context}? [y/N] ")

@@ -92,7 +92,8 @@ def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], lis
         phase = (pod.get("status") or {}).get("phase")
         scheduled = condition(pod, "PodScheduled")
         if scheduled is not None and scheduled.get("status") == "False":
-            out.append(f"  pod {name} {phase}: not scheduled ({scheduled.get('reason')}): {scheduled.get('message')}")
+            out.append(f"  pod {name} {phase}: not scheduled ({scheduled.get('reason')}): "
+                       f"{scheduled.get('message')}")
         else:
             out.append(f"  pod {name} {phase}")
         for container, reason, message in waiting_reasons(pod):

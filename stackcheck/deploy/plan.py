@@ -70,7 +70,8 @@ def overlay_dir(overlay: str, manifests: Manifests) -> tuple[str, Path]:
         return overlay, manifests.root / "overlays" / overlay
     path = Path(overlay).expanduser()
     if not path.is_dir() or find_kustomization(path) is None:
-        raise UsageError(f"--overlay {overlay}: not kind, production or a directory with a kustomization.yaml")
+        raise UsageError(f"--overlay {overlay}: not kind, production or a directory with a "
+                         f"kustomization.yaml")
     return path.name, path
 
 

@@ -180,8 +180,8 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
     if plan.disposable and not is_kind_context(kube.context) and not opts.allow_faults:
         raise UsageError(
             f"overlay {plan.overlay} marks namespaces {', '.join(plan.disposable)} disposable "
-            f"(stackcheck.dev/allow-faults=true: verify may inject faults there), and context {kube.context} is "
-            "not a kind cluster; pass --allow-faults if that cluster really is disposable, or deploy "
+            f"(stackcheck.dev/allow-faults=true: verify may inject faults there), and context {kube.context} "
+            "is not a kind cluster; pass --allow-faults if that cluster really is disposable, or deploy "
             "--overlay production")
     timeout = opts.timeout_s if opts.timeout_s is not None else plan.default_timeout_s
     inv_ns = inventory_namespace(plan)
@@ -245,15 +245,15 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
                 result = by_ref.get((row["kind"], row["namespace"], row["name"]))
                 row["status"], row["message"] = (result.status, result.message) if result else (None, None)
             _write_json(opts, kube, plan, outcome, started, clock() - t0)
-            console.print("Not waiting (--no-wait); `stackcheck deploy` again, or `kubectl get pods -A`, shows "
-                          "progress")
+            console.print("Not waiting (--no-wait); `stackcheck deploy` again, or `kubectl get pods -A`, "
+                          "shows progress")
         return ExitCode.OK
     ok, items = wait(kube, [a.ref for a in applied], max(timeout - (clock() - t0), 1.0), console, clock=clock,
                      sleep=sleep, label="objects")
     _statuses(outcome, items)
     if not ok:
-        console.print(f"[red]deploy failed[/red]: {sum(i.result.status != 'Current' for i in items)} object(s) "
-                      "not ready:")
+        console.print(f"[red]deploy failed[/red]: {sum(i.result.status != 'Current' for i in items)} "
+                      "object(s) not ready:")
         outcome.not_ready = diagnose(kube, items, console)
         outcome.result = "failed"
         _write_json(opts, kube, plan, outcome, started, clock() - t0)

@@ -86,8 +86,8 @@ class KubeAccess:
                                lambda: DynamicClient(self.api,
                                                      cache_file=str(cache)))  # type: ignore[no-untyped-call]
         except AttributeError as exc:  # the client's discovery on a body it did not expect
-            raise Unreachable(f"the Kubernetes API server {self.server} answered discovery with an unexpected "
-                              f"body ({exc}); is {self.server} a Kubernetes API server?") from exc
+            raise Unreachable(f"the Kubernetes API server {self.server} answered discovery with an "
+                              f"unexpected body ({exc}); is {self.server} a Kubernetes API server?") from exc
 
     def __repr__(self) -> str:  # never show the configuration: it holds the token
         return f"KubeAccess(context={self.context!r}, namespace={self.namespace!r}, server={self.server!r})"
@@ -191,7 +191,8 @@ class KubeAccess:
         except ResourceNotFoundError as exc:
             from stackcheck.errors import UsageError
 
-            raise UsageError(f"the Kubernetes API server {self.server} does not serve {kind} ({api_version}); "
+            raise UsageError(f"the Kubernetes API server {self.server} does not serve {kind} "
+                             f"({api_version}); "
                              "install its CRD or use a cluster version that has it") from exc
 
 

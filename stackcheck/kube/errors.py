@@ -118,8 +118,8 @@ def proxy_failure(component: str, url: str, status_code: int, body: str | bytes)
     kind = "service proxy" if match["kind"] == "services" else "pod proxy"
     if status_code in (401, 403):
         text = (f"the Kubernetes API server refused the request to {component} through its {kind} "
-                f"(HTTP {status_code} {reason}: {truncate(message)}); the kubeconfig's credentials are missing, "
-                "expired or lack RBAC for services/proxy: refresh them or grant the permission")
+                f"(HTTP {status_code} {reason}: {truncate(message)}); the kubeconfig's credentials are "
+                "missing, expired or lack RBAC for services/proxy: refresh them or grant the permission")
         return ProxyUnauthorized(text, status=status_code, reason=reason, server_message=message)
     hint = next((h for key, h in _PROXY_HINTS if key in message), "check the Service and its pods")
     text = (f"the Kubernetes API server could not reach {component} through its {kind} "
@@ -146,9 +146,11 @@ def api_error(server: str, context: str, what: str, status: int, body: str,
     if status == 403:
         anonymous = "system:anonymous" in message
         fix = ("the request carried no credentials the server accepted: give the kubeconfig user a token or "
-               "client certificate" if anonymous else "grant that permission (RBAC) or use a context that has it")
+               "client certificate" if anonymous else "grant that permission (RBAC) or use a context that "
+                                                      "has it")
         return Unauthorized(
             f"the Kubernetes API server {server} does not allow context {context} to {what} "
             f"(HTTP 403 Forbidden: {truncate(message)}); {fix}")
     return ApiError(
-        f"the Kubernetes API server {server} answered HTTP {status} when asked to {what}: {truncate(message)}")
+        f"the Kubernetes API server {server} answered HTTP {status} when asked to {what}: "
+        f"{truncate(message)}")
