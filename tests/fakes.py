@@ -226,7 +226,7 @@ def alertmanager_fake_fixture() -> Iterator[FakeServer]:
 
 #: jaeger.md §1, the 404 body pinned by http_handler_test.go (verbatim; served as text/plain).
 JAEGER_TRACE_NOT_FOUND = r'''{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":404,"msg":"trace not found"}]}
-'''
+'''  # noqa: E501 (verbatim body)
 
 #: An api_v3 search sent with camelCase names to a Jaeger older than v2.19.0. Derived from code (jaeger.md §7
 #: gives the envelope ``{"error": {"httpCode", "message"}}`` written by http.Error): the old gateway read only
@@ -319,7 +319,7 @@ GRAFANA_DATASOURCE_HEALTH_DOC = r'''{
   "message": "1. Successfully queried the CloudWatch metrics API.\n2. Successfully queried the CloudWatch logs API.",
   "status": "OK"
 }
-'''
+'''  # noqa: E501 (verbatim body)
 
 #: grafana.md §6, doc response example of /api/ds/query (verbatim).
 GRAFANA_DS_QUERY_DOC = r'''{
@@ -362,11 +362,11 @@ GRAFANA_DS_QUERY_DOC = r'''{
 
 #: grafana.md §6, exact serialisation pinned by the plugin SDK's backend/json_test.go (verbatim).
 GRAFANA_DS_QUERY_SDK = r'''{"results":{"A":{"status":202,"frames":[{"schema":{"name":"simple","fields":[{"name":"time","type":"time","typeInfo":{"frame":"time.Time"}},{"name":"valid","type":"boolean","typeInfo":{"frame":"bool"}}]},"data":{"values":[[1577934240000,1577934300000],[true,false]]}},{"schema":{"name":"other","fields":[{"name":"value","type":"number","typeInfo":{"frame":"float64"}}]},"data":{"values":[[1]]}}]}}}
-'''
+'''  # noqa: E501 (verbatim body)
 
 #: grafana.md §6, per-refId error body (verbatim; a Grafana Labs client-test stub, status 400).
 GRAFANA_DS_QUERY_ERROR = r'''{"results":{"A":{"error":"parse error at line 1, col 12: syntax error: unexpected IDENTIFIER, expecting STRING","errorSource":"downstream","status":400}}}
-'''
+'''  # noqa: E501 (verbatim body)
 
 #: grafana.md §6, request-level error table: a query naming an unknown datasource uid (verbatim, 404).
 GRAFANA_DS_QUERY_NOT_FOUND = r'''{"message":"Data source not found","traceID":""}'''

@@ -243,5 +243,6 @@ def namespace_conditions(remaining: list[str], finalizers: list[str]) -> Json:
         if entry["type"] == "NamespaceContentRemaining":
             entry["message"] = "Some resources are remaining: " + ", ".join(remaining)
         elif entry["type"] == "NamespaceFinalizersRemaining":
-            entry["message"] = "Some content in the namespace has finalizers remaining: " + ", ".join(finalizers)
+            entry["message"] = ("Some content in the namespace has finalizers remaining: "
+                                + ", ".join(finalizers))
     return status

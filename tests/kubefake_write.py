@@ -170,7 +170,8 @@ def _update_managed(fake: KubeFake, res: Res, old: Json, new: Json, manager: str
         if mine is None:
             entries.append(fake._entry(manager, "Update", res, changed))
         else:
-            mine["fieldsV1"] = ssa.fields_v1((ssa.paths_of(mine.get("fieldsV1") or {}) & set(after)) | changed)
+            mine["fieldsV1"] = ssa.fields_v1((ssa.paths_of(mine.get("fieldsV1") or {}) & set(after))
+                                             | changed)
     new["metadata"]["managedFields"] = [e for e in entries if e.get("fieldsV1")]
 
 

@@ -39,7 +39,8 @@ def test_dry_run_creates_nothing(kind: Cluster) -> None:
     assert code == 0
     assert kind.stack_objects() == {}
     assert all(r.query.get("dryRun") == ["All"] for r in kind.fake.requests if r.method in ("POST", "PATCH"))
-    assert "change plan (dry run: nothing changed)" in out and f"{len(rendered()) + 1} to create" in out  # + grafana-admin
+    assert "change plan (dry run: nothing changed)" in out
+    assert f"{len(rendered()) + 1} to create" in out  # + grafana-admin
 
 
 def test_dry_run_masks_secret_values(kind: Cluster) -> None:
@@ -163,7 +164,8 @@ def test_timeout_names_each_unready_workload_with_the_schedulers_reason(kind: Cl
         block = out.split(f"{body['kind']} {body['metadata']['namespace']}/{body['metadata']['name']}: "
                           f"InProgress")
         assert len(block) > 1, body["metadata"]["name"]
-        assert "not scheduled (Unschedulable): no nodes available to schedule pods" in block[-1].split("InProgress")[0]
+        assert "not scheduled (Unschedulable): no nodes available to schedule pods" \
+            in block[-1].split("InProgress")[0]
     assert kind.clock.now - 1000.0 >= 30  # the whole budget was used, in polls, not one sleep
     assert max(kind.clock.slept) <= 2.0
 

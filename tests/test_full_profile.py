@@ -94,7 +94,8 @@ def test_an_alert_whose_threshold_cannot_be_reached_fails_naming_it(
     assert result.returncode == 1
     fires = checks["alerts.fires[HighErrorRate]"]
     assert fires["status"] == "failed"
-    assert "HighErrorRate did not fire" in str(fires["message"]) and "Prometheus shows" in str(fires["message"])
+    assert "HighErrorRate did not fire" in str(fires["message"])
+    assert "Prometheus shows" in str(fires["message"])
 
 
 def test_a_critical_alert_routed_to_the_wrong_channel_fails_naming_the_channel(
@@ -178,7 +179,8 @@ def test_the_same_alert_again_within_minutes_is_bound_by_group_interval(
     stack = _started(tmp_path, free_port_base())
     stack_factory.append(stack)
     first, checks = _report(stack, tmp_path, "-k", "DatabaseConnectionPoolExhausted")
-    assert checks["alerts.resolves[DatabaseConnectionPoolExhausted]"]["status"] == "passed", first.stdout[-3000:]
+    assert checks["alerts.resolves[DatabaseConnectionPoolExhausted]"]["status"] == "passed", \
+        first.stdout[-3000:]
     # A fresh group: group_wait (whether the latency met it depends on the machine's load, not asserted).
     assert "group_wait 0s" in str(checks["alerts.delivered[DatabaseConnectionPoolExhausted]"]["message"])
     again, checks = _report(stack, tmp_path, "-k", "DatabaseConnectionPoolExhausted")
@@ -205,8 +207,8 @@ def test_an_alert_already_firing_before_its_fault_fails_instead_of_passing_on_st
         while time.monotonic() < deadline:  # poll until Prometheus shows it firing
             alerts = requests.get(f"{endpoints['prometheus']}/api/v1/alerts",
                                   timeout=5).json()  # type: ignore[index]
-            if any(a["labels"].get("alertname") == "DatabaseConnectionPoolExhausted" and a["state"] == "firing"
-                   for a in alerts["data"]["alerts"]):
+            if any(a["labels"].get("alertname") == "DatabaseConnectionPoolExhausted"
+                   and a["state"] == "firing" for a in alerts["data"]["alerts"]):
                 break
             time.sleep(0.25)
         result, checks = _report(stack, tmp_path, "-k",

@@ -99,7 +99,8 @@ def test_an_alert_resolved_minutes_ago_still_holds_its_group_open(production: di
         "keeps its group)")
 
 
-def test_a_group_is_gone_after_the_resolved_retention_interval_and_clean_up(production: dict[str, Any]) -> None:
+def test_a_group_is_gone_after_the_resolved_retention_interval_and_clean_up(
+        production: dict[str, Any]) -> None:
     """After 15 minutes + group_interval + Alertmanager's 30s clean-up, the group is gone: group_wait."""
     matches = route(production, DB)
     gone = NOW - (RESOLVED_RETENTION_S + 300 + GROUP_CLEANUP_S)

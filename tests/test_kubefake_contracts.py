@@ -215,7 +215,8 @@ def test_creating_in_a_terminating_namespace_is_403(fake: KubeFake) -> None:
     call(fake, "DELETE", "/api/v1/namespaces/tracing")
     answer = call(fake, "POST", "/api/v1/namespaces/tracing/configmaps",
                   body={"metadata": {"name": "late"}, "data": {}})
-    assert answer.status_code == 403 and answer.json()["details"]["causes"][0]["reason"] == "NamespaceTerminating"
+    assert answer.status_code == 403
+    assert answer.json()["details"]["causes"][0]["reason"] == "NamespaceTerminating"
 
 
 def test_an_unscheduled_pod_is_gone_at_once_after_delete(fake: KubeFake) -> None:

@@ -120,8 +120,8 @@ def test_recording_rule_reading_a_missing_metric_fails_and_names_the_rule(tmp_pa
         result = broken.run("verify", "-k", "recording", "--json", str(report_path))
         assert result.returncode == 1, result.stdout + result.stderr
         failed = [c for c in json.loads(report_path.read_text())["checks"] if c["status"] == "failed"]
-        assert [c["id"] for c in failed] == ["rules.recording_returns_data[phase5:websocket_connections:"
-                                             "current]"]
+        assert [c["id"] for c in failed] == [
+            "rules.recording_returns_data[phase5:websocket_connections:current]"]
         assert "phase5:websocket_connections:current" in failed[0]["message"]
         assert "phase5_websocket_connections_typo" in failed[0]["message"]
     finally:

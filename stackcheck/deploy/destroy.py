@@ -123,7 +123,8 @@ def destroy(opts: DestroyOptions, console: Console, *, environ: Mapping[str, str
     others = sorted((m for m in members if m.ref.kind != "Namespace"), key=lambda m: order_key(m.ref),
                     reverse=True)
     console.print(f"  {len(others)} objects, then namespaces "
-                  f"{', '.join(m.ref.name for m in namespaces) or 'none'}{'; StatefulSet claims kept (--keep-pvcs)' if opts.keep_pvcs else ''}")
+                  f"{', '.join(m.ref.name for m in namespaces) or 'none'}"
+                  f"{'; StatefulSet claims kept (--keep-pvcs)' if opts.keep_pvcs else ''}")
     if not is_kind_context(kube.context) and not opts.yes:
         try:
             reply = ask(f"Delete these {len(members)} objects from context {kube.context}? [y/N] ")

@@ -29,8 +29,9 @@ Json = dict[str, Any]
 
 def _when(event: Json) -> str:
     series = event.get("series") or {}
-    return str(series.get("lastObservedTime") or event.get("lastTimestamp") or event.get("deprecatedLastTimestamp")
-               or event.get("eventTime") or (event.get("metadata") or {}).get("creationTimestamp") or "")
+    return str(series.get("lastObservedTime") or event.get("lastTimestamp")
+               or event.get("deprecatedLastTimestamp") or event.get("eventTime")
+               or (event.get("metadata") or {}).get("creationTimestamp") or "")
 
 
 def events_by_object(kube: KubeAccess,

@@ -176,7 +176,8 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
     console.print(f"Deploying overlay {plan.overlay} ({len(plan.objects)} objects from {plan.directory})")
     console.print(f"  context {kube.context}, server {kube.server}")
     console.print(f"  namespaces {', '.join(plan.namespaces)}"
-                  + ("  [bold](dry run: --dry-run=server, nothing will change)[/bold]" if opts.dry_run else ""))
+                  + ("  [bold](dry run: --dry-run=server, nothing will change)[/bold]"
+                     if opts.dry_run else ""))
     if plan.disposable and not is_kind_context(kube.context) and not opts.allow_faults:
         raise UsageError(
             f"overlay {plan.overlay} marks namespaces {', '.join(plan.disposable)} disposable "

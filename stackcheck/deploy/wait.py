@@ -84,7 +84,8 @@ def _fail_fast(tracked: Tracked, now: float) -> Result | None:
                                   f"pod {name} container {container}: {reason}: {message}".rstrip(": "),
                                   reason)
         scheduled = condition(pod, "PodScheduled")
-        if scheduled is not None and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        if scheduled is not None and scheduled.get("status") == "False" \
+                and scheduled.get("reason") == "Unschedulable":
             key = f"Unschedulable:{name}"
             seen.add(key)
             since = tracked.stuck_since.setdefault(key, now)

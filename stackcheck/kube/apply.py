@@ -165,7 +165,8 @@ def takeover_patch(live: dict[str, Any],
         if key in TAKEOVER_MANAGERS and not entry.get("subresource"):
             taken.append(str(entry.get("manager")))
             entry = {**entry, "manager": manager, "operation": "Apply"}
-        if entry.get("manager") == manager and entry.get("operation") == "Apply" and not entry.get("subresource"):
+        if entry.get("manager") == manager and entry.get("operation") == "Apply" \
+                and not entry.get("subresource"):
             if ours is None:
                 ours = copy.deepcopy(entry)
                 kept.append(ours)
