@@ -148,16 +148,16 @@ def test_an_alert_joining_a_group_that_already_notified_is_bound_by_group_interv
     stack = _started(tmp_path, free_port_base())
     stack_factory.append(stack)
     endpoints = stack.state()["endpoints"]
+    assert isinstance(endpoints, dict)
     now = time.time()
     seeded = {"alertname": "DatabaseConnectionPoolExhausted", "severity": "critical", "component": "database",
               "service": "phase5-backend", "pool": "replica"}
     body = [{"labels": seeded, "annotations": {"summary": "seeded by the test"},
              "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
              "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 600))}]
-    posted = requests.post(f"{endpoints['alertmanager']}/api/v2/alerts", json=body,
-                           timeout=5)  # type: ignore[index]
+    posted = requests.post(f"{endpoints['alertmanager']}/api/v2/alerts", json=body, timeout=5)
     assert posted.status_code == 200, posted.text
-    sink = SinkClient(endpoints["sink"])  # type: ignore[index]
+    sink = SinkClient(endpoints["sink"])
     sink.wait_for(timeout=30, alertname="DatabaseConnectionPoolExhausted", channel="#alerts-database")
     result, checks = _report(stack, tmp_path, "-k",
                              "reaches_its_channels and DatabaseConnectionPoolExhausted")
@@ -201,12 +201,12 @@ def test_an_alert_already_firing_before_its_fault_fails_instead_of_passing_on_st
     stack = _started(tmp_path, free_port_base())
     stack_factory.append(stack)
     endpoints = stack.state()["endpoints"]
-    set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": True})  # type: ignore[index]
+    assert isinstance(endpoints, dict)
+    set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": True})
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # poll until Prometheus shows it firing
-            alerts = requests.get(f"{endpoints['prometheus']}/api/v1/alerts",
-                                  timeout=5).json()  # type: ignore[index]
+            alerts = requests.get(f"{endpoints['prometheus']}/api/v1/alerts", timeout=5).json()
             if any(a["labels"].get("alertname") == "DatabaseConnectionPoolExhausted"
                    and a["state"] == "firing" for a in alerts["data"]["alerts"]):
                 break
@@ -214,7 +214,7 @@ def test_an_alert_already_firing_before_its_fault_fails_instead_of_passing_on_st
         result, checks = _report(stack, tmp_path, "-k",
                                  "fires_under_its_fault and DatabaseConnectionPoolExhausted")
     finally:
-        set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": False})  # type: ignore[index]
+        set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": False})
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr
     fires = checks["alerts.fires[DatabaseConnectionPoolExhausted]"]
     assert fires["status"] == "failed"
