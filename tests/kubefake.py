@@ -121,8 +121,8 @@ HPA_SPEC = {"scaleTargetRef", "minReplicas", "maxReplicas", "metrics", "behavior
 PATCH_TYPES = ("application/strategic-merge-patch+json", "application/merge-patch+json",
                "application/json-patch+json", "application/apply-patch+yaml")
 
-_CORE = re.compile(r"^/api/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/"
-                   r"status)?$")
+_CORE = re.compile(r"^/api/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
+                   r"(?:/(?P<name>[^/]+))?(?:/status)?$")
 _GROUP = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/"
                     r"(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/status)?$")
 _SERVICE_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<ref>[^/]+)/proxy(?P<rest>/.*)?$")
@@ -350,8 +350,8 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         obj = self.create(full, "kubectl-client-side-apply")
         if keep_status:
             with self._lock:
-                self.objects[(res.key, namespace,
-                              obj["metadata"]["name"])]["status"] = copy.deepcopy(body["status"])
+                key = (res.key, namespace, obj["metadata"]["name"])
+                self.objects[key]["status"] = copy.deepcopy(body["status"])
                 obj["status"] = copy.deepcopy(body["status"])
         return obj
 
@@ -413,8 +413,8 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         auth = req.headers.get("Authorization")
         if auth is not None and auth != f"Bearer {self.token}":
             return _json(401, cluster.body("c5_bad_bearer_token"))
-        if req.path in OPEN_PATHS or req.path in ("/api",
-                                                  "/apis") or req.path.startswith(("/api/v1", "/apis/")):
+        if req.path in OPEN_PATHS or req.path in ("/api", "/apis") \
+                or req.path.startswith(("/api/v1", "/apis/")):
             if req.path == "/version":
                 return _json(200, cluster.body("c3_anonymous_version"))
             if req.path in ("/readyz", "/livez", "/healthz"):

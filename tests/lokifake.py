@@ -28,8 +28,8 @@ from tests.fakes import CONTRACTS, PLAIN, BodyFake, Reply, Seen
 
 REAL = "loki/real-3.6.11"
 #: loki.md §10: ``limit=5001`` → 400 with this text (the two numbers are the asked and the allowed limit).
-LIMIT_EXCEEDED = ("max entries limit per query exceeded, limit > max_entries_limit_per_query ({asked} > "
-                  "{most})")
+LIMIT_EXCEEDED = ("max entries limit per query exceeded, "
+                  "limit > max_entries_limit_per_query ({asked} > {most})")
 #: loki.md §10: ``start`` after (or equal to) ``end`` → 400 with this text.
 END_BEFORE_START = "end timestamp must not be before or equal to start time"
 #: loki.md §5/§10, real ``/ready`` 503 bodies before 200 ``ready\n``.

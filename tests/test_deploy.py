@@ -161,8 +161,8 @@ def test_timeout_names_each_unready_workload_with_the_schedulers_reason(kind: Cl
     assert code == 1
     workloads = [o for o in rendered() if o["kind"] in ("Deployment", "StatefulSet")]
     for body in workloads:
-        block = out.split(f"{body['kind']} {body['metadata']['namespace']}/{body['metadata']['name']}: "
-                          f"InProgress")
+        block = out.split(f"{body['kind']} {body['metadata']['namespace']}/"
+                          f"{body['metadata']['name']}: InProgress")
         assert len(block) > 1, body["metadata"]["name"]
         assert "not scheduled (Unschedulable): no nodes available to schedule pods" \
             in block[-1].split("InProgress")[0]
@@ -220,8 +220,8 @@ def test_missing_grafana_secret_is_created_with_a_random_value_never_printed(kin
     assert secret is not None
     value = base64.b64decode(secret["data"]["admin-password"]).decode()
     assert len(value) >= 24 and value not in out and value not in report.read_text()
-    assert ("kubectl -n monitoring get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 "
-            "-d") in out
+    assert ("kubectl -n monitoring get secret grafana-admin -o jsonpath='{.data.admin-password}' "
+            "| base64 -d") in out
 
 
 def test_existing_secret_is_never_overwritten(kind: Cluster) -> None:

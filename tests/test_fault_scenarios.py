@@ -34,8 +34,8 @@ def test_disk_fault_without_root_says_so(monkeypatch: pytest.MonkeyPatch, tmp_pa
     local.tmpfs_unavailable.cache_clear()
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     try:
-        assert SCENARIOS["DiskSpaceLow"].unsupported(_local(tmp_path)) == ("mounting the fault tmpfs needs "
-                                                                           "root")
+        assert SCENARIOS["DiskSpaceLow"].unsupported(_local(tmp_path)) \
+            == "mounting the fault tmpfs needs root"
     finally:
         local.tmpfs_unavailable.cache_clear()
 

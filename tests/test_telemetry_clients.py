@@ -605,8 +605,8 @@ def test_loki_config_does_not_shorten_the_scheduler_lookup_alone() -> None:
 
 
 def test_loki_ready_delay_is_the_later_of_ingester_and_frontend() -> None:
-    """The cluster's Loki keeps both defaults (15 s and 10 s); the local one (1s + 1s) is ready in about 1
-    s."""
+    """The cluster's Loki keeps both defaults (15 s and 10 s); the local one (1s + 1s) is ready in about
+    1 s."""
     assert t.loki_ready_delay_s(loki_yaml()) == 15.0
     local = {"ingester": {"lifecycler": {"min_ready_duration": "1s"}},
              "frontend": {"scheduler_dns_lookup_period": "1s"}}

@@ -12,8 +12,8 @@ from stackcheck.timescale import parse_duration
 MISSING_JOB = "job {job!r}: no scrape target at all (is its service discovery or static config right?)"
 DOWN_TARGET = "job {job!r}: target {instance} is {health}: {error}"
 STALE_TARGET = ("job {job!r}: target {instance} says {health}, but its last scrape was {age:.1f}s ago and it "
-                "is scraped every {interval}; its scrape loop has stalled (Prometheus overloaded, or a stuck "
-                "scrape)")
+                "is scraped every {interval}; its scrape loop has stalled (Prometheus overloaded, or a "
+                "stuck scrape)")
 RULE_ERROR = "rule {name!r} (group {group!r}, {file}): {error}"
 STALE_RULE = ("rule {name!r} (group {group!r}) says ok, but its last evaluation was {age:.1f}s ago and its "
               "group runs every {interval:g}s; the group's evaluation has stalled (Prometheus overloaded?)")
@@ -118,5 +118,5 @@ def loaded_rules(groups: Iterable[RuleGroup], kind: str) -> dict[str, dict[str, 
 
 def firing(alerts: Iterable[dict[str, Any]], alertname: str) -> list[dict[str, Any]]:
     """Alerts named ``alertname`` in state firing."""
-    return [a for a in alerts if a.get("state") == "firing" and a.get("labels",
-                                                                      {}).get("alertname") == alertname]
+    return [a for a in alerts
+            if a.get("state") == "firing" and a.get("labels", {}).get("alertname") == alertname]

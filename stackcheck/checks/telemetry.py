@@ -160,8 +160,8 @@ class LogLine:
 
 def log_lines(streams: Iterable[Stream]) -> list[LogLine]:
     """Every entry of every stream, newest first by the time each line carries."""
-    lines = [LogLine(labels, ts, line, line_time_ns(line)) for labels, entries in streams for ts,
-             line in entries]
+    lines = [LogLine(labels, ts, line, line_time_ns(line))
+             for labels, entries in streams for ts, line in entries]
     return sorted(lines, key=lambda entry: entry.when_ns, reverse=True)
 
 

@@ -62,8 +62,8 @@ def add_parsers(sub: Any) -> None:
     deploy.add_argument("--json", metavar="PATH", default=_env("json"),
                         help="write stackcheck.deploy/v1 JSON")
     deploy.add_argument("--allow-faults", action="store_true",
-                        help="allow an overlay that marks namespaces disposable on a context that is not "
-                             "kind")
+                        help="allow an overlay that marks namespaces disposable on a context "
+                             "that is not kind")
     deploy.add_argument("--secret-file", action="append", default=[], metavar="SECRET/KEY=PATH",
                         help="value for a missing Secret's key, e.g. alertmanager-secrets/smtp-password=./pw "
                              "(read from the file, never printed)")

@@ -206,8 +206,8 @@ def changed_paths(old: Any, new: Any, prefix: str = "", limit: int = 6) -> list[
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
         for key in sorted(set(old) | set(new), key=str):
-            if key in ("managedFields", "resourceVersion", "generation",
-                       "status") and prefix in ("", ".metadata"):
+            if key in ("managedFields", "resourceVersion", "generation", "status") \
+                    and prefix in ("", ".metadata"):
                 continue
             if old.get(key) != new.get(key):
                 out += changed_paths(old.get(key), new.get(key), f"{prefix}.{key}", limit)
@@ -272,8 +272,8 @@ def apply(kube: KubeAccess, body: dict[str, Any], *, dry_run: bool = False, forc
 def _send(kube: KubeAccess, ref: Ref, path: str, body: dict[str, Any], query: list[tuple[str, str]]) -> Any:
     answer = kube.request(f"apply {ref}", "PATCH", path, body=body, query=query, content_type=APPLY_PATCH,
                           accept=(400, 409, 422, 500))
-    if answer.status in (400, 422) or (answer.status == 500 and "schema" in str(answer.body.get("message",
-                                                                                                ""))):
+    if answer.status in (400, 422) \
+            or (answer.status == 500 and "schema" in str(answer.body.get("message", ""))):
         raise ApplyRejected(f"the API server refused {ref} (HTTP {answer.status}"
                             f"{' ' + str(answer.body.get('reason')) if answer.body.get('reason') else ''}: "
                             f"{truncate(str(answer.body.get('message', '')))}); fix the manifest")

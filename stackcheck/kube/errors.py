@@ -99,14 +99,10 @@ _PROXY_HINTS = (
 def proxy_failure(component: str, url: str, status_code: int, body: str | bytes) -> ProxyError | None:
     """A :class:`ProxyError` when a proxied call was answered by the API server itself, else None.
 
-    >>> body = '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for
-    service \\\\"prometheus\\\\"","reason":"ServiceUnavailable","code":503}'
-    >>> str(proxy_failure("prometheus",
-    "https://k/api/v1/namespaces/monitoring/services/http:prometheus:9090/proxy/-/ready", 503,
-    body)).split(";")[0]
-    'the Kubernetes API server could not reach prometheus through its service proxy (HTTP 503
-    ServiceUnavailable: no endpoints available for service "prometheus")'
-    """
+    >>> body = '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for service \\\\"prometheus\\\\"","reason":"ServiceUnavailable","code":503}'
+    >>> str(proxy_failure("prometheus", "https://k/api/v1/namespaces/monitoring/services/http:prometheus:9090/proxy/-/ready", 503, body)).split(";")[0]
+    'the Kubernetes API server could not reach prometheus through its service proxy (HTTP 503 ServiceUnavailable: no endpoints available for service "prometheus")'
+    """  # noqa: E501 (a doctest's lines are verbatim)
     match = _PROXY_PATH.search(url)
     if match is None or status_code < 400:
         return None
@@ -146,8 +142,8 @@ def api_error(server: str, context: str, what: str, status: int, body: str,
     if status == 403:
         anonymous = "system:anonymous" in message
         fix = ("the request carried no credentials the server accepted: give the kubeconfig user a token or "
-               "client certificate" if anonymous else "grant that permission (RBAC) or use a context that "
-                                                      "has it")
+               "client certificate" if anonymous
+               else "grant that permission (RBAC) or use a context that has it")
         return Unauthorized(
             f"the Kubernetes API server {server} does not allow context {context} to {what} "
             f"(HTTP 403 Forbidden: {truncate(message)}); {fix}")

@@ -42,8 +42,8 @@ def add_serve_parser(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
                         help=f"time between the starts of two smoke runs (default {DEFAULT_INTERVAL}; "
                              "Prometheus durations: 30s, 5m, 1h)")
     parser.add_argument("--listen", metavar="[HOST]:PORT", default=_env("listen", DEFAULT_LISTEN),
-                        help=f"where to serve /metrics (default {DEFAULT_LISTEN}; host defaults to "
-                             f"127.0.0.1)")
+                        help=f"where to serve /metrics (default {DEFAULT_LISTEN}; "
+                             "host defaults to 127.0.0.1)")
     parser.add_argument("--round-timeout", metavar="DURATION", default=_env("round-timeout"),
                         help=f"stop a smoke run that takes longer (default: the interval, at least "
                              f"{MIN_DEADLINE_S:g}s)")
