@@ -94,9 +94,10 @@ class CountingProxy(ThreadingHTTPServer):
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                answer = requests.request(self.command, proxy.upstream + self.path, data=data, headers=headers,
-                                          stream=True, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",
+                                                                                      "content-length")}
+                answer = requests.request(self.command, proxy.upstream + self.path, data=data,
+                                          headers=headers, stream=True, timeout=60)
                 raw = answer.raw.read(decode_content=False)
                 decoded = _decoded_size(raw, answer.headers)
                 with proxy.lock:
@@ -154,16 +155,19 @@ def synthetic_rules(count: int) -> dict[str, Any]:
     return {"groups": groups}
 
 
-def prometheus_config(targets_addr: str, probe_addr: str, prom_addr: str, count: int, rules_dir: Path) -> dict[str, Any]:
+def prometheus_config(targets_addr: str, probe_addr: str, prom_addr: str, count: int,
+                      rules_dir: Path) -> dict[str, Any]:
     return {
         "global": {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"},
         "rule_files": [str(rules_dir / "*.yml")],
         "scrape_configs": [
             {"job_name": "prometheus", "static_configs": [{"targets": [prom_addr]}]},
             {"job_name": "phase5", "static_configs": [{"targets": [probe_addr],
-                                                        "labels": {"namespace": "phase5", "app": "phase5-backend"}}]},
+                                                        "labels": {"namespace": "phase5",
+                                                                   "app": "phase5-backend"}}]},
             {"job_name": "synthetic", "scrape_interval": "30s", "scrape_timeout": "10s",
-             "static_configs": [{"targets": [targets_addr], "labels": {"shard": str(i)}} for i in range(count)]},
+             "static_configs": [{"targets": [targets_addr],
+                                 "labels": {"shard": str(i)}} for i in range(count)]},
         ],
     }
 
@@ -181,7 +185,8 @@ def wait_for(what: str, probe: Any, budget_s: float) -> None:
 
 
 def query(prom: str, expr: str) -> list[dict[str, Any]]:
-    return list(requests.get(prom + "/api/v1/query", params={"query": expr}, timeout=30).json()["data"]["result"])
+    return list(requests.get(prom + "/api/v1/query", params={"query": expr},
+                             timeout=30).json()["data"]["result"])
 
 
 def run_verify(args: list[str], proxy: CountingProxy, tmp: Path) -> dict[str, Any]:
@@ -230,14 +235,19 @@ def synthetic(count: int, rules: int, keep: bool) -> dict[str, dict[str, Any]]:
         log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115
         procs.append(subprocess.Popen([prometheus, f"--config.file={tmp / 'prometheus.yml'}",
                                        f"--storage.tsdb.path={tmp / 'data'}",
-                                       f"--web.listen-address=127.0.0.1:{prom_port}"], stdout=log, stderr=log))
+                                       f"--web.listen-address=127.0.0.1:{prom_port}"], stdout=log,
+                                      stderr=log))
         prom = f"http://127.0.0.1:{prom_port}"
         wait_for("Prometheus ready", lambda: requests.get(prom + "/-/ready", timeout=5).ok, 60)
         wait_for(f"{count} synthetic targets scraped",
-                 lambda: (r := query(prom, 'count(up{job="synthetic"} == 1)')) and int(r[0]["value"][1]) >= count, 120)
+                 lambda: (r := query(prom,
+                                     'count(up{job="synthetic"} == 1)')) and int(r[0]["value"][1]) >= count,
+                 120)
         wait_for("recording rules with data", lambda: query(prom, "phase5:http_requests:rate5m"), 120)
-        loaded = sum(len(g["rules"]) for g in requests.get(prom + "/api/v1/rules", timeout=30).json()["data"]["groups"])
-        active = len(requests.get(prom + "/api/v1/targets?state=active", timeout=60).json()["data"]["activeTargets"])
+        loaded = sum(len(g["rules"]) for g in requests.get(prom + "/api/v1/rules",
+                                                           timeout=30).json()["data"]["groups"])
+        active = len(requests.get(prom + "/api/v1/targets?state=active",
+                                  timeout=60).json()["data"]["activeTargets"])
         proxy = CountingProxy(prom)
         servers.append(proxy)
         serve(proxy)
@@ -248,7 +258,8 @@ def synthetic(count: int, rules: int, keep: bool) -> dict[str, dict[str, Any]]:
         common = ["--target", "urls", "--profile", "smoke", "--prometheus-url", proxy.url]
         results = {
             "smoke": run_verify([*common, "--expectations", str(good), "-k", DESELECT], proxy, tmp),
-            "failing targets.up": run_verify([*common, "--expectations", str(bad), "-k", "every_scrape_job"], proxy, tmp),
+            "failing targets.up": run_verify([*common, "--expectations", str(bad), "-k", "every_scrape_job"],
+                                             proxy, tmp),
         }
         for result in results.values():
             result.update(targets=active, rules=loaded)
@@ -280,7 +291,8 @@ def floor() -> dict[str, Any]:
         times = []
         for _ in range(3):
             started = time.perf_counter()
-            ran = subprocess.run([*CLI, "verify", *state], check=False, capture_output=True, text=True, cwd=REPO)
+            ran = subprocess.run([*CLI, "verify", *state], check=False, capture_output=True, text=True,
+                                 cwd=REPO)
             times.append(time.perf_counter() - started)
             if ran.returncode != 0:
                 sys.exit(f"verify failed on the default stack:\n{ran.stdout}\n{ran.stderr}")
@@ -308,23 +320,26 @@ def floor() -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", type=int, default=5000)
     parser.add_argument("--rules", type=int, default=1000)
     parser.add_argument("--skip-floor", action="store_true")
     parser.add_argument("--only-full", action="store_true", help="skip the 10x smaller set-up")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (Prometheus log)")
     args = parser.parse_args()
-    sizes = [(args.targets, args.rules)] + ([] if args.only_full else [(args.targets // 10, args.rules // 10)])
+    sizes = [(args.targets, args.rules)] + ([] if args.only_full else [(args.targets // 10,
+                                                                        args.rules // 10)])
     rows = []
     for count, rules in sizes:
         print(f"== {count} synthetic targets, {rules} synthetic rules ==", flush=True)
         for name, r in synthetic(count, rules, args.keep).items():
             rows.append((count, rules, name, r))
             statuses = Counter(r["checks"].values())
-            print(f"{name:>20}: {r['wall_s']:6.2f}s  peak RSS {r['peak_rss_mb']:5.0f} MB  {r['requests']:4d} requests  "
-                  f"{r['wire_mb']:6.2f} MB on the wire ({r['decoded_mb']:6.2f} MB decoded)  exit {r['exit']}  "
-                  f"{dict(statuses)}  [{r['targets']} active targets, {r['rules']} rules]", flush=True)
+            print(f"{name:>20}: {r['wall_s']:6.2f}s  peak RSS {r['peak_rss_mb']:5.0f} MB  {r['requests']:4d} "
+                  f"requests  {r['wire_mb']:6.2f} MB on the wire ({r['decoded_mb']:6.2f} MB decoded)  exit "
+                  f"{r['exit']}  {dict(statuses)}  [{r['targets']} active targets, {r['rules']} rules]",
+                  flush=True)
             for (method, path), n in sorted(r["paths"].items(), key=lambda kv: -kv[1]):
                 print(f"{'':>22}{n:4d} x {method} {path}")
             if name == "smoke" and r["exit"] != 0:
@@ -337,7 +352,8 @@ def main() -> None:
     if not args.skip_floor:
         f = floor()
         print(f"default local stack: smoke {', '.join(f'{t:.2f}s' for t in f['smoke_s'])}; one curl of the "
-              f"{f['unique']} distinct GET URLs smoke fetched ({f['requests']} requests): {f['curl_s']:.2f}s (the floor)")
+              f"{f['unique']} distinct GET URLs smoke fetched ({f['requests']} requests): {f['curl_s']:.2f}s "
+              f"(the floor)")
 
 
 if __name__ == "__main__":

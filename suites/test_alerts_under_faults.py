@@ -36,7 +36,8 @@ def campaign(request: pytest.FixtureRequest, stackcheck_target: Target, promethe
     expected = expectations(table, manifests.alertmanager_config())
     selected = {_alert_of(item) for item in request.session.items} - {None}
     run = Campaign(stackcheck_target, prometheus, alertmanager, sink, budgets, alertmanager_config, expected)
-    run.start([s for s in SCENARIOS.values() if s.alert in selected and s.unsupported(stackcheck_target) is None])
+    run.start([s for s in SCENARIOS.values()
+               if s.alert in selected and s.unsupported(stackcheck_target) is None])
     try:
         yield run
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -63,7 +64,8 @@ def test_loki_holds_fresh_lines_of_the_phase5_workload(loki: LokiClient, stackch
             if problem is not None and stackcheck_target.log_collector_missing and not shipped_recently(
                     streams, now_ns=now, within_s=limit):
                 # Nothing will ship a line while we wait: say so now instead of waiting out the budget.
-                raise AssertionError(no_collector_problem(streams, why=stackcheck_target.log_collector_missing,
+                raise AssertionError(no_collector_problem(streams,
+                                                          why=stackcheck_target.log_collector_missing,
                                                           selector=selector, now_ns=now, lookback_s=lookback))
             if problem is not None:
                 found.append(problem)
@@ -75,8 +77,9 @@ def test_loki_holds_fresh_lines_of_the_phase5_workload(loki: LokiClient, stackch
 
 @pytest.mark.full
 @pytest.mark.check("logs.canary", component="loki")
-def test_a_line_the_probe_writes_is_found_in_loki(loki: LokiClient, probe_http: Http, stackcheck_target: Target,
-                                                  record_property: pytest.RecordProperty) -> None:
+def test_a_line_the_probe_writes_is_found_in_loki(loki: LokiClient, probe_http: Http,
+                                                  stackcheck_target: Target,
+                                                  record_property: Callable[[str, object], None]) -> None:
     """A line the probe writes with a fresh run id is found, exactly, in Loki within the delivery budget,
     measured from the time the line carries."""
     run_id = "stackcheck-" + uuid.uuid4().hex[:10]

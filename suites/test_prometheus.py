@@ -80,7 +80,8 @@ def test_recording_rule_returns_data(
     for name in reads:
         for prefix, source in SIGNAL_SOURCES.items():
             if name.startswith(prefix) and source in stackcheck_target.missing_sources:
-                pytest.skip(f"{recording_rule.name} reads {name}: {stackcheck_target.missing_sources[source]}")
+                pytest.skip(f"{recording_rule.name} reads {name}: "
+                            f"{stackcheck_target.missing_sources[source]}")
 
     def judge() -> Verdict:
         found = find_rule(prometheus.rule_groups("record"), recording_rule.name, "recording")

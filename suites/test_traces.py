@@ -22,7 +22,8 @@ from stackcheck.wait import eventually, until
 
 
 @pytest.mark.check("traces.fresh", component="jaeger")
-def test_jaeger_holds_a_recent_trace_of_the_phase5_backend(jaeger: JaegerClient, stackcheck_target: Target) -> None:
+def test_jaeger_holds_a_recent_trace_of_the_phase5_backend(jaeger: JaegerClient,
+                                                           stackcheck_target: Target) -> None:
     """Jaeger lists each expected service (phase5-backend by default) and holds a trace of it that started
     (by its spans' own start time) within the expected window (by default one probe heartbeat period
     plus delivery; ``--expectations`` sets both for a real application)."""

@@ -22,7 +22,8 @@ WATCHDOG = {"alertname": "Watchdog", "severity": "none"}
 def test_watchdog_is_firing_in_prometheus(prometheus: PrometheusClient, budgets: Budgets) -> None:
     """Prometheus evaluates the Watchdog and it is firing, proving the rule pipeline runs."""
     alerts = until(lambda: firing(prometheus.alerts(), "Watchdog"), budgets.firing_s(0))
-    assert alerts, f"Watchdog is not firing in Prometheus after {budgets.firing_s(0):.0f}s (check meta.rules.yml)"
+    assert alerts, (f"Watchdog is not firing in Prometheus after {budgets.firing_s(0):.0f}s (check "
+                    f"meta.rules.yml)")
 
 
 @pytest.mark.check("watchdog.active_in_alertmanager", component="alertmanager")
@@ -64,4 +65,5 @@ def test_watchdog_is_delivered_to_the_deadman_receiver(
 
 def _receiver_of(notification: Any) -> str:
     """The Alertmanager receiver a sink record came from: webhook name or Slack hook path."""
-    return str(getattr(notification, "receiver", None) or notification.raw.get("name") or notification.raw.get("hook"))
+    return str(getattr(notification, "receiver",
+                       None) or notification.raw.get("name") or notification.raw.get("hook"))

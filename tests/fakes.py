@@ -20,7 +20,7 @@ captured.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -102,7 +102,7 @@ class Seen:
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
 
 
 @dataclass
@@ -156,7 +156,7 @@ class FakeServer(LoopbackServer):
         found.sort(key=lambda c: (c.file.name not in self._preferred, c.annotated))
         return found[0] if found else None
 
-    def _answer(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, str | None, bytes]:
+    def _answer(self, method: str, target: str, headers: Mapping[str, str]) -> tuple[int, str | None, bytes]:
         self.requests.append(Seen(method, target, headers))
         auth = headers.get("Authorization", "")
         echo = auth.encode() if self._echo_auth else b""
@@ -178,7 +178,8 @@ class FakeServer(LoopbackServer):
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
-                status, content_type, body = fake._answer(self.command, self.path, CaseInsensitiveDict(self.headers.items()))
+                status, content_type, body = fake._answer(self.command, self.path,
+                                                          CaseInsensitiveDict(self.headers.items()))
                 self.send_response(status)
                 if content_type:
                     self.send_header("Content-Type", content_type)
@@ -225,7 +226,7 @@ def alertmanager_fake_fixture() -> Iterator[FakeServer]:
 
 #: jaeger.md §1, the 404 body pinned by http_handler_test.go (verbatim; served as text/plain).
 JAEGER_TRACE_NOT_FOUND = r'''{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":404,"msg":"trace not found"}]}
-'''
+'''  # noqa: E501 (verbatim body)
 
 #: An api_v3 search sent with camelCase names to a Jaeger older than v2.19.0. Derived from code (jaeger.md §7
 #: gives the envelope ``{"error": {"httpCode", "message"}}`` written by http.Error): the old gateway read only
@@ -233,8 +234,8 @@ JAEGER_TRACE_NOT_FOUND = r'''{"data":null,"total":0,"limit":0,"offset":0,"errors
 #: ``fmt.Errorf("query.start_time_min and query.start_time_max are required")`` with 400 (jaegertracing/jaeger
 #: v1.5x ``cmd/query/app/apiv3/http_gateway.go`` ``findTraces``/``tryHandleError``). The same body, byte for
 #: byte, is what open-telemetry/opentelemetry-ebpf-instrumentation's Jaeger test client expects from it.
-JAEGER_OLD_SEARCH_REFUSED = ('{"error":{"httpCode":400,"message":"query.start_time_min and query.start_time_max '
-                             'are required"}}\n')
+JAEGER_OLD_SEARCH_REFUSED = ('{"error":{"httpCode":400,"message":"query.start_time_min and '
+                             'query.start_time_max are required"}}\n')
 
 #: grafana.md §1, doc example of /api/health (verbatim body, HTTP status line dropped).
 GRAFANA_HEALTH_DOC = r'''{
@@ -318,7 +319,7 @@ GRAFANA_DATASOURCE_HEALTH_DOC = r'''{
   "message": "1. Successfully queried the CloudWatch metrics API.\n2. Successfully queried the CloudWatch logs API.",
   "status": "OK"
 }
-'''
+'''  # noqa: E501 (verbatim body)
 
 #: grafana.md §6, doc response example of /api/ds/query (verbatim).
 GRAFANA_DS_QUERY_DOC = r'''{
@@ -361,11 +362,11 @@ GRAFANA_DS_QUERY_DOC = r'''{
 
 #: grafana.md §6, exact serialisation pinned by the plugin SDK's backend/json_test.go (verbatim).
 GRAFANA_DS_QUERY_SDK = r'''{"results":{"A":{"status":202,"frames":[{"schema":{"name":"simple","fields":[{"name":"time","type":"time","typeInfo":{"frame":"time.Time"}},{"name":"valid","type":"boolean","typeInfo":{"frame":"bool"}}]},"data":{"values":[[1577934240000,1577934300000],[true,false]]}},{"schema":{"name":"other","fields":[{"name":"value","type":"number","typeInfo":{"frame":"float64"}}]},"data":{"values":[[1]]}}]}}}
-'''
+'''  # noqa: E501 (verbatim body)
 
 #: grafana.md §6, per-refId error body (verbatim; a Grafana Labs client-test stub, status 400).
 GRAFANA_DS_QUERY_ERROR = r'''{"results":{"A":{"error":"parse error at line 1, col 12: syntax error: unexpected IDENTIFIER, expecting STRING","errorSource":"downstream","status":400}}}
-'''
+'''  # noqa: E501 (verbatim body)
 
 #: grafana.md §6, request-level error table: a query naming an unknown datasource uid (verbatim, 404).
 GRAFANA_DS_QUERY_NOT_FOUND = r'''{"message":"Data source not found","traceID":""}'''
@@ -456,7 +457,7 @@ class BodyFake(LoopbackServer):
                 return reply
         return None
 
-    def _answer(self, method: str, target: str, headers: dict[str, str],
+    def _answer(self, method: str, target: str, headers: Mapping[str, str],
                 body: bytes) -> tuple[int, str | None, bytes]:
         self.requests.append(Seen(method, target, headers))
         self.bodies.append(body)
@@ -477,7 +478,8 @@ class BodyFake(LoopbackServer):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, content_type, reply = fake._answer(self.command, self.path, CaseInsensitiveDict(self.headers.items()), body)
+                status, content_type, reply = fake._answer(self.command, self.path,
+                                                           CaseInsensitiveDict(self.headers.items()), body)
                 self.send_response(status)
                 if content_type:
                     self.send_header("Content-Type", content_type)
@@ -511,7 +513,8 @@ def grafana_routes() -> dict[tuple[str, str], Reply]:
     """Grafana legacy /api: health, datasources, dashboards, datasource queries."""
     return {
         ("GET", "/api/health"): Reply.quoted(GRAFANA_HEALTH_DOC, "grafana.md §1"),
-        ("GET", "/api/datasources"): Reply.quoted(GRAFANA_DATASOURCES, "grafana.md §4 (array of the by-uid body)"),
+        ("GET", "/api/datasources"): Reply.quoted(GRAFANA_DATASOURCES,
+                                                  "grafana.md §4 (array of the by-uid body)"),
         ("GET", "/api/datasources/uid/<uid>/health"): Reply.quoted(GRAFANA_DATASOURCE_HEALTH_DOC,
                                                                   "grafana.md §5"),
         ("GET", "/api/search"): Reply.quoted(GRAFANA_SEARCH, "grafana.md §2 (made valid JSON)"),

@@ -1,4 +1,5 @@
-"""A Kubernetes API test double that answers as the real 1.36 API server did (``shared/contracts/kubernetes.md``).
+"""A Kubernetes API test double that answers as the real 1.36 API server did
+(``shared/contracts/kubernetes.md``).
 
 It follows the captures in ``tests/contracts/kubernetes/`` in each way that file's "Where a naive double
 goes wrong" lists (the bodies come from the captures, not from memory):
@@ -40,7 +41,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -50,8 +51,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 from requests.structures import CaseInsensitiveDict
 
+from stackcheck.kube.access import KubeAccess
 from stackcheck.manifests import BUNDLED_MANIFESTS
 from stackcheck.probe import FaultState, ProbeError, parse_fault_request
+from stackcheck.targets.base import Target
 from tests import kubefake_cluster as cluster
 from tests import kubefake_ssa as ssa
 from tests.kubefake_controllers import Controllers
@@ -90,9 +93,10 @@ class Res:
 
 
 RESOURCES = [Res(*r) for r in (
-    ("namespaces", "Namespace", "", "v1", False), ("pods", "Pod", "", "v1"), ("services", "Service", "", "v1"),
-    ("configmaps", "ConfigMap", "", "v1"), ("secrets", "Secret", "", "v1"),
-    ("serviceaccounts", "ServiceAccount", "", "v1"), ("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1"),
+    ("namespaces", "Namespace", "", "v1", False), ("pods", "Pod", "", "v1"),
+    ("services", "Service", "", "v1"), ("configmaps", "ConfigMap", "", "v1"), ("secrets", "Secret", "", "v1"),
+    ("serviceaccounts", "ServiceAccount", "", "v1"),
+    ("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1"),
     ("events", "Event", "", "v1"), ("deployments", "Deployment", "apps", "v1"),
     ("statefulsets", "StatefulSet", "apps", "v1"), ("daemonsets", "DaemonSet", "apps", "v1"),
     ("replicasets", "ReplicaSet", "apps", "v1"),
@@ -101,7 +105,8 @@ RESOURCES = [Res(*r) for r in (
     ("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1"),
     ("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", "v1", False),
     ("clusterrolebindings", "ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", False),
-    ("roles", "Role", "rbac.authorization.k8s.io", "v1"), ("rolebindings", "RoleBinding", "rbac.authorization.k8s.io", "v1"),
+    ("roles", "Role", "rbac.authorization.k8s.io", "v1"),
+    ("rolebindings", "RoleBinding", "rbac.authorization.k8s.io", "v1"),
     ("events", "Event", "events.k8s.io", "v1"),
     ("customresourcedefinitions", "CustomResourceDefinition", "apiextensions.k8s.io", "v1", False),
 )]
@@ -112,15 +117,16 @@ TOP_LEVEL = {"apiVersion", "kind", "metadata", "spec", "status", "data", "binary
              "immutable", "rules", "roleRef", "subjects", "secrets", "imagePullSecrets",
              "automountServiceAccountToken", "aggregationRule"}
 META_FIELDS = {"name", "namespace", "labels", "annotations", "finalizers", "ownerReferences", "generateName",
-               "uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp",
-               "deletionGracePeriodSeconds"}
+               "uid", "resourceVersion", "creationTimestamp", "generation", "managedFields",
+               "deletionTimestamp", "deletionGracePeriodSeconds"}
 HPA_SPEC = {"scaleTargetRef", "minReplicas", "maxReplicas", "metrics", "behavior"}
 PATCH_TYPES = ("application/strategic-merge-patch+json", "application/merge-patch+json",
                "application/json-patch+json", "application/apply-patch+yaml")
 
-_CORE = re.compile(r"^/api/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/status)?$")
-_GROUP = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
-                    r"(?:/(?P<name>[^/]+))?(?:/status)?$")
+_CORE = re.compile(r"^/api/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
+                   r"(?:/(?P<name>[^/]+))?(?:/status)?$")
+_GROUP = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/"
+                    r"(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/status)?$")
 _SERVICE_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<ref>[^/]+)/proxy(?P<rest>/.*)?$")
 _POD_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<ref>[^/]+)/proxy(?P<rest>/.*)?$")
 OPEN_PATHS = ("/version", "/readyz", "/livez", "/healthz")
@@ -128,7 +134,8 @@ OPEN_PATHS = ("/version", "/readyz", "/livez", "/healthz")
 
 def status(code: int, reason: str, message: str, details: Json | None = None) -> Json:
     """A ``Status`` failure body."""
-    out: Json = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message}
+    out: Json = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                 "message": message}
     if reason:
         out["reason"] = reason
     if details is not None:
@@ -146,7 +153,8 @@ def not_found(res: Res, name: str) -> Json:
     return status(404, "NotFound", f'{res.qualified} "{name}" not found', details)
 
 
-def forbidden(res: Res, verb: str, namespace: str, name: str | None, user: str, subresource: str = "") -> Json:
+def forbidden(res: Res, verb: str, namespace: str, name: str | None, user: str,
+              subresource: str = "") -> Json:
     """c1, c2, c6–c9: the API server's ``forbiddenMessage`` (a subresource as ``services/proxy``)."""
     named = f' "{name}"' if name else ""
     if res.kind == "Namespace" and name:
@@ -193,7 +201,7 @@ class Recorded:
     method: str
     path: str
     query: dict[str, list[str]]
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     body: Any
     raw_query: str = ""
 
@@ -236,7 +244,8 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         #: (store key, namespace, name) → object; the store key is the plural (``pods``).
         self.objects: dict[tuple[str, str, str], Json] = {}
         self.probes: dict[str, ProbePod] = {}
-        #: (verb, plural) pairs answered 403 for a user without RBAC, e.g. ("patch", "horizontalpodautoscalers").
+        #: (verb, plural) pairs answered 403 for a user without RBAC, e.g. ("patch",
+        #: "horizontalpodautoscalers").
         self.forbid: set[tuple[str, str]] = set()
         #: Status code every pod-proxy request to a pod with an IP gets instead of reaching it (not captured).
         self.pod_proxy_status: int | None = None
@@ -253,7 +262,8 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         #: write even when nothing changes (seen by hand on the real 1.36 server, not in the captures).
         self.fresh_claims: set[tuple[str, str]] = set()
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
-            self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, "kube-apiserver")
+            self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                        "kube-apiserver")
         if seed:
             self._seed(manifests, set(allow_faults), probe_pods, with_sink)
         self._serve(self._handler_class(), poll_interval=0.02)
@@ -292,7 +302,8 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
-        meta.update(uid=str(uuid.uuid4()), resourceVersion=str(next(self._versions)), creationTimestamp=CREATED_AT)
+        meta.update(uid=str(uuid.uuid4()), resourceVersion=str(next(self._versions)),
+                    creationTimestamp=CREATED_AT)
         if res.kind in cluster.GENERATION_KINDS:
             meta["generation"] = 1
         obj["apiVersion"], obj["kind"] = res.api_version, res.kind
@@ -301,11 +312,13 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
     def _owned(self, obj: Json) -> dict[ssa.Path, Any]:
         clean = copy.deepcopy(obj)
         meta = clean.get("metadata") or {}
-        for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp"):
+        for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields",
+                    "deletionTimestamp"):
             meta.pop(key, None)
         return ssa.leaves(clean)
 
-    def create(self, body: Json, manager: str, *, dry_run: bool = False, namespace: str | None = None) -> Json:
+    def create(self, body: Json, manager: str, *, dry_run: bool = False,
+               namespace: str | None = None) -> Json:
         """Store a new object as the API server does after a create (Update manager owns all of it)."""
         res = self._res(body)
         obj = cluster.defaults(copy.deepcopy(body))
@@ -339,7 +352,8 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         obj = self.create(full, "kubectl-client-side-apply")
         if keep_status:
             with self._lock:
-                self.objects[(res.key, namespace, obj["metadata"]["name"])]["status"] = copy.deepcopy(body["status"])
+                key = (res.key, namespace, obj["metadata"]["name"])
+                self.objects[key]["status"] = copy.deepcopy(body["status"])
                 obj["status"] = copy.deepcopy(body["status"])
         return obj
 
@@ -401,7 +415,8 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         auth = req.headers.get("Authorization")
         if auth is not None and auth != f"Bearer {self.token}":
             return _json(401, cluster.body("c5_bad_bearer_token"))
-        if req.path in OPEN_PATHS or req.path in ("/api", "/apis") or req.path.startswith(("/api/v1", "/apis/")):
+        if req.path in OPEN_PATHS or req.path in ("/api", "/apis") \
+                or req.path.startswith(("/api/v1", "/apis/")):
             if req.path == "/version":
                 return _json(200, cluster.body("c3_anonymous_version"))
             if req.path in ("/readyz", "/livez", "/healthz"):
@@ -420,13 +435,13 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
             return 200, cluster.body("i2_discovery_apis"), []
         if match := _SERVICE_PROXY.match(req.path):
             if anonymous:
-                return 403, forbidden(BY_KEY["services"], req.method.lower().replace("post", "create"), match["ns"],
-                                     match["ref"], user, "proxy"), []
+                return 403, forbidden(BY_KEY["services"], req.method.lower().replace("post", "create"),
+                                      match["ns"], match["ref"], user, "proxy"), []
             return self._service_proxy(req, match["ns"], match["ref"], match["rest"] or "/")
         if match := _POD_PROXY.match(req.path):
             if anonymous:
-                return 403, forbidden(BY_KEY["pods"], req.method.lower().replace("post", "create"), match["ns"],
-                                     match["ref"], user, "proxy"), []
+                return 403, forbidden(BY_KEY["pods"], req.method.lower().replace("post", "create"),
+                                      match["ns"], match["ref"], user, "proxy"), []
             return self._pod_proxy(req, match["ns"], match["ref"], match["rest"] or "/")
         if req.path == "/api/v1" or re.fullmatch(r"/apis/[^/]+/[^/]+", req.path):
             return self._resource_list(req.path)
@@ -455,7 +470,8 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         group, _, version = group_version.rpartition("/")
         served = [r for r in RESOURCES if r.group == group and r.version == version]
         verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
-        resources = [{"name": r.plural, "singularName": r.kind.lower(), "namespaced": r.namespaced, "kind": r.kind,
+        resources = [{"name": r.plural, "singularName": r.kind.lower(), "namespaced": r.namespaced,
+                      "kind": r.kind,
                       "verbs": [v for v in verbs if r.namespaced or v != "deletecollection"]} for r in served]
         # Not in the captures; checked by hand against the real server (no apiVersion key there).
         return 200, {"kind": "APIResourceList", "groupVersion": group_version, "resources": resources}, []
@@ -502,3 +518,9 @@ def _first(query: dict[str, list[str]], key: str) -> str | None:
 
 def _json(code: int, body: Any) -> tuple[int, str, bytes, list[str]]:
     return code, "application/json", json.dumps(body).encode(), []
+
+
+def kube_of(target: Target) -> KubeAccess:
+    """The target's cluster access: a kubernetes target always has one."""
+    assert target.kube is not None, f"target {target.name} has no cluster access"
+    return target.kube

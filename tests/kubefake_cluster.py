@@ -103,7 +103,8 @@ def defaults(obj: Json) -> Json:
         spec.setdefault("sessionAffinity", "None")
         spec.setdefault("internalTrafficPolicy", "Cluster")
         if spec.get("clusterIP") != "None":
-            spec.setdefault("clusterIP", f"10.96.{int(short_hash(meta['name'], 2), 16)}.{len(meta['name']) + 10}")
+            spec.setdefault("clusterIP",
+                            f"10.96.{int(short_hash(meta['name'], 2), 16)}.{len(meta['name']) + 10}")
         spec.setdefault("clusterIPs", [spec["clusterIP"]])
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
@@ -127,7 +128,8 @@ def defaults(obj: Json) -> Json:
             spec.setdefault("replicas", 1)
             spec.setdefault("podManagementPolicy", "OrderedReady")
             spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
-            spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+            spec.setdefault("persistentVolumeClaimRetentionPolicy",
+                            {"whenDeleted": "Retain", "whenScaled": "Retain"})
             for template in spec.get("volumeClaimTemplates") or []:
                 template.setdefault("kind", "PersistentVolumeClaim")
                 template.setdefault("apiVersion", "v1")
@@ -223,7 +225,8 @@ def event_pair(regarding: Json, reason: str, message: str, uid: str) -> tuple[Js
     core = _event_template("g7_events_v1_monitoring", fixture_reason)
     new = _event_template("g8_events_k8s_io_v1_monitoring", fixture_reason)
     meta = regarding["metadata"]
-    ref = {"kind": regarding["kind"], "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"],
+    ref = {"kind": regarding["kind"], "namespace": meta["namespace"], "name": meta["name"],
+           "uid": meta["uid"],
            "apiVersion": regarding["apiVersion"], "resourceVersion": meta.get("resourceVersion", "")}
     name = f"{meta['name']}.{short_hash([meta['uid'], reason, message], 16)}"
     for event in (core, new):
@@ -240,5 +243,6 @@ def namespace_conditions(remaining: list[str], finalizers: list[str]) -> Json:
         if entry["type"] == "NamespaceContentRemaining":
             entry["message"] = "Some resources are remaining: " + ", ".join(remaining)
         elif entry["type"] == "NamespaceFinalizersRemaining":
-            entry["message"] = "Some content in the namespace has finalizers remaining: " + ", ".join(finalizers)
+            entry["message"] = ("Some content in the namespace has finalizers remaining: "
+                                + ", ".join(finalizers))
     return status

@@ -7,44 +7,72 @@ import copy
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
 from tests import kubefake_cluster as cluster
 
 if TYPE_CHECKING:
-    from tests.kubefake import KubeFake, Res
+    import itertools
+    import threading
+
+    from tests.kubefake import ProbePod, Res
 
 Json = dict[str, Any]
+
+
+class _Fake(Protocol):
+    """The KubeFake members the controllers use: mypy takes a protocol, not the subclass, as a mixin's
+    self."""
+
+    objects: dict[tuple[str, str, str], Json]
+    probes: dict[str, ProbePod]
+    endpoints: set[tuple[str, str]]
+    deadline_exceeded: set[tuple[str, str]]
+    _lock: threading.RLock
+    _versions: itertools.count[int]
+    _ns_polls: dict[str, int]
+
+    def get(self, resource: str, namespace: str, name: str) -> Json | None: ...
+    def of_kind(self, key: str, namespace: str | None = None) -> list[Json]: ...
+    def create(self, body: Json, manager: str, *, dry_run: bool = False,
+               namespace: str | None = None) -> Json: ...
+    def client_side_apply(self, body: Json) -> Json: ...
+    def _replace_pods(self, owner: Json, names: list[str], generate: str | None) -> None: ...
+    def _event(self, regarding: Json, reason: str, message: str) -> None: ...
+    def add_probe_pod(self, deployment: Json, name: str, ip: str, phase: str = "Running") -> None: ...
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Controllers:
     """Mixed into KubeFake."""
 
-    def _react(self: KubeFake, res: Res, obj: Json, old: Json | None) -> None:
+    def _react(self: _Fake, res: Res, obj: Json, old: Json | None) -> None:
         """The controllers, with no node (kubefake_cluster): status, pods, claims, events."""
         kind, meta = res.kind, obj["metadata"]
         ns, name = str(meta.get("namespace") or ""), meta["name"]
         if kind == "Namespace" and old is None and name not in ("kube-system",):
             cm = {"apiVersion": "v1", "kind": "ConfigMap",
                   "metadata": {"name": "kube-root-ca.crt", "namespace": name,
-                               "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used "
-                                               "to verify the kube-apiserver when using internal endpoints such "
-                                               "as the internal service IP or kubernetes.default.svc. No other "
-                                               "usage is guaranteed across distributions of Kubernetes "
-                                               "clusters."}},
+                               "annotations": {"kubernetes.io/description": "Contains a CA bundle that can "
+                                               "be used to verify the kube-apiserver when using internal "
+                                               "endpoints such as the internal service IP or "
+                                               "kubernetes.default.svc. No other usage is guaranteed across "
+                                               "distributions of Kubernetes clusters."}},
                   "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n"}}
             self.create(cm, "kube-controller-manager")
         spec_changed = old is None or old.get("spec") != obj.get("spec")
         if kind == "HorizontalPodAutoscaler" and old is None and "status" not in obj:
             obj["status"] = cluster.hpa_status()
-        if kind not in ("Deployment", "StatefulSet", "DaemonSet", "PersistentVolumeClaim") or not spec_changed:
+        if kind not in ("Deployment", "StatefulSet", "DaemonSet",
+                        "PersistentVolumeClaim") or not spec_changed:
             return
         if kind == "Deployment":
-            obj["status"] = cluster.deployment_status(obj, deadline_exceeded=(ns, name) in self.deadline_exceeded)
-            self._replace_pods(obj, [f"{name}-{cluster.pod_template_hash(obj)}-{cluster.short_hash([name, i], 5)}"
+            obj["status"] = cluster.deployment_status(obj,
+                                                      deadline_exceeded=(ns, name) in self.deadline_exceeded)
+            self._replace_pods(obj,
+                               [f"{name}-{cluster.pod_template_hash(obj)}-{cluster.short_hash([name, i], 5)}"
                                      for i in range(int(obj["spec"].get("replicas", 1)))],
                                generate=f"{name}-{cluster.pod_template_hash(obj)}-")
         elif kind == "StatefulSet":
@@ -62,7 +90,7 @@ class Controllers:
             self._event(obj, "FailedBinding", "no persistent volumes available for this claim and no storage "
                                               "class is set")
 
-    def _replace_pods(self: KubeFake, owner: Json, names: list[str], generate: str | None) -> None:
+    def _replace_pods(self: _Fake, owner: Json, names: list[str], generate: str | None) -> None:
         uid = owner["metadata"]["uid"]
         ns = owner["metadata"]["namespace"]
         for pod in self.of_kind("pods", ns):
@@ -71,10 +99,11 @@ class Controllers:
                 self.objects.pop(("pods", ns, pod["metadata"]["name"]), None)
         for name in names:
             if self.get("pods", ns, name) is None:
-                pod = self.create(cluster.pending_pod(owner, name, generate_name=generate), "kube-controller-manager")
+                pod = self.create(cluster.pending_pod(owner, name, generate_name=generate),
+                                  "kube-controller-manager")
                 self._event(pod, "FailedScheduling", "no nodes available to schedule pods")
 
-    def _event(self: KubeFake, regarding: Json, reason: str, message: str) -> None:
+    def _event(self: _Fake, regarding: Json, reason: str, message: str) -> None:
         core, new = cluster.event_pair(regarding, reason, message, str(uuid.uuid4()))
         ns = regarding["metadata"]["namespace"]
         core["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"] = str(next(self._versions))
@@ -82,14 +111,15 @@ class Controllers:
         self.objects[("events.k8s.io", ns, new["metadata"]["name"])] = {
             "kind": "Event", "apiVersion": "events.k8s.io/v1", **new}
 
-    def expire_deadline(self: KubeFake, namespace: str, name: str) -> None:
-        """The Deployment ran out of progressDeadlineSeconds (g1: Progressing False ProgressDeadlineExceeded)."""
+    def expire_deadline(self: _Fake, namespace: str, name: str) -> None:
+        """The Deployment ran out of progressDeadlineSeconds (g1: Progressing False
+        ProgressDeadlineExceeded)."""
         self.deadline_exceeded.add((namespace, name))
         with self._lock:
             obj = self.objects[("deployments", namespace, name)]
             obj["status"] = cluster.deployment_status(obj, deadline_exceeded=True)
 
-    def _seed(self: KubeFake, manifests: Path, allow_faults: set[str], pods: int, with_sink: bool) -> None:
+    def _seed(self: _Fake, manifests: Path, allow_faults: set[str], pods: int, with_sink: bool) -> None:
         docs, deployment, hpa = copy.deepcopy(_manifest_docs(manifests))
         for doc in docs:
             if doc.get("kind") == "Namespace":
@@ -105,7 +135,8 @@ class Controllers:
                                  "labels": {"app.kubernetes.io/name": "stackcheck-sink"}},
                     "spec": {"type": "ClusterIP", "selector": {"app.kubernetes.io/name": "stackcheck-sink"},
                              "ports": [{"name": "smtp", "port": 2525, "targetPort": 2525, "protocol": "TCP"},
-                                       {"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]}}
+                                       {"name": "http", "port": 8080, "targetPort": 8080,
+                                        "protocol": "TCP"}]}}
             self.client_side_apply(sink)
             self.endpoints.add(("monitoring", "stackcheck-sink"))
         deployment["spec"]["replicas"] = pods
@@ -113,10 +144,12 @@ class Controllers:
         # A cluster with a node: a completed rollout (not captured here, kubernetes-api.md §3).
         done = {"availableReplicas": pods, "observedGeneration": 1, "readyReplicas": pods, "replicas": pods,
                 "updatedReplicas": pods,
-                "conditions": [{"lastTransitionTime": cluster.CREATED_AT, "lastUpdateTime": cluster.CREATED_AT,
+                "conditions": [{"lastTransitionTime": cluster.CREATED_AT,
+                                "lastUpdateTime": cluster.CREATED_AT,
                                 "message": "Deployment has minimum availability.",
                                 "reason": "MinimumReplicasAvailable", "status": "True", "type": "Available"},
-                               {"lastTransitionTime": cluster.CREATED_AT, "lastUpdateTime": cluster.CREATED_AT,
+                               {"lastTransitionTime": cluster.CREATED_AT,
+                                "lastUpdateTime": cluster.CREATED_AT,
                                 "message": f'ReplicaSet "phase5-backend-{cluster.pod_template_hash(stored)}" '
                                            "has successfully progressed.",
                                 "reason": "NewReplicaSetAvailable", "status": "True", "type": "Progressing"}]}
@@ -130,13 +163,16 @@ class Controllers:
         hpa_status = cluster.hpa_status()
         hpa_status.update(currentReplicas=pods, desiredReplicas=pods)
         with self._lock:
-            self.objects[("horizontalpodautoscalers", "phase5", stored_hpa["metadata"]["name"])]["status"] = hpa_status
+            self.objects[("horizontalpodautoscalers", "phase5",
+                          stored_hpa["metadata"]["name"])]["status"] = hpa_status
         for index, suffix in zip(range(pods), ("4xk2p", "9qzlm", "b7t2w", "x5vnc"), strict=False):
             self.add_probe_pod(self.get("deployments", "phase5", "phase5-backend") or stored,
-                               f"phase5-backend-{cluster.pod_template_hash(stored)}-{suffix}", f"10.244.0.{11 + index}")
+                               f"phase5-backend-{cluster.pod_template_hash(stored)}-{suffix}",
+                               f"10.244.0.{11 + index}")
 
-    def add_probe_pod(self: KubeFake, deployment: Json, name: str, ip: str, phase: str = "Running") -> None:
-        """A pod of the probe's ReplicaSet as a kubelet reports it (Running, Ready, with an IP; not captured)."""
+    def add_probe_pod(self: _Fake, deployment: Json, name: str, ip: str, phase: str = "Running") -> None:
+        """A pod of the probe's ReplicaSet as a kubelet reports it (Running, Ready, with an IP; not
+        captured)."""
         pod = cluster.pending_pod(deployment, name, generate_name=name.rsplit("-", 1)[0] + "-")
         pod["spec"].update(nodeName="kind-control-plane")
         container = pod["spec"]["containers"][0]
@@ -153,8 +189,9 @@ class Controllers:
             self.objects[("pods", "phase5", name)]["status"] = stored["status"] = pod["status"]
         self.probes[name] = _probe_pod()
 
-    def _namespace_controller(self: KubeFake, name: str) -> None:
-        """h1–h7: a Terminating namespace is seen once as is; then its content goes, and it goes when empty."""
+    def _namespace_controller(self: _Fake, name: str) -> None:
+        """h1–h7: a Terminating namespace is seen once as is; then its content goes, and it goes when
+        empty."""
         ns = self.objects.get(("namespaces", "", name))
         if ns is None or not ns["metadata"].get("deletionTimestamp"):
             return

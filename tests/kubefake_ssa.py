@@ -40,7 +40,8 @@ def _list_key(item: Any, field: str) -> str | None:
         return json.dumps({"containerPort": item["containerPort"], "protocol": item.get("protocol", "TCP")},
                           separators=(",", ":"))
     if field == "ports" and "port" in item:
-        return json.dumps({"port": item["port"], "protocol": item.get("protocol", "TCP")}, separators=(",", ":"))
+        return json.dumps({"port": item["port"], "protocol": item.get("protocol", "TCP")},
+                          separators=(",", ":"))
     if "name" in item:
         return json.dumps({"name": item["name"]}, separators=(",", ":"))
     return None
@@ -163,7 +164,8 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
         for item in patch:
             names = [i for i in out_list if isinstance(i, dict) and i.get("name") == item["name"]]
             if item.get("$patch") == "delete":
-                out_list = [i for i in out_list if not (isinstance(i, dict) and i.get("name") == item["name"])]
+                out_list = [i for i in out_list if not (isinstance(i,
+                                                                   dict) and i.get("name") == item["name"])]
             elif names:
                 out_list[out_list.index(names[0])] = strategic_merge(names[0], item)
             else:
@@ -239,7 +241,8 @@ def conflict_status(conflicts: list[tuple[Path, Json]]) -> Json:
     causes = [{"reason": "FieldManagerConflict", "message": f"conflict with {who(e)}", "field": path_text(p)}
               for p, e in conflicts]
     if len(conflicts) == 1:
-        message = f"Apply failed with 1 conflict: conflict with {who(conflicts[0][1])}: {path_text(conflicts[0][0])}"
+        message = (f"Apply failed with 1 conflict: conflict with {who(conflicts[0][1])}: "
+                   f"{path_text(conflicts[0][0])}")
     else:
         by: dict[str, list[str]] = {}
         for p, e in conflicts:

@@ -38,8 +38,8 @@ def write(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str | None, ve
             new_name = name or str(((req.body or {}) if isinstance(req.body, dict) else {}).get(
                 "metadata", {}).get("name", ""))
             code, body, _ = cluster.response("h4_create_in_terminating_namespace")
-            body["message"] = (f'{res.plural} "{new_name}" is forbidden: unable to create new content in namespace '
-                               f"{ns} because it is being terminated")
+            body["message"] = (f'{res.plural} "{new_name}" is forbidden: unable to create new content in '
+                               f"namespace {ns} because it is being terminated")
             body["details"].update(name=new_name, kind=res.plural)
             body["details"]["causes"][0]["message"] = f"namespace {ns} is being terminated"
             return code, body, []
@@ -50,7 +50,8 @@ def write(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str | None, ve
         return _patch(fake, req, res, ns, name)
     if verb == "delete":
         return _delete(fake, req, res, ns, name)
-    return 405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"), []
+    return 405, status(405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource"), []
 
 
 def fake_res(fake: KubeFake, key: str) -> Res:
@@ -107,8 +108,10 @@ def _patch(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
             if req.query.get("fieldValidation") == ["Strict"]:
                 code, body, _ = cluster.response("f4_hpa_unknown_field_strict")
                 shown = "map[spec:map[" + " ".join(f"{k}:{patch['spec'][k]}" for k in unknown) + "]]"
-                body["message"] = f' "" is invalid: patch: Invalid value: "{shown}": strict decoding error: {text}'
-                body["details"]["causes"][0]["message"] = f'Invalid value: "{shown}": strict decoding error: {text}'
+                body["message"] = (f' "" is invalid: patch: Invalid value: "{shown}": strict decoding error: '
+                                   f'{text}')
+                body["details"]["causes"][0]["message"] = (f'Invalid value: "{shown}": strict decoding '
+                                                           f'error: {text}')
                 return code, body, []
             warnings.append(f'299 - "unknown field \\"spec.{unknown[0]}\\""')  # f5
             patch = {**patch, "spec": {k: v for k, v in patch["spec"].items() if k not in unknown}}
@@ -167,7 +170,8 @@ def _update_managed(fake: KubeFake, res: Res, old: Json, new: Json, manager: str
         if mine is None:
             entries.append(fake._entry(manager, "Update", res, changed))
         else:
-            mine["fieldsV1"] = ssa.fields_v1((ssa.paths_of(mine.get("fieldsV1") or {}) & set(after)) | changed)
+            mine["fieldsV1"] = ssa.fields_v1((ssa.paths_of(mine.get("fieldsV1") or {}) & set(after))
+                                             | changed)
     new["metadata"]["managedFields"] = [e for e in entries if e.get("fieldsV1")]
 
 
@@ -196,7 +200,8 @@ def _commit(fake: KubeFake, req: Recorded, res: Res, current: Json, new: Json, w
         return code, new, warnings
     new["metadata"]["resourceVersion"] = str(next(fake._versions))
     fake._store(res, new, old=current)
-    return code, fake.get(res.key, str(new["metadata"].get("namespace") or ""), new["metadata"]["name"]) or new, warnings
+    return code, fake.get(res.key, str(new["metadata"].get("namespace") or ""),
+                          new["metadata"]["name"]) or new, warnings
 
 
 def _apply(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answer:
@@ -207,7 +212,8 @@ def _apply(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
     try:
         body = req.body if isinstance(req.body, dict) else yaml.safe_load(str(req.body))
     except yaml.YAMLError as exc:
-        return 400, status(400, "BadRequest", f"error decoding YAML: error converting YAML to JSON: {exc}"), []
+        return 400, status(400, "BadRequest",
+                           f"error decoding YAML: error converting YAML to JSON: {exc}"), []
     if not isinstance(body, dict):
         return 400, status(400, "BadRequest", "error decoding YAML: not an object"), []
     unknown = _unknown_top_level(body)
@@ -217,7 +223,8 @@ def _apply(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
         return 500, status(500, "", f"failed to create typed patch object ({where}; {gvk}): {unknown}: "
                                     "field not declared in schema"), []
     if (body.get("metadata") or {}).get("name") != name:
-        return 400, status(400, "BadRequest", f"the name of the object ({(body.get('metadata') or {}).get('name')}) "
+        return 400, status(400, "BadRequest",
+                           f"the name of the object ({(body.get('metadata') or {}).get('name')}) "
                                               f"does not match the name on the URL ({name})"), []
     manager, force = req.query["fieldManager"][0], req.query.get("force") in (["true"], ["True"])
     applied = {**copy.deepcopy(body), "apiVersion": res.api_version, "kind": res.kind}
@@ -304,4 +311,5 @@ def _delete(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answ
     if res.group:
         details["group"] = res.group
     details.update(kind=res.plural, uid=uid)
-    return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}, []
+    return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                 "details": details}, []

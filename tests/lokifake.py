@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,12 +28,13 @@ from tests.fakes import CONTRACTS, PLAIN, BodyFake, Reply, Seen
 
 REAL = "loki/real-3.6.11"
 #: loki.md §10: ``limit=5001`` → 400 with this text (the two numbers are the asked and the allowed limit).
-LIMIT_EXCEEDED = "max entries limit per query exceeded, limit > max_entries_limit_per_query ({asked} > {most})"
+LIMIT_EXCEEDED = ("max entries limit per query exceeded, "
+                  "limit > max_entries_limit_per_query ({asked} > {most})")
 #: loki.md §10: ``start`` after (or equal to) ``end`` → 400 with this text.
 END_BEFORE_START = "end timestamp must not be before or equal to start time"
 #: loki.md §5/§10, real ``/ready`` 503 bodies before 200 ``ready\n``.
-NOT_READY_SCHEDULER = ("Query Frontend not ready: not ready: number of schedulers this worker is connected to "
-                       "is 0\n")
+NOT_READY_SCHEDULER = ("Query Frontend not ready: not ready: number of schedulers this worker is connected "
+                       "to is 0\n")
 NOT_READY_INGESTER = "Ingester not ready: waiting for 15s after being ready\n"
 MAX_ENTRIES = 5000
 
@@ -77,7 +78,7 @@ class LokiFake(BodyFake):
             for item in body["data"]["result"]:
                 item["values"] = []
 
-    def _answer(self, method: str, target: str, headers: dict[str, str],
+    def _answer(self, method: str, target: str, headers: Mapping[str, str],
                 body: bytes) -> tuple[int, str | None, bytes]:
         path = urlsplit(target).path
         if (method, path) != ("GET", "/loki/api/v1/query_range") or (method, path) in self.routes:
@@ -102,8 +103,8 @@ class LokiFake(BodyFake):
         backward = params.get("direction", ["backward"])[0] == "backward"
         answer = copy.deepcopy(self.categorized if categorized else self.plain)
         result = answer["data"]["result"]
-        entries = [(int(value[0]), index, value) for index, item in enumerate(result) for value in item["values"]
-                   if start <= int(value[0]) < end]
+        entries = [(int(value[0]), index, value) for index,
+                   item in enumerate(result) for value in item["values"] if start <= int(value[0]) < end]
         kept = sorted(entries, key=lambda e: e[0], reverse=backward)[:limit]
         for index, item in enumerate(result):
             item["values"] = [value for _, i, value in kept if i == index]

@@ -16,6 +16,7 @@ from stackcheck.checks.prometheus import (
     loaded_rules,
     rule_health_problems,
 )
+from stackcheck.clients.prometheus import Rule, RuleGroup
 from tests.fakes import PROMETHEUS, load_json
 
 REFUSED = ('Get "http://127.0.0.1:19999/metrics": dial tcp 127.0.0.1:19999: connect: connection refused')
@@ -113,7 +114,7 @@ def test_firing_excludes_pending_alerts(alerts: Any) -> None:
 
 # --- "has data" means now (issue 8, item 1) --------------------------------------------------------
 
-def _recording(groups: Any) -> tuple[Any, Any]:
+def _recording(groups: list[RuleGroup]) -> tuple[RuleGroup, Rule]:
     found = find_rule(groups, "job:up:sum", "recording")
     assert found is not None
     return found
@@ -143,8 +144,8 @@ def test_recording_rule_with_only_series_from_before_its_latest_evaluation_fails
     assert last is not None
     verdict = recording_verdict("job:up:sum", group, rule, [last - 120.0], 0, ["up_typo"])
     assert not verdict.ok
-    assert verdict.message.startswith("recording rule job:up:sum (stackcheck-example): its latest evaluation at "
-                                      "15:24:11.626Z wrote no series (its newest sample is 120.0s older")
+    assert verdict.message.startswith("recording rule job:up:sum (stackcheck-example): its latest evaluation "
+                                      "at 15:24:11.626Z wrote no series (its newest sample is 120.0s older")
     assert "it reads up_typo" in verdict.message
 
 
@@ -166,8 +167,9 @@ def test_recording_rule_passes_when_its_expression_returns_data_now(groups: Any)
 def test_recording_rule_not_evaluated_since_a_restart_is_not_judged_on_old_series(groups: Any) -> None:
     """Right after a restart lastEvaluation is Go's zero time: old series must not make it pass."""
     group, rule = _recording(groups)
-    fresh_start: Any = dict(rule, lastEvaluation="0001-01-01T00:00:00Z")
-    verdict = recording_verdict("job:up:sum", dict(group, lastEvaluation="0001-01-01T00:00:00Z"), fresh_start,
+    fresh_start: Rule = {**rule, "lastEvaluation": "0001-01-01T00:00:00Z"}
+    fresh_group: RuleGroup = {**group, "lastEvaluation": "0001-01-01T00:00:00Z"}
+    verdict = recording_verdict("job:up:sum", fresh_group, fresh_start,
                                 [parse_time(rule["lastEvaluation"]) or 0.0], 0, ["up"])
     assert not verdict.ok and "has not been evaluated yet" in verdict.message
 

@@ -28,10 +28,10 @@ def test_cleanup_kubernetes_reverts_a_killed_runs_hpa_patch(fake: KubeFake, tmp_
     before = _kept(fake.objects[HPA])
     access = load_access(None, str(config))
     target = type("T", (), {"kube": access})()
-    kf.K8S_FAULTS["HPAMaxedOut"][0](target, RUN)  # type: ignore[arg-type]
+    kf.K8S_FAULTS["HPAMaxedOut"][0](target, RUN)
     assert _kept(fake.objects[HPA]) != before
-    result = subprocess.run([str(STACKCHECK), "cleanup", "--target", "kubernetes", "--kubeconfig", str(config)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run([str(STACKCHECK), "cleanup", "--target", "kubernetes", "--kubeconfig",
+                             str(config)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "restored HorizontalPodAutoscaler phase5/phase5-backend" in result.stdout
     assert TOKEN not in result.stdout + result.stderr
@@ -41,7 +41,8 @@ def test_cleanup_kubernetes_reverts_a_killed_runs_hpa_patch(fake: KubeFake, tmp_
 def test_cleanup_kubernetes_without_kubeconfig_is_a_usage_error(tmp_path: Path) -> None:
     """Without any kubeconfig, cleanup exits 2 and says how to point at one."""
     result = subprocess.run([str(STACKCHECK), "cleanup", "--target", "kubernetes"], capture_output=True,
-                            text=True, timeout=60, check=False, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+                            text=True, timeout=60, check=False,
+                            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2
     assert "pass --kubeconfig PATH or set KUBECONFIG" in result.stderr.replace("\n", " ")
     assert "Traceback" not in result.stderr

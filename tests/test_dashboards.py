@@ -153,7 +153,8 @@ def test_datasource_links_point_at_existing_uids() -> None:
     derived = by_uid["loki"]["jsonData"]["derivedFields"]
     assert [f["datasourceUid"] for f in derived] == ["jaeger"]
     assert re.compile(derived[0]["matcherRegex"]).groups == 1, "a derived field regex needs one capture group"
-    assert re.search(derived[0]["matcherRegex"], '{"level":"error","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}')
+    assert re.search(derived[0]["matcherRegex"],
+                     '{"level":"error","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}')
     assert by_uid["jaeger"]["jsonData"]["tracesToLogsV2"]["datasourceUid"] == "loki"
 
 
@@ -168,7 +169,8 @@ def test_dashboard_provider_reads_the_dashboard_dir_read_only() -> None:
     providers = yaml.safe_load((GRAFANA / "dashboards.yml").read_text())["providers"]
     assert len(providers) == 1
     p = providers[0]
-    assert (p["type"], p["folder"], p["options"]["path"]) == ("file", "stackcheck", "/var/lib/grafana/dashboards")
+    assert (p["type"], p["folder"], p["options"]["path"]) == ("file", "stackcheck",
+                                                              "/var/lib/grafana/dashboards")
     assert (p["allowUiUpdates"], p["disableDeletion"], p["updateIntervalSeconds"]) == (False, True, 30)
 
 

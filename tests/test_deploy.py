@@ -39,7 +39,8 @@ def test_dry_run_creates_nothing(kind: Cluster) -> None:
     assert code == 0
     assert kind.stack_objects() == {}
     assert all(r.query.get("dryRun") == ["All"] for r in kind.fake.requests if r.method in ("POST", "PATCH"))
-    assert "change plan (dry run: nothing changed)" in out and f"{len(rendered()) + 1} to create" in out  # + grafana-admin
+    assert "change plan (dry run: nothing changed)" in out
+    assert f"{len(rendered()) + 1} to create" in out  # + grafana-admin
 
 
 def test_dry_run_masks_secret_values(kind: Cluster) -> None:
@@ -82,7 +83,8 @@ def test_stages_apply_namespaces_and_cluster_rbac_first(kind: Cluster) -> None:
 
 
 def test_apply_is_server_side_with_field_manager_stackcheck_and_strict_validation(kind: Cluster) -> None:
-    """Every apply is application/apply-patch+yaml, fieldManager=stackcheck, fieldValidation=Strict, never force."""
+    """Every apply is application/apply-patch+yaml, fieldManager=stackcheck, fieldValidation=Strict, never
+    force."""
     kind.deploy(wait=False)
     applies = [r for r in kind.fake.requests if r.content_type == "application/apply-patch+yaml"]
     assert len(applies) >= len(rendered())
@@ -92,7 +94,8 @@ def test_apply_is_server_side_with_field_manager_stackcheck_and_strict_validatio
 
 
 def test_deploy_after_client_side_apply_needs_no_force(kind: Cluster) -> None:
-    """After `kubectl apply -k` (client-side), deploy takes kubectl's fields over and succeeds without force."""
+    """After `kubectl apply -k` (client-side), deploy takes kubectl's fields over and succeeds without
+    force."""
     for body in rendered():
         kind.fake.client_side_apply(body)
     code, out = kind.deploy(wait=False)
@@ -104,8 +107,10 @@ def test_deploy_after_client_side_apply_needs_no_force(kind: Cluster) -> None:
     assert {e["manager"] for e in sts["metadata"]["managedFields"]} == {"stackcheck"}
 
 
-def test_without_the_takeover_kubectl_fields_would_conflict(kind: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The double reproduces the real conflict (volumeClaimTemplates, fieldRef): the takeover is what avoids it."""
+def test_without_the_takeover_kubectl_fields_would_conflict(kind: Cluster,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The double reproduces the real conflict (volumeClaimTemplates, fieldRef): the takeover is what avoids
+    it."""
     for body in rendered():
         kind.fake.client_side_apply(body)
     monkeypatch.setattr(kube_apply, "TAKEOVER_MANAGERS", ())
@@ -119,8 +124,8 @@ def _other_manager_takes(c: Cluster, name: str = "blackbox-exporter-config") -> 
 
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "monitoring"},
             "data": {"blackbox.yml": "modules: {}\n"}}
-    answer = requests.patch(f"{c.fake.url}/api/v1/namespaces/monitoring/configmaps/{name}", data=json.dumps(body),
-                            params={"fieldManager": "other-manager", "force": "true"},
+    answer = requests.patch(f"{c.fake.url}/api/v1/namespaces/monitoring/configmaps/{name}",
+                            data=json.dumps(body), params={"fieldManager": "other-manager", "force": "true"},
                             headers={"Authorization": f"Bearer {c.fake.token}",
                                      "Content-Type": "application/apply-patch+yaml"}, timeout=5)
     assert answer.status_code == 200, answer.text
@@ -156,9 +161,11 @@ def test_timeout_names_each_unready_workload_with_the_schedulers_reason(kind: Cl
     assert code == 1
     workloads = [o for o in rendered() if o["kind"] in ("Deployment", "StatefulSet")]
     for body in workloads:
-        block = out.split(f"{body['kind']} {body['metadata']['namespace']}/{body['metadata']['name']}: InProgress")
+        block = out.split(f"{body['kind']} {body['metadata']['namespace']}/"
+                          f"{body['metadata']['name']}: InProgress")
         assert len(block) > 1, body["metadata"]["name"]
-        assert "not scheduled (Unschedulable): no nodes available to schedule pods" in block[-1].split("InProgress")[0]
+        assert "not scheduled (Unschedulable): no nodes available to schedule pods" \
+            in block[-1].split("InProgress")[0]
     assert kind.clock.now - 1000.0 >= 30  # the whole budget was used, in polls, not one sleep
     assert max(kind.clock.slept) <= 2.0
 
@@ -168,8 +175,8 @@ def test_timeout_names_each_claim_with_its_reason_and_storage_class(kind: Cluste
     _, out = kind.deploy(timeout_s=30)
     for claim in ("data-prometheus-0", "data-alertmanager-0", "data-loki-0", "jaeger-data"):
         assert f"claim {claim}: Pending, StorageClass (none set" in out
-        assert (f"PersistentVolumeClaim {claim}: Normal FailedBinding: no persistent volumes available for this "
-                "claim and no storage class is set") in out
+        assert (f"PersistentVolumeClaim {claim}: Normal FailedBinding: no persistent volumes available for "
+                "this claim and no storage class is set") in out
 
 
 def test_progress_deadline_exceeded_fails_fast(kind: Cluster) -> None:
@@ -204,7 +211,8 @@ def test_context_server_and_namespaces_are_printed_before_any_change(kind: Clust
     assert "namespaces monitoring, monitoring-agents, phase5, tracing" in head
 
 
-def test_missing_grafana_secret_is_created_with_a_random_value_never_printed(kind: Cluster, tmp_path: Path) -> None:
+def test_missing_grafana_secret_is_created_with_a_random_value_never_printed(kind: Cluster,
+                                                                             tmp_path: Path) -> None:
     """grafana-admin is created with a random password; output and JSON show only the kubectl command."""
     report = tmp_path / "deploy.json"
     _, out = kind.deploy(wait=False, json_path=str(report))
@@ -212,7 +220,8 @@ def test_missing_grafana_secret_is_created_with_a_random_value_never_printed(kin
     assert secret is not None
     value = base64.b64decode(secret["data"]["admin-password"]).decode()
     assert len(value) >= 24 and value not in out and value not in report.read_text()
-    assert "kubectl -n monitoring get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d" in out
+    assert ("kubectl -n monitoring get secret grafana-admin -o jsonpath='{.data.admin-password}' "
+            "| base64 -d") in out
 
 
 def test_existing_secret_is_never_overwritten(kind: Cluster) -> None:
@@ -277,7 +286,8 @@ def _manifests_without_pdb(tmp_path: Path) -> Path:
     return copy
 
 
-def test_prune_deletes_a_member_that_left_the_manifests_and_lists_it_first(kind: Cluster, tmp_path: Path) -> None:
+def test_prune_deletes_a_member_that_left_the_manifests_and_lists_it_first(kind: Cluster,
+                                                                           tmp_path: Path) -> None:
     """An object removed from the manifests is listed, then deleted; nothing else is."""
     kind.deploy(wait=False)
     copy = _manifests_without_pdb(tmp_path)
@@ -296,7 +306,8 @@ def test_prune_spares_an_object_whose_uid_is_not_the_recorded_one(kind: Cluster,
     kind.fake.objects[key]["metadata"]["uid"] = "someone-elses-uid"
     _, out = kind.deploy(wait=False, manifests=str(_manifests_without_pdb(tmp_path)))
     assert key in kind.fake.objects
-    assert "not pruning PodDisruptionBudget phase5/phase5-backend: its uid is not the one deploy recorded" in out
+    assert ("not pruning PodDisruptionBudget phase5/phase5-backend: its uid is not the one deploy "
+            "recorded") in out
 
 
 def test_no_prune_keeps_members_that_left(kind: Cluster, tmp_path: Path) -> None:
@@ -332,7 +343,8 @@ def test_a_changed_config_rolls_the_workloads_that_mount_it(kind: Cluster, tmp_p
 
     def hashes() -> dict[str, str]:
         return {k[2]: o["spec"]["template"]["metadata"].get("annotations", {}).get(CONFIG_HASH_ANNOTATION, "")
-                for k, o in kind.fake.objects.items() if k[0] in ("deployments", "statefulsets", "daemonsets")}
+                for k, o in kind.fake.objects.items() if k[0] in ("deployments", "statefulsets",
+                                                                  "daemonsets")}
 
     before = hashes()
     kind.deploy(wait=False, manifests=str(copy))
@@ -367,12 +379,14 @@ def test_image_pull_backoff_fails_fast_and_names_the_waiting_reason(kind: Cluste
     kind.deploy(wait=False)
     pod = next(p for k, p in kind.fake.objects.items() if k[0] == "pods" and k[2].startswith("grafana-"))
     pod["status"]["containerStatuses"] = [{"name": "grafana", "ready": False, "restartCount": 0, "state": {
-        "waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "grafana/grafana:12.3.1"'}}}]
+        "waiting": {"reason": "ImagePullBackOff",
+                    "message": 'Back-off pulling image "grafana/grafana:12.3.1"'}}}]
     start = kind.clock.now
     ok, out = _wait_after(kind)
     assert not ok and kind.clock.now - start < 60
     assert "Deployment monitoring/grafana: Failed: pod grafana-" in out
-    assert 'container grafana waiting: ImagePullBackOff: Back-off pulling image "grafana/grafana:12.3.1"' in out
+    assert ('container grafana waiting: ImagePullBackOff: Back-off pulling image '
+            '"grafana/grafana:12.3.1"') in out
 
 
 def test_the_live_table_on_a_terminal_shows_each_object(kind: Cluster) -> None:

@@ -22,13 +22,15 @@ def test_declared_channels_win_over_the_receivers_channels() -> None:
     """A table entry's channels are what is expected, whatever the receivers say."""
     (got,) = expectations([{"alert": "X", "labels": {"severity": "critical"}, "receivers": ["a"],
                             "channels": ["#b", "b@x.example", "webhook:hook"]}], AM).values()
-    assert (got.slack, got.email, got.webhook) == ({"#b"}, {"b@x.example"}, {"hook"})
+    assert (got.slack, got.email, got.webhook) == (frozenset({"#b"}), frozenset({"b@x.example"}),
+                                                   frozenset({"hook"}))
 
 
 def test_without_declared_channels_the_receivers_channels_are_expected() -> None:
     """Without a channels list, the receivers' Slack channels and recipients are expected."""
     got = expectations([{"alert": "X", "labels": {}, "receivers": ["a", "hook"]}], AM)["X"]
-    assert (got.slack, got.email, got.webhook) == ({"#a"}, {"a@x.example"}, {"hook"})
+    assert (got.slack, got.email, got.webhook) == (frozenset({"#a"}), frozenset({"a@x.example"}),
+                                                   frozenset({"hook"}))
 
 
 def test_shipped_route_table_channels_agree_with_alertmanager_yml() -> None:

@@ -1,6 +1,7 @@
 """The scenario table: one per reference alert, and honest reasons where one cannot run."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,10 @@ def test_kubernetes_only_alerts_say_why_they_skip_locally(alert: str, tmp_path: 
 def test_disk_fault_without_root_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Without root the tmpfs cannot be mounted, and DiskSpaceLow says that instead of failing."""
     local.tmpfs_unavailable.cache_clear()
-    monkeypatch.setattr(local.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     try:
-        assert SCENARIOS["DiskSpaceLow"].unsupported(_local(tmp_path)) == "mounting the fault tmpfs needs root"
+        assert SCENARIOS["DiskSpaceLow"].unsupported(_local(tmp_path)) \
+            == "mounting the fault tmpfs needs root"
     finally:
         local.tmpfs_unavailable.cache_clear()
 

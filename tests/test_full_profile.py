@@ -28,7 +28,8 @@ pytestmark = [needs_binaries, pytest.mark.binaries]
 
 LOCAL_ALERTS = ("HighErrorRate", "HighResponseTime", "DatabaseConnectionPoolExhausted", "AuditLogFailures",
                 "ReminderDeliveryFailures", "KafkaConsumerLag", "PodDown", "Watchdog")
-K8S_ALERTS = ("HighCPUUsage", "HighMemoryUsage", "PodRestartingTooOften", "DeploymentReplicaMismatch", "HPAMaxedOut")
+K8S_ALERTS = ("HighCPUUsage", "HighMemoryUsage", "PodRestartingTooOften", "DeploymentReplicaMismatch",
+              "HPAMaxedOut")
 
 
 def _started(tmp: Path, port_base: int, edit: tuple[str, str, str] | None = None) -> Stack:
@@ -53,7 +54,8 @@ def stack_factory(tmp_path: Path) -> Iterator[list[Stack]]:
             kill(pid)
 
 
-def _report(stack: Stack, tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, object]]]:
+def _report(stack: Stack, tmp: Path,
+            *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, object]]]:
     path = tmp / "r.json"
     result = stack.run("verify", "--profile", "full", "--json", str(path), *args, timeout=300)
     checks = {c["id"]: c for c in json.loads(path.read_text())["checks"]}
@@ -85,13 +87,15 @@ def test_an_alert_whose_threshold_cannot_be_reached_fails_naming_it(
         tmp_path: Path, stack_factory: list[Stack]) -> None:
     """On manifests where HighErrorRate can never fire, its check fails and says what was seen."""
     stack = _started(tmp_path, free_port_base(), ("config/prometheus/rules/alerts.rules.yml",
-                                       "phase5:http_requests:rate5m > 0.05", "phase5:http_requests:rate5m > 5"))
+                                       "phase5:http_requests:rate5m > 0.05",
+                                                  "phase5:http_requests:rate5m > 5"))
     stack_factory.append(stack)
     result, checks = _report(stack, tmp_path, "-k", "HighErrorRate")
     assert result.returncode == 1
     fires = checks["alerts.fires[HighErrorRate]"]
     assert fires["status"] == "failed"
-    assert "HighErrorRate did not fire" in str(fires["message"]) and "Prometheus shows" in str(fires["message"])
+    assert "HighErrorRate did not fire" in str(fires["message"])
+    assert "Prometheus shows" in str(fires["message"])
 
 
 def test_a_critical_alert_routed_to_the_wrong_channel_fails_naming_the_channel(
@@ -144,17 +148,19 @@ def test_an_alert_joining_a_group_that_already_notified_is_bound_by_group_interv
     stack = _started(tmp_path, free_port_base())
     stack_factory.append(stack)
     endpoints = stack.state()["endpoints"]
+    assert isinstance(endpoints, dict)
     now = time.time()
     seeded = {"alertname": "DatabaseConnectionPoolExhausted", "severity": "critical", "component": "database",
               "service": "phase5-backend", "pool": "replica"}
     body = [{"labels": seeded, "annotations": {"summary": "seeded by the test"},
              "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
              "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 600))}]
-    posted = requests.post(f"{endpoints['alertmanager']}/api/v2/alerts", json=body, timeout=5)  # type: ignore[index]
+    posted = requests.post(f"{endpoints['alertmanager']}/api/v2/alerts", json=body, timeout=5)
     assert posted.status_code == 200, posted.text
-    sink = SinkClient(endpoints["sink"])  # type: ignore[index]
+    sink = SinkClient(endpoints["sink"])
     sink.wait_for(timeout=30, alertname="DatabaseConnectionPoolExhausted", channel="#alerts-database")
-    result, checks = _report(stack, tmp_path, "-k", "reaches_its_channels and DatabaseConnectionPoolExhausted")
+    result, checks = _report(stack, tmp_path, "-k",
+                             "reaches_its_channels and DatabaseConnectionPoolExhausted")
     delivered = checks["alerts.delivered[DatabaseConnectionPoolExhausted]"]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert delivered["status"] == "passed", delivered
@@ -173,14 +179,16 @@ def test_the_same_alert_again_within_minutes_is_bound_by_group_interval(
     stack = _started(tmp_path, free_port_base())
     stack_factory.append(stack)
     first, checks = _report(stack, tmp_path, "-k", "DatabaseConnectionPoolExhausted")
-    assert checks["alerts.resolves[DatabaseConnectionPoolExhausted]"]["status"] == "passed", first.stdout[-3000:]
+    assert checks["alerts.resolves[DatabaseConnectionPoolExhausted]"]["status"] == "passed", \
+        first.stdout[-3000:]
     # A fresh group: group_wait (whether the latency met it depends on the machine's load, not asserted).
     assert "group_wait 0s" in str(checks["alerts.delivered[DatabaseConnectionPoolExhausted]"]["message"])
     again, checks = _report(stack, tmp_path, "-k", "DatabaseConnectionPoolExhausted")
     delivered = checks["alerts.delivered[DatabaseConnectionPoolExhausted]"]
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     message = str(delivered["message"])
-    assert "group_interval 15s (its group was still open: an earlier DatabaseConnectionPoolExhausted" in message
+    assert ("group_interval 15s (its group was still open: an earlier "
+            "DatabaseConnectionPoolExhausted") in message
     assert float(delivered["latency_s"]) <= 1.5 * float(delivered["bound_s"])  # type: ignore[arg-type]
 
 
@@ -193,18 +201,20 @@ def test_an_alert_already_firing_before_its_fault_fails_instead_of_passing_on_st
     stack = _started(tmp_path, free_port_base())
     stack_factory.append(stack)
     endpoints = stack.state()["endpoints"]
-    set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": True})  # type: ignore[index]
+    assert isinstance(endpoints, dict)
+    set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": True})
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # poll until Prometheus shows it firing
-            alerts = requests.get(f"{endpoints['prometheus']}/api/v1/alerts", timeout=5).json()  # type: ignore[index]
-            if any(a["labels"].get("alertname") == "DatabaseConnectionPoolExhausted" and a["state"] == "firing"
-                   for a in alerts["data"]["alerts"]):
+            alerts = requests.get(f"{endpoints['prometheus']}/api/v1/alerts", timeout=5).json()
+            if any(a["labels"].get("alertname") == "DatabaseConnectionPoolExhausted"
+                   and a["state"] == "firing" for a in alerts["data"]["alerts"]):
                 break
             time.sleep(0.25)
-        result, checks = _report(stack, tmp_path, "-k", "fires_under_its_fault and DatabaseConnectionPoolExhausted")
+        result, checks = _report(stack, tmp_path, "-k",
+                                 "fires_under_its_fault and DatabaseConnectionPoolExhausted")
     finally:
-        set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": False})  # type: ignore[index]
+        set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": False})
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr
     fires = checks["alerts.fires[DatabaseConnectionPoolExhausted]"]
     assert fires["status"] == "failed"

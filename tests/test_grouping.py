@@ -43,8 +43,8 @@ def test_an_alert_joining_a_group_that_notified_waits_group_interval(production:
     other = {**DB, "pool": "replica"}
     wait = first_notification_wait(production, DB, [(other, NOW - 60)], arrived_at=NOW)
     assert (wait.timer, wait.seconds) == ("group_interval", 300.0)
-    assert wait.describe() == ('group_interval 300s (DatabaseConnectionPoolExhausted{pool="replica"} of the same '
-                               'group on receiver critical notified first)')
+    assert wait.describe() == ('group_interval 300s (DatabaseConnectionPoolExhausted{pool="replica"} of the '
+                               'same group on receiver critical notified first)')
 
 
 def test_an_alert_of_another_name_never_shares_a_group(production: dict[str, Any]) -> None:
@@ -94,11 +94,13 @@ def test_an_alert_resolved_minutes_ago_still_holds_its_group_open(production: di
     wait = lingering_group_wait("DatabaseConnectionPoolExhausted", matches, NOW - 300, arrived_at=NOW)
     assert wait is not None and (wait.timer, wait.seconds) == ("group_interval", 300.0)
     assert wait.describe() == (
-        "group_interval 300s (its group was still open: an earlier DatabaseConnectionPoolExhausted was notified "
-        "300s before, and Prometheus re-sends a resolved alert for 15 minutes, so Alertmanager keeps its group)")
+        "group_interval 300s (its group was still open: an earlier DatabaseConnectionPoolExhausted was "
+        "notified 300s before, and Prometheus re-sends a resolved alert for 15 minutes, so Alertmanager "
+        "keeps its group)")
 
 
-def test_a_group_is_gone_after_the_resolved_retention_interval_and_clean_up(production: dict[str, Any]) -> None:
+def test_a_group_is_gone_after_the_resolved_retention_interval_and_clean_up(
+        production: dict[str, Any]) -> None:
     """After 15 minutes + group_interval + Alertmanager's 30s clean-up, the group is gone: group_wait."""
     matches = route(production, DB)
     gone = NOW - (RESOLVED_RETENTION_S + 300 + GROUP_CLEANUP_S)

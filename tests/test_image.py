@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -31,7 +32,8 @@ def _hadolint() -> str:
 
 def _instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    return [(m.group(1).upper(), m.group(2)) for m in re.finditer(r"^([A-Za-z]+)\s+(.*)$", text, re.MULTILINE)]
+    return [(m.group(1).upper(), m.group(2)) for m in re.finditer(r"^([A-Za-z]+)\s+(.*)$", text,
+                                                                  re.MULTILINE)]
 
 
 def test_dockerfile_passes_hadolint() -> None:
@@ -50,7 +52,8 @@ def test_every_base_image_is_pinned_to_an_exact_python_tag() -> None:
 
 
 def test_image_runs_as_a_non_root_user_with_stackcheck_as_entry_point() -> None:
-    """The last USER is a numeric non-root uid:gid (so runAsNonRoot can verify it); ENTRYPOINT is stackcheck."""
+    """The last USER is a numeric non-root uid:gid (so runAsNonRoot can verify it); ENTRYPOINT is
+    stackcheck."""
     users = [args for op, args in _instructions() if op == "USER"]
     assert users and re.fullmatch(r"[1-9]\d*:[1-9]\d*", users[-1].strip()), users
     (entry,) = [args for op, args in _instructions() if op == "ENTRYPOINT"]
@@ -83,7 +86,8 @@ def test_no_configmap_holds_a_copy_of_probe_or_sink() -> None:
     probe = (ROOT / "stackcheck" / "probe.py").read_text()
     sink = (ROOT / "stackcheck" / "sink.py").read_text()
     markers = [probe.splitlines()[0], sink.splitlines()[0], "class ProbeServer", "class SinkServer"]
-    for overlay in (ROOT / "manifests", ROOT / "manifests/overlays/kind", ROOT / "manifests/overlays/production"):
+    for overlay in (ROOT / "manifests", ROOT / "manifests/overlays/kind",
+                    ROOT / "manifests/overlays/production"):
         for obj in render_python(overlay):
             if obj.kind == "ConfigMap":
                 for key, value in (obj.body.get("data") or {}).items():
@@ -91,12 +95,14 @@ def test_no_configmap_holds_a_copy_of_probe_or_sink() -> None:
                     assert not any(m in value for m in markers), f"{obj.ref}/{key} holds probe or sink code"
             for c in _containers(obj.body):
                 assert "pip" not in " ".join(c.get("command") or []), f"{obj.ref}: {c['name']} runs pip"
-    assert not list((ROOT / "manifests").rglob("probe.py")) and not list((ROOT / "manifests").rglob("sink.py"))
+    assert not list((ROOT / "manifests").rglob("probe.py"))
+    assert not list((ROOT / "manifests").rglob("sink.py"))
 
 
 def test_probe_sink_and_serve_run_from_the_stackcheck_image() -> None:
     """The probe, sink and smoke containers run the stackcheck image with `stackcheck <command>`: the base
-    and production name the published image at the package's version, kind the locally built stackcheck:dev."""
+    and production name the published image at the package's version, kind the locally built
+    stackcheck:dev."""
     version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
     assert version
     expected = {"manifests": f"{IMAGE}:{version.group(1)}", "manifests/overlays/production":
@@ -114,8 +120,8 @@ def test_probe_sink_and_serve_run_from_the_stackcheck_image() -> None:
         assert wanted <= set(seen.values()), f"{overlay}: stackcheck image runs {seen}"
 
 
-def _containers(body: dict[str, object]) -> list[dict[str, object]]:
-    spec = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}  # type: ignore[union-attr]
+def _containers(body: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}
     return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
 
 

@@ -34,7 +34,8 @@ def test_namespace_and_explicit_urls_are_followed(tmp_path: Path) -> None:
     assert target.url("jaeger") == "http://jaeger-query.tracing.svc:16686"  # not in monitoring
     assert target.url("grafana") == "https://grafana.example"
     with pytest.raises(UsageError, match="--grafana-url"):
-        incluster_target(Manifests.find(), credentials_dir=tmp_path, environ={}, overrides={"grafana": "ftp://x"})
+        incluster_target(Manifests.find(), credentials_dir=tmp_path, environ={},
+                         overrides={"grafana": "ftp://x"})
 
 
 def test_credentials_come_from_mounted_files_and_are_never_printed(tmp_path: Path) -> None:
@@ -100,7 +101,8 @@ def test_expectations_file_sets_jobs_namespaces_services_and_ages(tmp_path: Path
     ("traces: [a]", "must be a mapping"),
     ("- a", "expected a mapping"),
 ])
-def test_a_bad_expectations_file_is_a_usage_error_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
+def test_a_bad_expectations_file_is_a_usage_error_naming_the_key(tmp_path: Path, text: str,
+                                                                 message: str) -> None:
     path = tmp_path / "expect.yml"
     path.write_text(text)
     with pytest.raises(UsageError, match=message):

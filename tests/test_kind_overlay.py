@@ -24,13 +24,12 @@ from stackcheck.errors import UsageError
 from stackcheck.lint.objects import object_ref
 from stackcheck.lint.prom import checkable_copy
 from stackcheck.lint.render import KUBECTL, RenderError, render_kubectl, render_python
-from stackcheck.manifests import Manifests
+from stackcheck.manifests import TIME_SCALE_ANNOTATION, Manifests
 from stackcheck.overlay import (
     CI_ONLY_VALUE,
     SINK_HTTP,
     SINK_SECRETS,
     SINK_SMTP,
-    TIME_SCALE_ANNOTATION,
     generate,
     kind_alertmanager_config,
     main,

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import certifi
 import pytest
 import requests
 
@@ -22,7 +23,8 @@ from stackcheck.kube.config import load_access
 from stackcheck.targets.kubernetes import kubernetes_target
 
 CANARY = "canary-kubeconfig-token-51c0ffee"
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI to make a test CA")
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None,
+                                reason="needs the openssl CLI to make a test CA")
 
 
 def _pki(directory: Path) -> tuple[Path, Path, Path]:
@@ -51,7 +53,8 @@ class _Handler(BaseHTTPRequestHandler):
                                "reason": "ServiceUnavailable", "code": 503}
         else:  # a misbehaving server that echoes the credentials it got
             code, body = 500, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                               "message": f"internal error for {self.headers.get('Authorization')}", "code": 500}
+                               "message": f"internal error for {self.headers.get('Authorization')}",
+                               "code": 500}
         payload = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -93,7 +96,7 @@ def test_plain_requests_lets_requests_ca_bundle_override_the_ca(tls_server: tupl
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The bug this guards against: with REQUESTS_CA_BUNDLE set, a plain session ignores session.verify."""
     url, ca = tls_server
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     session = requests.Session()
     session.verify = str(ca)
     with pytest.raises(requests.exceptions.SSLError):
@@ -104,8 +107,8 @@ def test_proxy_session_trusts_the_kubeconfig_ca_despite_requests_ca_bundle(
         tls_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """KubeAccess.session() verifies with the kubeconfig's CA even when REQUESTS_CA_BUNDLE names another."""
     url, ca = tls_server
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
-    monkeypatch.setenv("CURL_CA_BUNDLE", requests.certs.where())
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
     kube = load_access(None, str(_kubeconfig(tmp_path / "config", url, ca)), environ={"HOME": str(tmp_path)})
     answer = kube.session().get(url + PROXY, timeout=5)
     assert answer.status_code == 503 and "no endpoints available" in answer.text
@@ -113,12 +116,13 @@ def test_proxy_session_trusts_the_kubeconfig_ca_despite_requests_ca_bundle(
 
 def test_proxy_error_is_reported_as_what_the_api_server_said(
         tls_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Through Http, the API server's 503 is a ProxyError quoting "no endpoints available", not "not ready"."""
+    """Through Http, the API server's 503 is a ProxyError quoting "no endpoints available", not "not
+    ready"."""
     from stackcheck.clients.http import Http
     from stackcheck.kube.errors import ProxyError
 
     url, ca = tls_server
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     kube = load_access(None, str(_kubeconfig(tmp_path / "config", url, ca)), environ={"HOME": str(tmp_path)})
     http = Http("prometheus", url + PROXY.rsplit("/-/", 1)[0], session=kube.session())
     with pytest.raises(ProxyError, match=r'HTTP 503 ServiceUnavailable: no endpoints available for service '

@@ -1,4 +1,5 @@
-"""The kstatus port on the real status bodies a 1.36 API server with no node produced (tests/contracts/kubernetes)."""
+"""The kstatus port on the real status bodies a 1.36 API server with no node produced
+(tests/contracts/kubernetes)."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +9,8 @@ from tests.kubefake_cluster import body
 
 
 @pytest.mark.parametrize(("fixture", "status", "message"), [
-    ("g1_deployment_grafana", "Failed", 'Progress deadline exceeded: ReplicaSet "grafana-56b88749f7" has timed out'),
+    ("g1_deployment_grafana", "Failed",
+     'Progress deadline exceeded: ReplicaSet "grafana-56b88749f7" has timed out'),
     ("g1a_deployment_grafana_within_deadline", "InProgress", "Available: 0/1"),
     ("g2_statefulset_prometheus", "InProgress", "Ready: 0/1"),
     ("g11_daemonset_alloy", "Current", "All replicas scheduled as expected. Replicas: 0"),
@@ -37,10 +39,11 @@ def test_an_unobserved_generation_is_in_progress() -> None:
 
 
 def test_a_rollout_with_terminating_pods_is_not_done() -> None:
-    """status.terminatingReplicas > 0 keeps a finished-looking Deployment InProgress (pods still Terminating)."""
+    """status.terminatingReplicas > 0 keeps a finished-looking Deployment InProgress (pods still
+    Terminating)."""
     deployment = body("g1a_deployment_grafana_within_deadline")
-    deployment["status"].update(readyReplicas=1, availableReplicas=1, unavailableReplicas=0, terminatingReplicas=1,
-                                conditions=[{"type": "Available", "status": "True"},
+    deployment["status"].update(readyReplicas=1, availableReplicas=1, unavailableReplicas=0,
+                                terminatingReplicas=1, conditions=[{"type": "Available", "status": "True"},
                                             {"type": "Progressing", "status": "True",
                                              "reason": "NewReplicaSetAvailable"}])
     assert compute(deployment).message == "Terminating: 1"
@@ -51,5 +54,6 @@ def test_a_rollout_with_terminating_pods_is_not_done() -> None:
 def test_a_crash_looping_pod_is_failed() -> None:
     """A container in CrashLoopBackOff makes its pod Failed (kstatus' rule)."""
     pod = body("g4_pod_pending_grafana")
-    pod["status"]["containerStatuses"] = [{"name": "grafana", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]
+    pod["status"]["containerStatuses"] = [{"name": "grafana",
+                                           "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]
     assert compute(pod).status == "Failed"

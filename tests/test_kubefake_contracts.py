@@ -37,7 +37,8 @@ def _same(answer: requests.Response, fixture: str) -> None:
 
 
 def test_service_without_endpoints_is_503_no_endpoints(fake: KubeFake) -> None:
-    """a1: a Service whose pods are not ready answers 503 "no endpoints available" (the Status, as captured)."""
+    """a1: a Service whose pods are not ready answers 503 "no endpoints available" (the Status, as
+    captured)."""
     fake.endpoints.discard(("monitoring", "prometheus"))
     _same(call(fake, "GET", "/api/v1/namespaces/monitoring/services/http:prometheus:9090/proxy/-/ready"),
           "a1_svc_proxy_no_endpoints_scheme_form")
@@ -51,7 +52,8 @@ def test_unknown_service_port_is_503(fake: KubeFake) -> None:
 
 def test_malformed_service_ref_is_400(fake: KubeFake) -> None:
     """a6: `a:b:c:d` is a bad request, not a 404."""
-    _same(call(fake, "GET", "/api/v1/namespaces/monitoring/services/a:b:c:d/proxy/"), "a6_svc_proxy_malformed_ref")
+    _same(call(fake, "GET", "/api/v1/namespaces/monitoring/services/a:b:c:d/proxy/"),
+          "a6_svc_proxy_malformed_ref")
 
 
 def test_unknown_service_is_404(fake: KubeFake) -> None:
@@ -64,7 +66,8 @@ def test_pod_proxy_to_a_pod_without_ip_is_400_address_not_allowed(fake: KubeFake
     """b1: a Pending pod has no IP, and the pod proxy says "address not allowed"."""
     pod = next(iter(fake.probe_pod_names()))
     fake.objects[("pods", "phase5", pod)]["status"] = response("g4_pod_pending_grafana")[1]["status"]
-    _same(call(fake, "POST", f"/api/v1/namespaces/phase5/pods/{pod}:8080/proxy/faults"), "b1_pod_proxy_pending_pod")
+    _same(call(fake, "POST", f"/api/v1/namespaces/phase5/pods/{pod}:8080/proxy/faults"),
+          "b1_pod_proxy_pending_pod")
 
 
 def test_no_credentials_is_403_for_system_anonymous(fake: KubeFake) -> None:
@@ -117,7 +120,8 @@ def test_apply_conflict_with_client_side_apply_names_the_api_version(fake: KubeF
 
 def test_dry_run_apply_stores_nothing(fake: KubeFake) -> None:
     """d5, d6: a dry-run create answers 201 without resourceVersion, and a GET then 404s."""
-    answer = call(fake, "PATCH", CM_PATH, body=CM, content_type=APPLY, fieldManager="stackcheck", dryRun="All")
+    answer = call(fake, "PATCH", CM_PATH, body=CM, content_type=APPLY, fieldManager="stackcheck",
+                  dryRun="All")
     assert answer.status_code == 201 and "resourceVersion" not in answer.json()["metadata"]
     assert call(fake, "GET", CM_PATH).status_code == 404
 
@@ -143,7 +147,8 @@ def test_strategic_merge_keeps_the_other_containers(fake: KubeFake) -> None:
     path = f"/apis/apps/v1/namespaces/phase5/deployments/{name}"
     before = call(fake, "GET", path).json()["spec"]["template"]["spec"]["containers"][0]
     patch = {"spec": {"template": {"spec": {"containers": [{"name": before["name"], "image": "probe:2"}]}}}}
-    after = call(fake, "PATCH", path, body=patch, content_type="application/strategic-merge-patch+json").json()
+    after = call(fake, "PATCH", path, body=patch,
+                 content_type="application/strategic-merge-patch+json").json()
     container = after["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "probe:2" and container["ports"] == before["ports"]
 
@@ -160,7 +165,8 @@ def test_json_patch_is_served_and_a_failed_test_is_a_generic_422(fake: KubeFake)
 
 def test_patch_as_plain_json_is_415(fake: KubeFake) -> None:
     """e7."""
-    _same(call(fake, "PATCH", "/apis/apps/v1/namespaces/phase5/deployments/phase5-backend", body={"spec": {}}),
+    _same(call(fake, "PATCH", "/apis/apps/v1/namespaces/phase5/deployments/phase5-backend",
+               body={"spec": {}}),
           "e7_patch_content_type_application_json")
 
 
@@ -169,13 +175,15 @@ HPA = "/apis/autoscaling/v2/namespaces/phase5/horizontalpodautoscalers/phase5-ba
 
 def test_hpa_max_replicas_null_is_422(fake: KubeFake) -> None:
     """f1."""
-    _same(call(fake, "PATCH", HPA, body={"spec": {"maxReplicas": None}}, content_type="application/merge-patch+json"),
+    _same(call(fake, "PATCH", HPA, body={"spec": {"maxReplicas": None}},
+               content_type="application/merge-patch+json"),
           "f1_hpa_maxreplicas_null")
 
 
 def test_hpa_max_below_min_is_422(fake: KubeFake) -> None:
     """f2."""
-    _same(call(fake, "PATCH", HPA, body={"spec": {"maxReplicas": 1}}, content_type="application/merge-patch+json"),
+    _same(call(fake, "PATCH", HPA, body={"spec": {"maxReplicas": 1}},
+               content_type="application/merge-patch+json"),
           "f2_hpa_max_below_min")
 
 
@@ -207,13 +215,15 @@ def test_creating_in_a_terminating_namespace_is_403(fake: KubeFake) -> None:
     call(fake, "DELETE", "/api/v1/namespaces/tracing")
     answer = call(fake, "POST", "/api/v1/namespaces/tracing/configmaps",
                   body={"metadata": {"name": "late"}, "data": {}})
-    assert answer.status_code == 403 and answer.json()["details"]["causes"][0]["reason"] == "NamespaceTerminating"
+    assert answer.status_code == 403
+    assert answer.json()["details"]["causes"][0]["reason"] == "NamespaceTerminating"
 
 
 def test_an_unscheduled_pod_is_gone_at_once_after_delete(fake: KubeFake) -> None:
     """k6, k7: DELETE of a never-scheduled pod answers the pod with grace 0, then 404."""
     created = call(fake, "POST", "/api/v1/namespaces/phase5/pods", fieldManager="stackcheck",
-                   body={"metadata": {"name": "lonely"}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}})
+                   body={"metadata": {"name": "lonely"},
+                         "spec": {"containers": [{"name": "c", "image": "x:1"}]}})
     assert created.status_code == 201
     deleted = call(fake, "DELETE", "/api/v1/namespaces/phase5/pods/lonely").json()
     assert deleted["kind"] == "Pod" and deleted["metadata"]["deletionGracePeriodSeconds"] == 0

@@ -18,7 +18,7 @@ from stackcheck.inventory import ALERTS
 from stackcheck.kube.errors import ProxyError
 from stackcheck.targets.base import Target
 from stackcheck.targets.kubernetes import kubernetes_target
-from tests.kubefake import KubeFake
+from tests.kubefake import KubeFake, kube_of
 
 TOKEN = "kube-token-1c9e4b7f20"
 RUN = "stackcheck-0a1b2c3d4e"
@@ -151,9 +151,11 @@ def test_no_probe_pod_names_the_selector_and_namespace(fake: KubeFake, target: T
 
 
 def test_pod_proxy_unavailable_points_at_network_policy(fake: KubeFake, target: Target) -> None:
-    """A 503 from the pod proxy (API server cannot dial the pod) quotes the API server and names NetworkPolicy."""
+    """A 503 from the pod proxy (API server cannot dial the pod) quotes the API server and names
+    NetworkPolicy."""
     fake.pod_proxy_status = 503
-    with pytest.raises(ProxyError, match=r"HTTP 503 ServiceUnavailable: error trying to reach service.*NetworkPolicy"):
+    with pytest.raises(ProxyError,
+                       match=r"HTTP 503 ServiceUnavailable: error trying to reach service.*NetworkPolicy"):
         kf.K8S_FAULTS["HighErrorRate"][0](target, RUN)
 
 
@@ -322,7 +324,7 @@ def test_revert_leftovers_restores_patched_and_leaves_unannotated(fake: KubeFake
         kf.K8S_FAULTS[alert][0](target, RUN)  # a run killed before it could clear
     stranger = fake.put("pods", "phase5", {"metadata": {"name": "labelled-only", "labels": {kf.RUN_KEY: RUN}},
                                            "spec": {"containers": []}, "status": {"phase": "Running"}})
-    lines = kf.revert_leftovers(target.kube)
+    lines = kf.revert_leftovers(kube_of(target))
     assert _kept(fake.objects[HPA]) == before
     assert ("pods", "phase5", kf.POD_DOWN_POD) not in fake.objects
     assert ("deployments", "phase5", kf.MISMATCH_DEPLOYMENT) not in fake.objects
@@ -331,7 +333,7 @@ def test_revert_leftovers_restores_patched_and_leaves_unannotated(fake: KubeFake
     assert any("restored HorizontalPodAutoscaler phase5/phase5-backend" in line for line in lines)
     assert any(f"deleted Pod phase5/{kf.POD_DOWN_POD} created by run {RUN}" in line for line in lines)
     assert any(f"cleared probe switches of run {RUN}" in line for line in lines)
-    assert kf.revert_leftovers(target.kube) == []  # nothing left the second time
+    assert kf.revert_leftovers(kube_of(target)) == []  # nothing left the second time
 
 
 def test_switch_to_a_pod_without_ip_quotes_address_not_allowed(fake: KubeFake, target: Target) -> None:
@@ -339,7 +341,8 @@ def test_switch_to_a_pod_without_ip_quotes_address_not_allowed(fake: KubeFake, t
     allowed" (contracts b1), and the error quotes the API server, not the probe."""
     first = fake.probe_pod_names()[0]
     fake.objects[("pods", "phase5", first)]["status"].pop("podIP")
-    with pytest.raises(ProxyError, match=r"through its pod proxy \(HTTP 400 BadRequest: address not allowed\); "
+    with pytest.raises(ProxyError,
+                       match=r"through its pod proxy \(HTTP 400 BadRequest: address not allowed\); "
                                          r"the pod has no IP yet"):
         kf.K8S_FAULTS["HighErrorRate"][0](target, RUN)
 

@@ -15,7 +15,7 @@ from stackcheck.clients.http import Http
 from stackcheck.errors import Unauthorized, Unreachable, UsageError
 from stackcheck.secrets import scrub
 from stackcheck.targets.kubernetes import KubeAccess, kubernetes_target
-from tests.kubefake import CONTEXT, KubeFake
+from tests.kubefake import CONTEXT, KubeFake, kube_of
 
 TOKEN = "kube-token-5b1e0c7d9a"
 CANARY = "canary-token-do-not-print-7f3a9c2e"
@@ -87,7 +87,7 @@ def test_default_kubeconfig_in_home_is_used(fake: KubeFake, env: dict[str, str])
     """Without --kubeconfig or KUBECONFIG, ~/.kube/config is used."""
     (Path(env["HOME"]) / ".kube").mkdir()
     fake.write_kubeconfig(Path(env["HOME"]) / ".kube" / "config")
-    assert kubernetes_target(None, None, environ=env).kube.context == CONTEXT
+    assert kube_of(kubernetes_target(None, None, environ=env)).context == CONTEXT
 
 
 def test_unknown_context_is_a_usage_error_naming_it(kubeconfig: Path, env: dict[str, str]) -> None:
@@ -101,7 +101,7 @@ def test_context_option_picks_that_context(fake: KubeFake, tmp_path: Path, env: 
     """--context selects a context other than the current one; the description names it."""
     path = fake.write_kubeconfig(tmp_path / "config", others=("prod-eu",))
     target = kubernetes_target("prod-eu", str(path), environ=env)
-    assert target.kube.context == "prod-eu"
+    assert kube_of(target).context == "prod-eu"
     assert "context prod-eu" in target.description
 
 
@@ -172,7 +172,7 @@ def test_session_carries_the_kubeconfig_token_through_the_proxy(fake: KubeFake, 
                                                                 env: dict[str, str]) -> None:
     """Http works unchanged on a proxy URL given the target's session: the token reaches the API server."""
     target = kubernetes_target(None, str(kubeconfig), environ=env)
-    http = Http("prometheus", target.url("prometheus") or "", session=target.kube.session())
+    http = Http("prometheus", target.url("prometheus") or "", session=kube_of(target).session())
     assert http.request("GET", "/-/ready").status_code == 200
     seen = fake.calls("GET", "/services/http:prometheus:9090/proxy/-/ready")
     assert [r.headers.get("Authorization") for r in seen] == [f"Bearer {TOKEN}"]
@@ -182,7 +182,8 @@ def test_proxy_without_the_session_is_unauthorized(kubeconfig: Path, env: dict[s
     """A plain session is anonymous, and the real API server answers 403 for system:anonymous (contracts c1),
     not 401: the reason component_http must use kube.session()."""
     target = kubernetes_target(None, str(kubeconfig), environ=env)
-    with pytest.raises(Unauthorized, match='API server refused the request to prometheus .*HTTP 403 Forbidden: .*'
+    with pytest.raises(Unauthorized,
+                       match='API server refused the request to prometheus .*HTTP 403 Forbidden: .*'
                                            'User "system:anonymous" cannot get resource "services/proxy"'):
         Http("prometheus", target.url("prometheus") or "").request("GET", "/-/ready")
 
@@ -235,19 +236,20 @@ def test_grafana_health_through_a_proxy_without_endpoints_is_not_a_database_verd
 
     fake.endpoints.discard(("monitoring", "grafana"))
     target = kubernetes_target(None, str(kubeconfig), environ=env)
-    grafana = GrafanaClient(Http("grafana", target.url("grafana") or "", session=target.kube.session()))
+    grafana = GrafanaClient(Http("grafana", target.url("grafana") or "", session=kube_of(target).session()))
     with pytest.raises(ProxyError, match=r'no endpoints available for service "grafana"') as caught:
         grafana.health()
     assert "database" not in str(caught.value)
 
 
-def test_grafana_own_503_is_still_its_database_verdict(fake: KubeFake, kubeconfig: Path, env: dict[str, str]) -> None:
+def test_grafana_own_503_is_still_its_database_verdict(fake: KubeFake, kubeconfig: Path,
+                                                       env: dict[str, str]) -> None:
     """Grafana's own 503 body (its database failing) still reaches the check as Grafana's verdict."""
     from stackcheck.clients.grafana import GrafanaClient
 
     fake.service_handler = lambda method, ref, rest: (503, "application/json", b'{"database": "failing"}')
     target = kubernetes_target(None, str(kubeconfig), environ=env)
-    grafana = GrafanaClient(Http("grafana", target.url("grafana") or "", session=target.kube.session()))
+    grafana = GrafanaClient(Http("grafana", target.url("grafana") or "", session=kube_of(target).session()))
     assert grafana.health() == {"database": "failing"}
 
 
@@ -259,8 +261,8 @@ def test_preflight_quotes_the_api_server_when_prometheus_has_no_endpoints(
 
     fake.endpoints.discard(("monitoring", "prometheus"))
     target = kubernetes_target(None, str(kubeconfig), environ=env)
-    problem = preflight.ask(Http("prometheus", target.url("prometheus") or "", session=target.kube.session()),
-                            "prometheus")
+    http = Http("prometheus", target.url("prometheus") or "", session=kube_of(target).session())
+    problem = preflight.ask(http, "prometheus")
     assert problem is not None
     assert 'service proxy (HTTP 503 ServiceUnavailable: no endpoints available for service "prometheus")' \
         in problem.message

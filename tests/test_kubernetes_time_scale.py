@@ -50,5 +50,6 @@ def test_an_explicit_scale_wins(fake: KubeFake, tmp_path: Path) -> None:
 def test_a_bad_annotation_is_a_usage_error_naming_it(fake: KubeFake, tmp_path: Path) -> None:
     """A non-positive or non-numeric factor is a usage error that names the annotation and the fix."""
     _annotate(fake, "fast")
-    with pytest.raises(UsageError, match="stackcheck.dev/time-scale='fast'.*re-apply manifests/overlays/kind"):
+    with pytest.raises(UsageError,
+                       match="stackcheck.dev/time-scale='fast'.*re-apply manifests/overlays/kind"):
         _target(fake, tmp_path)

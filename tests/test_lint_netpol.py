@@ -439,7 +439,8 @@ def test_probe_otlp_endpoint_has_a_flow() -> None:
 
 
 def test_kind_receivers_have_flows() -> None:
-    """Every sink address in the kind overlay's Alertmanager config and Slack URL is a flow from Alertmanager."""
+    """Every sink address in the kind overlay's Alertmanager config and Slack URL is a flow from
+    Alertmanager."""
     generated = MANIFESTS / "overlays" / "kind" / "generated"
     text = (generated / "alertmanager.yml").read_text() + (
         generated / "secrets" / "slack-webhook-url"

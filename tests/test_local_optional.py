@@ -118,7 +118,8 @@ def test_no_generated_config_or_command_line_listens_beyond_loopback(started: di
         hits = [m.group(0) for line in path.read_text().splitlines() for m in WILDCARD.finditer(line.strip())]
         assert not hits, f"{path} listens on {hits}"
         if path.suffix in (".yaml", ".yml"):
-            hosts = [(k, v) for k, v in _strings(_yaml(path)) if v in ("0.0.0.0", "::", "[::]", "localhost", "")
+            hosts = [(k, v) for k, v in _strings(_yaml(path)) if v in ("0.0.0.0", "::", "[::]", "localhost",
+                                                                       "")
                      and k in ("host", "http_listen_address", "grpc_listen_address", "instance_addr")]
             assert not hosts, f"{path} binds {hosts}"
     for service in started.values():
@@ -197,7 +198,8 @@ def test_loki_listens_on_loopback_and_keeps_every_path_under_the_state_dir(start
     assert config["memberlist"] == {"bind_addr": ["127.0.0.1"], "bind_port": 29312}
     assert common["path_prefix"] == str(state_dir / "data" / "loki")
     paths = [(k, v) for k, v in _strings(config) if v.startswith("/")]
-    assert {k for k, _ in paths} >= {"path_prefix", "chunks_directory", "rules_directory", "working_directory"}
+    assert {k for k, _ in paths} >= {"path_prefix", "chunks_directory", "rules_directory",
+                                     "working_directory"}
     outside = [(k, v) for k, v in paths if not _under(v, state_dir / "data" / "loki")]
     assert not outside, f"Loki paths outside the state dir: {outside}"
 
@@ -221,7 +223,8 @@ def test_loki_paths_outside_the_production_prefix_are_moved_too(tmp_path: Path) 
     shutil.copytree(BUNDLED_MANIFESTS / "config", fork / "config")
     loki_yaml = fork / "config" / "loki" / "loki.yaml"
     doc = _yaml(loki_yaml)
-    doc["storage_config"] = {"tsdb_shipper": {"active_index_directory": "/data/index", "cache_location": "/data/c"}}
+    doc["storage_config"] = {"tsdb_shipper": {"active_index_directory": "/data/index",
+                                              "cache_location": "/data/c"}}
     loki_yaml.write_text(yaml.safe_dump(doc))
     data = tmp_path / "state" / "data" / "loki"
     config = loki.loki_config(Manifests(fork), PORTS, data)
@@ -368,7 +371,8 @@ def test_grafana_runs_from_its_home_with_a_generated_ini_on_loopback(started: di
     assert ini["analytics"]["reporting_enabled"] == "false"
 
 
-def test_the_legacy_grafana_server_binary_takes_no_subcommand(found: dict[str, Path], state_dir: Path) -> None:
+def test_the_legacy_grafana_server_binary_takes_no_subcommand(found: dict[str, Path],
+                                                              state_dir: Path) -> None:
     """Older packages ship `grafana-server`, which takes --homepath/--config directly."""
     legacy = _executable(found["grafana"].parent / "grafana-server")
     services, _ = optional_services(MANIFESTS, BASE, state_dir, {"grafana": legacy}, FACTOR)
@@ -451,7 +455,8 @@ def test_grafana_without_a_home_is_skipped_saying_how_to_point_at_it(
     assert "set GF_PATHS_HOME" in skipped["grafana"]
 
 
-@pytest.mark.parametrize(("seconds", "expected"), [(0.75, "750ms"), (15, "15s"), (1.5, "1500ms"), (0.0001, "1ms")])
+@pytest.mark.parametrize(("seconds", "expected"),
+                         [(0.75, "750ms"), (15, "15s"), (1.5, "1500ms"), (0.0001, "1ms")])
 def test_grafana_intervals_have_one_unit(seconds: float, expected: str) -> None:
     """Scaled intervals are written in one unit, which every Grafana version parses."""
     assert grafana.grafana_interval(seconds) == expected

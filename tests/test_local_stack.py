@@ -41,7 +41,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         kill(pid)
 
 
-def test_smoke_profile_passes_on_a_healthy_stack_and_writes_the_json_report(stack: Stack, tmp_path: Path) -> None:
+def test_smoke_profile_passes_on_a_healthy_stack_and_writes_the_json_report(stack: Stack,
+                                                                            tmp_path: Path) -> None:
     """`verify --profile smoke --json` passes every check and the report follows stackcheck.report/v1."""
     report_path = tmp_path / "r.json"
     result = stack.run("verify", "--target", "local", "--profile", "smoke", "--json", str(report_path))
@@ -55,7 +56,8 @@ def test_smoke_profile_passes_on_a_healthy_stack_and_writes_the_json_report(stac
     assert {"targets.up", "rules.healthy", "watchdog.firing", "watchdog.active_in_alertmanager",
             "watchdog.delivered", "alerts.loaded[HighErrorRate]"} <= ids
     for check in report["checks"]:
-        assert check["component"] in ("prometheus", "alertmanager", "loki", "jaeger", "grafana", "manifests", "probe")
+        assert check["component"] in ("prometheus", "alertmanager", "loki", "jaeger", "grafana", "manifests",
+                                      "probe")
         assert check["status"] in ("passed", "skipped"), check
     assert "STACKCHECK OK" in result.stdout
 
@@ -118,7 +120,8 @@ def test_recording_rule_reading_a_missing_metric_fails_and_names_the_rule(tmp_pa
         result = broken.run("verify", "-k", "recording", "--json", str(report_path))
         assert result.returncode == 1, result.stdout + result.stderr
         failed = [c for c in json.loads(report_path.read_text())["checks"] if c["status"] == "failed"]
-        assert [c["id"] for c in failed] == ["rules.recording_returns_data[phase5:websocket_connections:current]"]
+        assert [c["id"] for c in failed] == [
+            "rules.recording_returns_data[phase5:websocket_connections:current]"]
         assert "phase5:websocket_connections:current" in failed[0]["message"]
         assert "phase5_websocket_connections_typo" in failed[0]["message"]
     finally:
@@ -208,7 +211,8 @@ def test_up_with_an_unparsable_rule_exits_2_naming_the_file_and_starts_nothing(t
     """A rule that does not parse stops `up` before any process starts, naming the user's file and line."""
     stack = _broken_stack(tmp_path, free_port_base(), "none")
     path = stack.manifests / "config/prometheus/rules/alerts.rules.yml"
-    path.write_text(path.read_text().replace("phase5:http_requests:rate5m > 0.05", "(phase5:http_requests:rate5m", 1))
+    path.write_text(path.read_text().replace("phase5:http_requests:rate5m > 0.05",
+                                             "(phase5:http_requests:rate5m", 1))
     result = stack.run("up")
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"{path}:" in result.stderr and "HighErrorRate" in result.stderr

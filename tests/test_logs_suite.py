@@ -23,7 +23,8 @@ from tests.fakes import PROMETHEUS, FakeServer
 from tests.lokifake import LokiFake
 
 ROOT = Path(__file__).resolve().parents[1]
-ALLOY_SKIPPED = "alloy binary not found; download Grafana Alloy from https://github.com/grafana/alloy/releases"
+ALLOY_SKIPPED = ("alloy binary not found; download Grafana Alloy from "
+                 "https://github.com/grafana/alloy/releases")
 
 
 @pytest.fixture
@@ -41,10 +42,12 @@ def verify_logs_fresh(state_dir: Path) -> dict[str, Any]:
     """Run logs.fresh through the plugin; the check's entry of the JSON report, with the exit code."""
     report = state_dir / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}
-    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "suites/test_logs.py",
-                          "-k", "fresh", "--stackcheck-target", "local", "--stackcheck-state-dir", str(state_dir),
-                          "--stackcheck-json", str(report)], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120, check=False)
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "suites/test_logs.py",
+                          "-k", "fresh", "--stackcheck-target", "local", "--stackcheck-state-dir",
+                          str(state_dir),
+                          "--stackcheck-json", str(report)], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
     [check] = json.loads(report.read_text())["checks"]
     return {**check, "exit_code": ran.returncode}
 
@@ -82,7 +85,9 @@ def test_old_lines_without_a_collector_fail_at_once_with_their_age(stack: tuple[
     state_dir, loki = stack
     now = time.time_ns()
     old = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9 - 600)) + ".000Z"
-    loki.add(0, now - 60 * 10**9, json.dumps({"ts": old, "level": "info", "service": "phase5-backend", "msg": "x"}))
+    loki.add(0, now - 60 * 10**9, json.dumps({"ts": old, "level": "info", "service": "phase5-backend",
+                                              "msg": "x"}))
     check = verify_logs_fresh(state_dir)
-    assert check["status"] == "failed" and "the newest line of {namespace=\"phase5\"} is 10m old" in check["message"]
+    assert check["status"] == "failed"
+    assert "the newest line of {namespace=\"phase5\"} is 10m old" in check["message"]
     assert check["message"].startswith("nothing ships the probe's logs to Loki") and query_ranges(loki) == 1

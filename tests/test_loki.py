@@ -10,6 +10,7 @@ import io
 import json
 import re
 import time
+from typing import TypedDict
 
 import pytest
 
@@ -34,7 +35,16 @@ CANARY_NEWEST_NS = 1796110148379831877
 CANARY_OLDEST_NS = 1796110128331971037
 #: The ``ts`` the newest captured line carries ("2026-12-01T07:29:08.279Z"), 100 ms before Loki's stamp.
 CANARY_NEWEST_TS_NS = 1796110148279000000
-WIDE = {"start_ns": 1796110000 * NS, "end_ns": 1796111000 * NS}
+
+
+class Window(TypedDict):
+    """query_range's time window, to pass as ``**WIDE``."""
+
+    start_ns: int
+    end_ns: int
+
+
+WIDE: Window = {"start_ns": 1796110000 * NS, "end_ns": 1796111000 * NS}
 
 
 def loki(fake: LokiFake) -> LokiClient:
@@ -90,7 +100,8 @@ def test_the_double_refuses_limits_over_5000_as_loki_does(loki_fake: LokiFake) -
 
 def test_bounds_are_sent_as_exact_nanosecond_integers(loki_fake: LokiFake) -> None:
     """start/end go out digit for digit as given: no float seconds in between to round them."""
-    loki(loki_fake).query_range('{namespace="phase5"}', start_ns=CANARY_OLDEST_NS, end_ns=CANARY_NEWEST_NS + 1)
+    loki(loki_fake).query_range('{namespace="phase5"}', start_ns=CANARY_OLDEST_NS,
+                                end_ns=CANARY_NEWEST_NS + 1)
     params = loki_fake.params()
     assert (params["start"], params["end"]) == ([str(CANARY_OLDEST_NS)], [str(CANARY_NEWEST_NS + 1)])
 
@@ -99,7 +110,8 @@ def test_float_seconds_are_refused() -> None:
     """Float seconds lose the last digits of a nanosecond stamp (1796110148.379831877 * 1e9 is not exact)."""
     assert int(1796110148.379831877 * 1e9) != CANARY_NEWEST_NS
     with pytest.raises(TypeError, match="nanosecond integers"):
-        LokiClient(Http("loki", "http://127.0.0.1:9")).query_range("{}", start_ns=0, end_ns=1.5)  # type: ignore[arg-type]
+        LokiClient(Http("loki", "http://127.0.0.1:9")).query_range("{}", start_ns=0,
+                                                                   end_ns=1.5)  # type: ignore[arg-type]
 
 
 def test_end_is_exclusive(loki_fake: LokiFake) -> None:
@@ -150,8 +162,10 @@ def test_metric_query_result_is_an_api_error_naming_the_query(loki_fake: LokiFak
 def test_query_error_is_an_api_error_quoting_loki(loki_fake: LokiFake) -> None:
     """Loki's real 400 for bad LogQL is plain text (loki.md §10); the ApiError quotes it with the URL."""
     message = "parse error at line 1, col 2: syntax error: unexpected $end, expecting IDENTIFIER or }"
-    loki_fake.serve("GET", "/loki/api/v1/query_range", Reply.quoted(message, "loki.md §10 [REAL]", 400, PLAIN))
-    with pytest.raises(ApiError, match=re.escape(f"{loki_fake.url}/loki/api/v1/query_range") + ".*400.*parse"):
+    loki_fake.serve("GET", "/loki/api/v1/query_range",
+                    Reply.quoted(message, "loki.md §10 [REAL]", 400, PLAIN))
+    with pytest.raises(ApiError,
+                       match=re.escape(f"{loki_fake.url}/loki/api/v1/query_range") + ".*400.*parse"):
         loki(loki_fake).query_range("{", **WIDE)
 
 
@@ -171,7 +185,8 @@ def test_labels_without_data_is_empty(loki_fake: LokiFake) -> None:
 def probe_line(run_id: str, message: str) -> str:
     """The exact line the probe writes for POST /log (Probe.write_log, through its JsonLog)."""
     out = io.StringIO()
-    Probe(ProbeConfig(), log=JsonLog("phase5-backend", stream=out)).write_log({"run_id": run_id, "message": message})
+    Probe(ProbeConfig(), log=JsonLog("phase5-backend", stream=out)).write_log({"run_id": run_id,
+                                                                               "message": message})
     return out.getvalue().rstrip("\n")
 
 
@@ -198,8 +213,8 @@ def test_stale_lines_report_their_age_by_their_own_ts() -> None:
     problem = t.log_freshness_problem(captured_streams(), selector='{namespace="phase5"}',
                                       now_ns=CANARY_NEWEST_TS_NS + 100 * NS, max_age_s=17, lookback_s=3600)
     assert problem is not None
-    assert problem.startswith('the newest log line for {namespace="phase5"} in Loki is 100s old by its own ts '
-                              "(limit 17s: one probe summary period + delivery); newest: ")
+    assert problem.startswith('the newest log line for {namespace="phase5"} in Loki is 100s old by its own '
+                              "ts (limit 17s: one probe summary period + delivery); newest: ")
     assert '"service": "phase5-canary"' in problem
 
 
@@ -207,7 +222,8 @@ def test_a_backlog_with_fresh_stamps_is_stale() -> None:
     """Lines written 10 minutes ago but stamped by their collector just now (shipped after an outage) are
     stale, and the message says Loki's stamp is recent."""
     now = CANARY_NEWEST_TS_NS + 600 * NS
-    backlog = [(labels, [(now - 1 * NS, line) for _, line in entries]) for labels, entries in captured_streams()]
+    backlog = [(labels, [(now - 1 * NS, line) for _, line in entries]) for labels,
+               entries in captured_streams()]
     problem = t.log_freshness_problem(backlog, selector="{}", now_ns=now, max_age_s=17, lookback_s=3600)
     assert problem is not None and " is 10m old by its own ts " in problem
     assert "Loki stamped it only 1s ago: a backlog shipped late, not a live stream" in problem
@@ -284,7 +300,8 @@ def test_canary_latency_is_measured_from_the_line_ts() -> None:
     assert canary is not None and canary.own_ns is not None
     assert t.canary_latency_problem(canary, run_id="stackcheck-1", found_ns=canary.own_ns + 2 * NS,
                                     bound_s=7) is None
-    late = t.canary_latency_problem(canary, run_id="stackcheck-1", found_ns=canary.own_ns + 30 * NS, bound_s=7)
+    late = t.canary_latency_problem(canary, run_id="stackcheck-1", found_ns=canary.own_ns + 30 * NS,
+                                    bound_s=7)
     assert late is not None and late.startswith("log canary of run stackcheck-1 reached Loki 30.0s after the "
                                                 "probe wrote it")
 

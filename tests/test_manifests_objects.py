@@ -37,8 +37,8 @@ GENERATED_SECRETS = {"alertmanager-sink-secrets"}
 COMMON_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component",
                  "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
-SUPPORTED_KUSTOMIZE_KEYS = {"apiVersion", "kind", "resources", "configMapGenerator", "secretGenerator", "labels",
-                            "patches", "images"}
+SUPPORTED_KUSTOMIZE_KEYS = {"apiVersion", "kind", "resources", "configMapGenerator", "secretGenerator",
+                            "labels", "patches", "images"}
 GENERATOR_KEYS = ("configMapGenerator", "secretGenerator")
 
 
@@ -416,7 +416,8 @@ def test_kustomizations_use_only_features_stackcheck_can_render() -> None:
         assert set(doc) <= SUPPORTED_KUSTOMIZE_KEYS, (
             f"{rel(k)}: unsupported {set(doc) - SUPPORTED_KUSTOMIZE_KEYS}")
         for gen in [g for key in GENERATOR_KEYS for g in doc.get(key) or []]:
-            assert set(gen) <= {"name", "namespace", "behavior", "files", "options"}, f"{rel(k)}: {gen['name']}"
+            assert set(gen) <= {"name", "namespace", "behavior", "files",
+                                "options"}, f"{rel(k)}: {gen['name']}"
             assert gen.get("behavior", "create") in {"create", "replace", "merge"}, f"{rel(k)}: {gen['name']}"
             assert gen.get("options") == {"disableNameSuffixHash": True}, (
                 f"{rel(k)}: {gen['name']} needs options.disableNameSuffixHash: true")
@@ -424,7 +425,8 @@ def test_kustomizations_use_only_features_stackcheck_can_render() -> None:
             assert set(entry) <= {"pairs", "includeSelectors"}, rel(k)
             assert entry.get("includeSelectors") is False, f"{rel(k)}: labels must not touch selectors"
         for image in doc.get("images") or []:
-            assert set(image) <= {"name", "newName", "newTag"} and "name" in image, f"{rel(k)}: images {image}"
+            assert set(image) <= {"name", "newName",
+                                  "newTag"} and "name" in image, f"{rel(k)}: images {image}"
         for patch in doc.get("patches") or []:
             assert set(patch["target"]) <= {"kind", "name", "namespace"}, f"{rel(k)}: {patch['target']}"
             text = patch["patch"] if "patch" in patch else (k.parent / patch["path"]).read_text()

@@ -61,8 +61,8 @@ def test_verify_with_prometheus_down_writes_an_error_entry_everywhere_and_exits_
     report, junit = tmp_path / "r.json", tmp_path / "j.xml"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}, "COLUMNS": "80"}
     ran = subprocess.run([str(STACKCHECK), "verify", "--target", "urls", "--prometheus-url", url,
-                          "--manifests", str(REPO / "manifests"), "--json", str(report), "--junit-xml", str(junit),
-                          "--state-dir", str(tmp_path / "state")],
+                          "--manifests", str(REPO / "manifests"), "--json", str(report), "--junit-xml",
+                          str(junit), "--state-dir", str(tmp_path / "state")],
                          capture_output=True, text=True, env=env, timeout=120, check=False)
     out = ran.stdout + ran.stderr
     assert ran.returncode == 3, out
@@ -80,7 +80,8 @@ def test_verify_with_prometheus_down_writes_an_error_entry_everywhere_and_exits_
         assert internal not in out, f"{internal!r} reached the terminal:\n{out}"
 
 
-def test_a_component_down_beside_a_ready_prometheus_is_an_entry_and_the_checks_still_run(tmp_path: Path) -> None:
+def test_a_component_down_beside_a_ready_prometheus_is_an_entry_and_the_checks_still_run(
+        tmp_path: Path) -> None:
     """Prometheus ready (a double of the real 2.42), Alertmanager refused: the checks run, the report
     also holds preflight.reachable[alertmanager] with the OS's reason, and the exit code is 3."""
     closed = _closed_url()

@@ -610,7 +610,8 @@ def chunked(payload: bytes, size: int = 7, trailer: str = "") -> bytes:
     return b"".join(parts) + b"0\r\n" + trailer.encode() + b"\r\n"
 
 
-CHUNKED_HEAD = "POST /faults HTTP/1.1\nHost: probe\nContent-Type: application/json\nTransfer-Encoding: chunked\n"
+CHUNKED_HEAD = ("POST /faults HTTP/1.1\nHost: probe\nContent-Type: application/json\nTransfer-Encoding: "
+                "chunked\n")
 
 
 def test_a_chunked_fault_body_sets_the_switch(probe: Running) -> None:

@@ -73,7 +73,8 @@ def test_a_clear_that_did_not_take_fails_too(probe: Running) -> None:
     client(probe).set_faults("stackcheck-r1", {"consumer_lag": 5000})
     original = probe.probe.set_faults
     probe.probe.set_faults = lambda payload: original({})  # type: ignore[method-assign]
-    with pytest.raises(FaultNotApplied, match=re.escape("consumer_lag: asked off, the probe still reports 5000")):
+    with pytest.raises(FaultNotApplied,
+                       match=re.escape("consumer_lag: asked off, the probe still reports 5000")):
         local.set_switches(probe.url, "stackcheck-r1", {"consumer_lag": 0})
 
 

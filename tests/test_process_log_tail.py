@@ -18,7 +18,8 @@ SLOG = ('time=2026-12-01T08:00:00.000Z level=ERROR source=main.go:622 msg="Error
         '(--config.file=/s/prometheus.yml)" file=/s/prometheus.yml err="parsing YAML file: yaml: line 3"')
 SLOG_JSON = ('{"time":"2026-12-01T08:00:00.000Z","level":"ERROR","source":"main.go:622",'
              '"msg":"Error loading config (--config.file=/s/prometheus.yml)"}')
-GO_KIT_JSON = '{"caller":"main.go:1234","level":"error","msg":"Error loading config","ts":"2026-12-01T08:00:00Z"}'
+GO_KIT_JSON = ('{"caller":"main.go:1234","level":"error","msg":"Error loading '
+               'config","ts":"2026-12-01T08:00:00Z"}')
 NOISE = [f'time=2026-12-01T08:00:0{i}.000Z level=INFO source=main.go:1 msg="step {i}"' for i in range(9)]
 
 
@@ -28,7 +29,8 @@ def tail_of(tmp_path: Path, lines: list[str]) -> str:
     return log_tail(Proc(name="prometheus", pid=1, argv0="prometheus", log=str(log)))
 
 
-@pytest.mark.parametrize("error", [GO_KIT, SLOG, SLOG_JSON, GO_KIT_JSON], ids=["2.x", "3.x", "3.x-json", "2.x-json"])
+@pytest.mark.parametrize("error", [GO_KIT, SLOG, SLOG_JSON, GO_KIT_JSON],
+                         ids=["2.x", "3.x", "3.x-json", "2.x-json"])
 def test_the_error_line_is_shown_instead_of_the_last_lines(tmp_path: Path, error: str) -> None:
     """An error line among many info lines is what the start-up failure shows, in every log format."""
     assert tail_of(tmp_path, [NOISE[0], error, *NOISE[1:]]) == error

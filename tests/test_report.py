@@ -104,15 +104,16 @@ DOWN = ("scrape targets not healthy:\njob 'node-exporter': target 127.0.0.1:2910
 LONG_IDS = [
     CheckResult(id="targets.up", component="prometheus", status="failed", duration_s=4.1, message=DOWN),
     CheckResult(id="rules.recording_returns_data[phase5:http_request_duration:p99]", component="prometheus",
-                status="passed", duration_s=0.02, message="2 series written by its latest evaluation at 09:03:13Z"),
+                status="passed", duration_s=0.02,
+                message="2 series written by its latest evaluation at 09:03:13Z"),
     CheckResult(id="rules.recording_returns_data[phase5:cpu_usage:ratio]", component="prometheus",
                 status="skipped", duration_s=0.0,
-                message="phase5:cpu_usage:ratio reads container_cpu_usage_seconds_total: needs cAdvisor container "
-                        "metrics; the local runtime has no kubelet"),
-    CheckResult(id="alerts.delivered[DatabaseConnectionPoolExhausted]", component="alertmanager", status="error",
-                duration_s=3.0, latency_s=1.25, bound_s=2.0,
-                message="DatabaseConnectionPoolExhausted (firing) did not reach slack #alerts-database within 9s; "
-                        "it reached email oncall@stackcheck.example, slack #alerts-critical"),
+                message="phase5:cpu_usage:ratio reads container_cpu_usage_seconds_total: needs cAdvisor "
+                        "container metrics; the local runtime has no kubelet"),
+    CheckResult(id="alerts.delivered[DatabaseConnectionPoolExhausted]", component="alertmanager",
+                status="error", duration_s=3.0, latency_s=1.25, bound_s=2.0,
+                message="DatabaseConnectionPoolExhausted (firing) did not reach slack #alerts-database "
+                        "within 9s; it reached email oncall@stackcheck.example, slack #alerts-critical"),
 ]
 
 

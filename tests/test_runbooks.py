@@ -61,7 +61,8 @@ def _alerts() -> list[tuple[str, str, str]]:
 
 def test_every_runbook_url_anchor_is_a_heading_in_docs_runbooks() -> None:
     alerts = _alerts()
-    assert len(alerts) >= 14, f"expected the 13 reference alerts and Watchdog in {RULES_DIR}, found {len(alerts)}"
+    assert len(alerts) >= 14, (f"expected the 13 reference alerts and Watchdog in {RULES_DIR}, found "
+                               f"{len(alerts)}")
     assert RUNBOOKS.is_file(), f"{RUNBOOKS.relative_to(REPO)} is missing"
     known = anchors(RUNBOOKS.read_text())
     problems = []
@@ -71,8 +72,8 @@ def test_every_runbook_url_anchor_is_a_heading_in_docs_runbooks() -> None:
         if page != RUNBOOKS_URL or not parts.fragment:
             problems.append(f"{file}: {alert} has runbook_url {url!r}, expected {RUNBOOKS_URL}#<anchor>")
         elif parts.fragment not in known and github_anchor(alert) in known:
-            problems.append(f"{file}: {alert} links #{parts.fragment}, but its section `## {alert}` has the anchor "
-                            f"#{github_anchor(alert)}. Hint: fix the runbook_url anchor in {file}")
+            problems.append(f"{file}: {alert} links #{parts.fragment}, but its section `## {alert}` has the "
+                            f"anchor #{github_anchor(alert)}. Hint: fix the runbook_url anchor in {file}")
         elif parts.fragment not in known:
             problems.append(f"{file}: {alert} links #{parts.fragment}, which no heading of docs/runbooks.md "
                             f"produces. Hint: add a `## {alert}` section to docs/runbooks.md")

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -137,16 +137,19 @@ def test_basic_credentials_are_not_in_the_error_of_an_echoing_server(status: int
     base64 form (which decodes to it) is in the message."""
     password = f"pw-{uuid.uuid4().hex}"
     prometheus_fake.force_status(status, echo_authorization=True)
-    http = Http("prometheus", prometheus_fake.url, credentials=Credentials(basic_user="bob", basic_password=password))
+    http = Http("prometheus", prometheus_fake.url,
+                credentials=Credentials(basic_user="bob", basic_password=password))
     message = str(error_of(lambda: PrometheusClient(http).query("up")))
     assert "Basic " in message, f"the canary did not reach the message: {message!r}"
     assert_hidden(password, message, "the message")
-    assert basic("bob", password) not in message, f"the base64 credentials leaked into the message: {message!r}"
+    assert basic("bob",
+                 password) not in message, f"the base64 credentials leaked into the message: {message!r}"
 
 
 @canary_mark
 @pytest.mark.parametrize("status", [401, 500])
-def test_url_userinfo_is_not_in_the_error_of_an_echoing_server(status: int, prometheus_fake: FakeServer) -> None:
+def test_url_userinfo_is_not_in_the_error_of_an_echoing_server(status: int,
+                                                               prometheus_fake: FakeServer) -> None:
     """A URL with user:password@ (requests sends it as Basic auth) against a server that echoes the header:
     the message shows neither the password, nor its base64 form, nor the userinfo."""
     password = f"urlpw-{uuid.uuid4().hex}"
@@ -155,7 +158,8 @@ def test_url_userinfo_is_not_in_the_error_of_an_echoing_server(status: int, prom
     message = str(error_of(lambda: PrometheusClient(Http("prometheus", url)).query("up")))
     assert "Basic " in message, f"the canary did not reach the message: {message!r}"
     assert_hidden(password, message, "the message")
-    assert basic("alice", password) not in message, f"the base64 userinfo leaked into the message: {message!r}"
+    assert basic("alice",
+                 password) not in message, f"the base64 userinfo leaked into the message: {message!r}"
     assert "alice:" not in message
 
 
@@ -340,7 +344,7 @@ def test_a_check_whose_own_message_holds_the_token(prometheus):
 class EchoOnQuery(FakeServer):
     """Prometheus 2.42 captures, except that queries answer 500 echoing the request's Authorization."""
 
-    def _answer(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, str | None, bytes]:
+    def _answer(self, method: str, target: str, headers: Mapping[str, str]) -> tuple[int, str | None, bytes]:
         if target.startswith("/api/v1/query"):
             self.requests.append(Seen(method, target, headers))
             return 500, "text/plain; charset=utf-8", headers.get("Authorization", "").encode()
@@ -357,7 +361,8 @@ def leaky_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     (tmp_path / "token").write_text(token + "\n")
     (tmp_path / "test_leaky.py").write_text(LEAKY_SUITE)
     junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None,
+                                                              [str(ROOT), os.environ.get("PYTHONPATH")]))}
     env = {k: v for k, v in env.items() if not k.startswith("STACKCHECK_")}
     env["CANARY_TOKEN_FILE"] = str(tmp_path / "token")
     with EchoOnQuery(PROMETHEUS) as fake:
@@ -414,12 +419,14 @@ def test_every_secret_canary_fails_without_scrubbing(tmp_path: Path) -> None:
     passed = [f"{c.get('name')}" for c in cases
               if c.find("failure") is None and c.find("error") is None and c.find("skipped") is None]
     listed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", "-m", "secret_canary",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", "-m",
+         "secret_canary",
          str(ROOT / "tests")], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     expected = [line for line in listed.stdout.splitlines() if "::" in line]
     assert len(expected) >= 20 and len(cases) == len(expected), (
         f"{len(cases)} of {len(expected)} canaries ran without scrubbing:\n{ran.stdout[-2000:]}")
     assert passed == [], f"these canaries pass without scrubbing, so they prove nothing: {passed}"
     errored = [c.get("name") for c in cases if c.find("error") is not None]
-    assert errored == [], f"these canaries broke instead of failing on the leak: {errored}\n{ran.stdout[-2000:]}"
+    assert errored == [], (f"these canaries broke instead of failing on the leak: "
+                           f"{errored}\n{ran.stdout[-2000:]}")
 

@@ -68,9 +68,11 @@ def _target_args_of(argv: list[str]) -> list[str]:
 
 
 def test_check_passed_is_one_for_passed_and_zero_for_failed_or_error_checks() -> None:
-    """stackcheck_check_passed{check,component} is 1 for a passed check, 0 for failed/error; skipped has none."""
+    """stackcheck_check_passed{check,component} is 1 for a passed check, 0 for failed/error; skipped has
+    none."""
     metrics = SmokeMetrics(300)
-    metrics.record(Round(1, 2.0, 1000.0, [check("targets.up", "passed"), check("logs.fresh", "failed", "loki"),
+    metrics.record(Round(1, 2.0, 1000.0, [check("targets.up", "passed"),
+                                          check("logs.fresh", "failed", "loki"),
                                           check("watchdog.delivered", "error", "alertmanager"),
                                           check("traces.fresh", "skipped", "jaeger")]))
     text = metrics.exposition().decode()
@@ -226,7 +228,8 @@ def test_smoke_sends_no_write_to_test_doubles(tmp_path: Path) -> None:
         from tests.fakes import FakeServer
         with FakeServer("prometheus-2.42") as prom, FakeServer("alertmanager-0.25") as am:
             ran = subprocess.run(
-                [*STACKCHECK, "verify", "--target", "urls", "--profile", "smoke", "--json", str(tmp_path / "r.json"),
+                [*STACKCHECK, "verify", "--target", "urls", "--profile", "smoke", "--json",
+                 str(tmp_path / "r.json"),
                  "--prometheus-url", prom.url, "--alertmanager-url", am.url, "--grafana-url", grafana.url,
                  "--loki-url", loki.url, "--jaeger-url", jaeger.url],
                 capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
@@ -297,7 +300,8 @@ def test_smoke_sends_no_write_to_the_real_local_stack(stack: Stack, tmp_path: Pa
             RecordingProxy(endpoints["sink"]) as sink, BodyFake("grafana", grafana_routes()) as grafana, \
             LokiFake() as loki, BodyFake("jaeger", jaeger_routes()) as jaeger:
         ran = subprocess.run(
-            [*STACKCHECK, "verify", "--target", "urls", "--profile", "smoke", "--json", str(tmp_path / "r.json"),
+            [*STACKCHECK, "verify", "--target", "urls", "--profile", "smoke", "--json",
+             str(tmp_path / "r.json"),
              "--expectations", str(jobs), "--prometheus-url", prom.url, "--alertmanager-url", am.url,
              "--sink-url", sink.url, "--grafana-url", grafana.url, "--loki-url", loki.url,
              "--jaeger-url", jaeger.url], capture_output=True, text=True, cwd=REPO, timeout=300, check=False)

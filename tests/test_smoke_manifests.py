@@ -18,7 +18,8 @@ from stackcheck.local.configs import LOCAL_JOB_GAPS
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"
-OVERLAYS = {"base": MANIFESTS, "kind": MANIFESTS / "overlays/kind", "production": MANIFESTS / "overlays/production"}
+OVERLAYS = {"base": MANIFESTS, "kind": MANIFESTS / "overlays/kind",
+            "production": MANIFESTS / "overlays/production"}
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 READ_VERBS = {"get", "list", "watch"}
 #: The components the smoke profile reads, and nothing else (besides DNS).
@@ -70,7 +71,8 @@ def test_rbac_has_no_wildcard_no_write_verb_and_no_secret_access(overlay: str) -
             assert body["roleRef"]["name"] not in ("cluster-admin", "admin", "edit"), ref
     account = objs["ServiceAccount/monitoring/stackcheck"]
     pod = objs["Deployment/monitoring/stackcheck"]["spec"]["template"]["spec"]
-    assert account.get("automountServiceAccountToken") is False and pod["automountServiceAccountToken"] is False
+    assert account.get("automountServiceAccountToken") is False
+    assert pod["automountServiceAccountToken"] is False
 
 
 def test_rbac_check_fails_on_a_wildcard_a_write_verb_or_secret_access() -> None:
@@ -125,7 +127,8 @@ def test_smoke_alerts_route_and_have_runbooks() -> None:
     have route-test entries, promtool tests and runbook sections."""
     rules = yaml.safe_load((MANIFESTS / "config/prometheus/rules/meta.rules.yml").read_text())
     alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
-    routes = {e["alert"] for e in yaml.safe_load((MANIFESTS / "config/alertmanager/routes.test.yml").read_text())}
+    routes = {e["alert"]
+              for e in yaml.safe_load((MANIFESTS / "config/alertmanager/routes.test.yml").read_text())}
     tests = (MANIFESTS / "config/prometheus/tests/meta.test.yml").read_text()
     runbooks = (ROOT / "docs/runbooks.md").read_text()
     for name in ("StackcheckSmokeFailing", "StackcheckSmokeStale"):

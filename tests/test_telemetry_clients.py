@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from stackcheck.budgets import MARGIN_S
 from stackcheck.checks import grafana as g
 from stackcheck.checks import telemetry as t
 from stackcheck.clients.grafana import GrafanaClient, QueryResult
@@ -164,7 +165,8 @@ def test_an_older_jaeger_is_searched_with_snake_case_names(older_jaeger: OlderJa
     assert [s.name for s in spans] == ["foobar"]
     params = older_jaeger.params()
     assert params["query.service_name"] == ["foo"] and params["query.num_traces"] == ["3"]
-    low, high = (datetime.fromisoformat(params[k][0]) for k in ("query.start_time_min", "query.start_time_max"))
+    low, high = (datetime.fromisoformat(params[k][0]) for k in ("query.start_time_min",
+                                                                "query.start_time_max"))
     assert (low.timestamp(), high.timestamp()) == (1700000000.0 - 900, 1700000000.0)
 
 
@@ -189,7 +191,8 @@ def test_the_snake_case_form_is_kept_for_later_searches(older_jaeger: OlderJaege
 def test_a_400_in_both_forms_is_an_api_error_quoting_jaeger(jaeger_fake: BodyFake) -> None:
     """A search Jaeger refuses in both forms is an ApiError quoting its reply, not an empty result."""
     jaeger_fake.serve("GET", "/api/v3/traces",
-                      Reply.quoted(JAEGER_OLD_SEARCH_REFUSED, "tests/fakes.py (derived from code)", 400, PLAIN))
+                      Reply.quoted(JAEGER_OLD_SEARCH_REFUSED, "tests/fakes.py (derived from code)", 400,
+                                   PLAIN))
     with pytest.raises(ApiError, match="HTTP 400: .*are required"):
         jaeger(jaeger_fake.url).find_traces("foo", 900)
 
@@ -229,7 +232,8 @@ def test_grafana_datasource_health_error_verdict_is_returned(grafana_fake: BodyF
     Body built from grafana.md §5's payload shape and Loki's error message template (derived from code):
     no captured ERROR body exists.
     """
-    body = json.dumps({"status": "ERROR", "message": "There was an error returned querying the Loki API.: EOF"})
+    body = json.dumps({"status": "ERROR",
+                       "message": "There was an error returned querying the Loki API.: EOF"})
     grafana_fake.serve("GET", "/api/datasources/uid/<uid>/health", Reply.quoted(body, "grafana.md §5", 400))
     verdict = grafana(grafana_fake.url).datasource_health("loki")
     assert g.datasource_health_problem("loki", verdict) == (
@@ -260,12 +264,14 @@ def test_grafana_dashboard_by_uid(grafana_fake: BodyFake) -> None:
 
 def test_grafana_unknown_dashboard_is_none(grafana_fake: BodyFake) -> None:
     """404 (grafana.md §3 lists the status; no body is quoted, so none is served) is None."""
-    grafana_fake.serve("GET", "/api/dashboards/uid/<uid>", Reply.quoted("", "grafana.md §3 (status only)", 404))
+    grafana_fake.serve("GET", "/api/dashboards/uid/<uid>",
+                       Reply.quoted("", "grafana.md §3 (status only)", 404))
     assert grafana(grafana_fake.url).dashboard("stackcheck-system-overview") is None
 
 
 def test_grafana_query_returns_frames_and_sends_the_panel_query(grafana_fake: BodyFake) -> None:
-    """query() posts one query (refId, datasource uid, expr, instant/range, interval) and returns its frames."""
+    """query() posts one query (refId, datasource uid, expr, instant/range, interval) and returns its
+    frames."""
     result = grafana(grafana_fake.url).query("prometheus", "sum(up)", instant=True, start=1700000000.0,
                                              end="now", interval_ms=15000, extra={"legendFormat": "x"})
     assert g.frame_rows(result.frames) == 6 and result.error is None
@@ -299,13 +305,14 @@ def test_grafana_query_error_per_ref_id_is_returned_and_judged(grafana_fake: Bod
     assert result.status == 400 and result.frames == []
     query = g.PanelQuery("Agent logs", "A", "loki", "loki", '{a=b}', False, {})
     assert g.query_problem(query, '{a=b}', result) == (
-        "panel 'Agent logs' query A failed: parse error at line 1, col 12: syntax error: unexpected IDENTIFIER, "
-        "expecting STRING (query: {a=b})")
+        "panel 'Agent logs' query A failed: parse error at line 1, col 12: syntax error: unexpected "
+        "IDENTIFIER, expecting STRING (query: {a=b})")
 
 
 def test_grafana_query_request_error_is_an_api_error(grafana_fake: BodyFake) -> None:
     """A request-level error (unknown datasource, 404) has no results: ApiError quoting Grafana's message."""
-    grafana_fake.serve("POST", "/api/ds/query", Reply.quoted(GRAFANA_DS_QUERY_NOT_FOUND, "grafana.md §6", 404))
+    grafana_fake.serve("POST", "/api/ds/query",
+                       Reply.quoted(GRAFANA_DS_QUERY_NOT_FOUND, "grafana.md §6", 404))
     with pytest.raises(ApiError, match=r"/api/ds/query answered HTTP 404: .*Data source not found"):
         grafana(grafana_fake.url).query("not-found", "up")
 
@@ -380,8 +387,8 @@ def test_a_trace_that_started_long_ago_is_stale_whatever_the_store_returned() ->
     newest = max(s.start_s for s in spans if s.start_s is not None)
     problem = t.trace_freshness_problem(["telemetrygen"], spans, service="telemetrygen", now_s=newest + 600,
                                         max_age_s=15.2, lookback_s=900)
-    assert problem == ("Jaeger has no trace of 'telemetrygen' that started in the last 15s (one probe heartbeat "
-                       "period + delivery); the newest started 10m ago")
+    assert problem == ("Jaeger has no trace of 'telemetrygen' that started in the last 15s (one probe "
+                       "heartbeat period + delivery); the newest started 10m ago")
 
 
 def test_listed_service_without_any_trace_is_stale() -> None:
@@ -421,8 +428,8 @@ def test_trace_canary_without_our_tag_says_what_was_seen() -> None:
     problem = t.trace_canary_problem(ui_spans(), trace_id=JAEGER_FIXTURE_TRACE_ID, run_id="stackcheck-1",
                                      service="phase5-backend", waited_s=1)
     assert problem is not None
-    assert problem.startswith(f"trace {JAEGER_FIXTURE_TRACE_ID} of run stackcheck-1 is in Jaeger, but no span "
-                              "of service 'phase5-backend' carries stackcheck.run_id=stackcheck-1")
+    assert problem.startswith(f"trace {JAEGER_FIXTURE_TRACE_ID} of run stackcheck-1 is in Jaeger, but no "
+                              "span of service 'phase5-backend' carries stackcheck.run_id=stackcheck-1")
     assert "span e127af99e3b3e074 'okey-dokey-0' of 'telemetrygen' with stackcheck.run_id=None" in problem
 
 
@@ -524,7 +531,8 @@ def test_dashboard_variables_become_their_all_value_and_builtins_stay() -> None:
 
 
 def test_panel_without_rows_has_no_data() -> None:
-    """No frames, or frames without values, is no data (hand-built: no upstream body with zero rows exists)."""
+    """No frames, or frames without values, is no data (hand-built: no upstream body with zero rows
+    exists)."""
     query = g.PanelQuery("Request rate", "A", "prometheus", "prometheus", "x", True, {})
     empty = [QueryResult(frames=[]), QueryResult(frames=[{"schema": {"fields": []}, "data": {"values": []}}])]
     for result in empty:
@@ -562,7 +570,8 @@ def test_jaeger_batch_processor_keeps_the_default_timeout() -> None:
     """Jaeger's batch processor has no timeout set, so OTEL_BATCH_TIMEOUT_S (the default) holds."""
     config = yaml.safe_load((MANIFESTS.config_dir / "jaeger" / "config.yaml").read_text())
     assert "timeout" not in (config["processors"]["batch"] or {}), (
-        "jaeger config.yaml sets processors.batch.timeout: update OTEL_BATCH_TIMEOUT_S in checks/telemetry.py")
+        "jaeger config.yaml sets processors.batch.timeout: update OTEL_BATCH_TIMEOUT_S in "
+        "checks/telemetry.py")
 
 
 def test_selector_and_service_match_the_probe_deployment() -> None:
@@ -576,7 +585,7 @@ def test_selector_and_service_match_the_probe_deployment() -> None:
 
 def test_budgets_are_built_from_the_constants() -> None:
     """Each budget is its pipeline's delays plus the margin (numbers for the report)."""
-    assert t.log_delivery_s() == 2 * t.ALLOY_BATCH_WAIT_S + t.MARGIN_S == 7.0
+    assert t.log_delivery_s() == 2 * t.ALLOY_BATCH_WAIT_S + MARGIN_S == 7.0
     assert t.log_fresh_s() == 17.0
     assert t.trace_delivery_s() == pytest.approx(5.2)
     assert t.trace_fresh_s() == pytest.approx(15.2)
@@ -596,7 +605,8 @@ def test_loki_config_does_not_shorten_the_scheduler_lookup_alone() -> None:
 
 
 def test_loki_ready_delay_is_the_later_of_ingester_and_frontend() -> None:
-    """The cluster's Loki keeps both defaults (15 s and 10 s); the local one (1s + 1s) is ready in about 1 s."""
+    """The cluster's Loki keeps both defaults (15 s and 10 s); the local one (1s + 1s) is ready in about
+    1 s."""
     assert t.loki_ready_delay_s(loki_yaml()) == 15.0
     local = {"ingester": {"lifecycler": {"min_ready_duration": "1s"}},
              "frontend": {"scheduler_dns_lookup_period": "1s"}}

@@ -7,18 +7,20 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.deployfake import cluster
 
 STACKCHECK = Path(sys.executable).parent / "stackcheck"
 
 
-def _verify(tmp_path: Path, kubeconfig: Path, *extra: str) -> tuple[int, dict[str, object], str]:
+def _verify(tmp_path: Path, kubeconfig: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     report = tmp_path / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_") and k != "KUBECONFIG"}
     env.update(HOME=str(tmp_path / "home"), COLUMNS="200", NO_COLOR="1",
                PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    proc = subprocess.run([str(STACKCHECK), "verify", "--target", "kubernetes", "--kubeconfig", str(kubeconfig),
+    proc = subprocess.run([str(STACKCHECK), "verify", "--target", "kubernetes", "--kubeconfig",
+                           str(kubeconfig),
                            "--deploy", "--deploy-timeout", "2s", "--json", str(report), *extra],
                           env=env, capture_output=True, text=True, timeout=120, check=False)
     return proc.returncode, json.loads(report.read_text()), proc.stdout + proc.stderr
@@ -29,7 +31,7 @@ def test_a_failed_deploy_is_an_error_entry_in_the_report(tmp_path: Path) -> None
     for c in cluster(tmp_path):
         code, report, out = _verify(tmp_path, c.kubeconfig)
         assert code == 1, out
-        (entry,) = report["checks"]  # type: ignore[misc]
+        (entry,) = report["checks"]
         assert entry["id"] == "deploy" and entry["status"] == "error"
         assert "StatefulSet monitoring/prometheus InProgress (pod prometheus-0 Pending: not scheduled " \
                "(Unschedulable): no nodes available to schedule pods)" in entry["message"]

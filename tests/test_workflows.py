@@ -68,7 +68,8 @@ def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
 
 
 def test_e2e_pins_kind_action_by_tag_and_two_node_images_by_digest() -> None:
-    """helm/kind-action is pinned to a release tag; the matrix runs two Kubernetes minors, each image by digest."""
+    """helm/kind-action is pinned to a release tag; the matrix runs two Kubernetes minors, each image by
+    digest."""
     uses = [s["uses"] for s in steps() if "uses" in s and s["uses"].startswith("helm/kind-action@")]
     assert len(uses) == 1 and re.fullmatch(r"helm/kind-action@v\d+\.\d+\.\d+", uses[0]), uses
     matrix = yaml.safe_load(E2E.read_text())["jobs"]["e2e"]["strategy"]["matrix"]["include"]
@@ -78,7 +79,8 @@ def test_e2e_pins_kind_action_by_tag_and_two_node_images_by_digest() -> None:
 
 
 def test_e2e_dumps_before_destroy_and_always_uploads() -> None:
-    """lint, deploy, verify, destroy run in that order; the failure dump comes before destroy; uploads always."""
+    """lint, deploy, verify, destroy run in that order; the failure dump comes before destroy; uploads
+    always."""
     runs = [(s.get("name", ""), s.get("if", ""), s.get("run", "") or s.get("uses", "")) for s in steps()]
     order = [
         next(i for i, (_, _, cmd) in enumerate(runs) if needle in cmd)

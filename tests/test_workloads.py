@@ -11,7 +11,8 @@ from tests.localstack import REPO, STACKCHECK
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*STACKCHECK, *args], capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+    return subprocess.run([*STACKCHECK, *args], capture_output=True, text=True, cwd=REPO, timeout=60,
+                          check=False)
 
 
 def test_probe_and_sink_take_their_own_options() -> None:

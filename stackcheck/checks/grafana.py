@@ -19,7 +19,8 @@ GRAFANA_DB = ("Grafana's /api/health says database {database!r} (want 'ok'); "
               "check its database (grafana.db, PVC)")
 DATASOURCE_UNHEALTHY = "datasource {uid} health check says {status}: {message}"
 PANEL_NO_DATA = "panel {panel!r} query {ref_id} returned no data: {expr}"
-PANEL_NO_RECENT_DATA = "panel {panel!r} query {ref_id} returned no data in the last {window:.0f}s{older}: {expr}"
+PANEL_NO_RECENT_DATA = ("panel {panel!r} query {ref_id} returned no data "
+                        "in the last {window:.0f}s{older}: {expr}")
 PANEL_ERROR = "panel {panel!r} query {ref_id} failed: {error} (query: {expr})"
 PANEL_UNKNOWN_DATASOURCE = ("panel {panel!r} query {ref_id} uses datasource {datasource!r}, "
                             "which Grafana does not have")

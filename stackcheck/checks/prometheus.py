@@ -11,14 +11,16 @@ from stackcheck.timescale import parse_duration
 
 MISSING_JOB = "job {job!r}: no scrape target at all (is its service discovery or static config right?)"
 DOWN_TARGET = "job {job!r}: target {instance} is {health}: {error}"
-STALE_TARGET = ("job {job!r}: target {instance} says {health}, but its last scrape was {age:.1f}s ago and it is "
-                "scraped every {interval}; its scrape loop has stalled (Prometheus overloaded, or a stuck scrape)")
+STALE_TARGET = ("job {job!r}: target {instance} says {health}, but its last scrape was {age:.1f}s ago and it "
+                "is scraped every {interval}; its scrape loop has stalled (Prometheus overloaded, or a "
+                "stuck scrape)")
 RULE_ERROR = "rule {name!r} (group {group!r}, {file}): {error}"
 STALE_RULE = ("rule {name!r} (group {group!r}) says ok, but its last evaluation was {age:.1f}s ago and its group "
               "runs every {interval:g}s; the group's evaluation has stalled (Prometheus overloaded?)")
 
 
-def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str], now: float | None = None) -> list[str]:
+def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str],
+                 now: float | None = None) -> list[str]:
     """Expected jobs without any target, every target that is not up (with its lastError), and, given
     Prometheus' clock ``now``, every target whose "up" comes from a scrape older than two intervals plus
     its timeout (health is that of the last scrape, however long ago it was)."""
@@ -51,7 +53,8 @@ DOWN_TARGETS = "job {job!r}: {down} of {total} targets down"
 STALE_JOBS = "count by (job) (time() - timestamp(up) > {limit:g})"
 
 
-def up_problems(series: Iterable[dict[str, Any]], expected_jobs: Iterable[str]) -> tuple[list[str], list[str]]:
+def up_problems(series: Iterable[dict[str, Any]],
+                expected_jobs: Iterable[str]) -> tuple[list[str], list[str]]:
     """From :data:`UP_BY_JOB`'s result: (problems, jobs with down targets).
 
     >>> rows = [{"metric": {"job": "a", "up_state": "total"}, "value": [0, "3"]},
@@ -95,7 +98,8 @@ def rule_health_problems(groups: Iterable[RuleGroup], now: float | None = None) 
             if rule.get("health") != "ok":
                 problems.append(RULE_ERROR.format(
                     name=rule.get("name"), group=group.get("name"), file=group.get("file"),
-                    error=rule.get("lastError") or f"health is {rule.get('health', 'unknown')!r} (not evaluated yet)",
+                    error=rule.get("lastError") or f"health is {rule.get('health', 'unknown')!r} (not "
+                                                   f"evaluated yet)",
                 ))
                 continue
             last = parse_time(rule.get("lastEvaluation"))
@@ -113,4 +117,5 @@ def loaded_rules(groups: Iterable[RuleGroup], kind: str) -> dict[str, dict[str, 
 
 def firing(alerts: Iterable[dict[str, Any]], alertname: str) -> list[dict[str, Any]]:
     """Alerts named ``alertname`` in state firing."""
-    return [a for a in alerts if a.get("state") == "firing" and a.get("labels", {}).get("alertname") == alertname]
+    return [a for a in alerts
+            if a.get("state") == "firing" and a.get("labels", {}).get("alertname") == alertname]

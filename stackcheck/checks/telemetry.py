@@ -160,7 +160,8 @@ class LogLine:
 
 def log_lines(streams: Iterable[Stream]) -> list[LogLine]:
     """Every entry of every stream, newest first by the time each line carries."""
-    lines = [LogLine(labels, ts, line, line_time_ns(line)) for labels, entries in streams for ts, line in entries]
+    lines = [LogLine(labels, ts, line, line_time_ns(line))
+             for labels, entries in streams for ts, line in entries]
     return sorted(lines, key=lambda entry: entry.when_ns, reverse=True)
 
 
@@ -213,8 +214,8 @@ def shipped_recently(streams: Iterable[Stream], *, now_ns: int, within_s: float)
 def no_collector_problem(streams: Iterable[Stream], *, why: str, selector: str, now_ns: int,
                          lookback_s: float) -> str:
     """The verdict when the target knows no collector runs (``why``), with what Loki holds anyway."""
-    return LOG_NO_COLLECTOR.format(why=why, seen=newest_line_summary(streams, selector=selector, now_ns=now_ns,
-                                                                     lookback_s=lookback_s))
+    return LOG_NO_COLLECTOR.format(why=why, seen=newest_line_summary(streams, selector=selector,
+                                                                     now_ns=now_ns, lookback_s=lookback_s))
 
 
 def newest_line_summary(streams: Iterable[Stream], *, selector: str, now_ns: int,
@@ -268,8 +269,8 @@ def canary_latency_problem(canary: LogLine, *, run_id: str, found_ns: int, bound
 # --- traces ---------------------------------------------------------------------------------------
 
 SERVICE_UNKNOWN = "Jaeger does not list service {service!r}; it lists {services}"
-TRACE_STALE = ("Jaeger has no trace of {service!r} that started in the last {limit:.0f}s (one probe heartbeat "
-               "period + delivery); {newest}")
+TRACE_STALE = ("Jaeger has no trace of {service!r} that started in the last {limit:.0f}s (one probe "
+               "heartbeat period + delivery); {newest}")
 CANARY_TRACE_MISSING = ("trace {trace_id} of run {run_id} is not in Jaeger after {waited:.0f}s "
                         "(GET /api/traces/{trace_id} still answers 404)")
 CANARY_TRACE_WRONG = ("trace {trace_id} of run {run_id} is in Jaeger, but no span of service {service!r} "

@@ -49,8 +49,8 @@ def _path(kube: KubeAccess, ref: Ref) -> str:
 
 def delete(kube: KubeAccess, ref: Ref) -> bool:
     """DELETE with background propagation; False when it was already gone."""
-    answer = kube.request(f"delete {ref}", "DELETE", _path(kube, ref), query=[("propagationPolicy", "Background")],
-                          accept=(404,))
+    answer = kube.request(f"delete {ref}", "DELETE", _path(kube, ref),
+                          query=[("propagationPolicy", "Background")], accept=(404,))
     return answer.status != 404
 
 
@@ -61,12 +61,14 @@ def statefulset_claims(kube: KubeAccess, member: inventory.Member) -> list[Ref]:
         return []
     spec = live.get("spec") or {}
     replicas = int(spec.get("replicas", 1) or 1)
-    return [Ref("", "PersistentVolumeClaim", member.ref.namespace, f"{t['metadata']['name']}-{member.ref.name}-{i}")
+    return [Ref("", "PersistentVolumeClaim", member.ref.namespace,
+                f"{t['metadata']['name']}-{member.ref.name}-{i}")
             for t in spec.get("volumeClaimTemplates") or [] for i in range(replicas)]
 
 
 def wait_gone(kube: KubeAccess, refs: list[Ref], timeout_s: float, console: Console, *,
-              clock: Callable[[], float], sleep: Callable[[float], None]) -> list[tuple[Ref, dict[str, object]]]:
+              clock: Callable[[], float],
+              sleep: Callable[[float], None]) -> list[tuple[Ref, dict[str, object]]]:
     """Poll until every ref answers 404; returns what is still there at the deadline."""
     left = list(refs)
     deadline, interval, last = clock() + timeout_s, FIRST_POLL_S, -1
@@ -76,7 +78,8 @@ def wait_gone(kube: KubeAccess, refs: list[Ref], timeout_s: float, console: Cons
         left = [r for r, _ in remaining]
         if len(left) != last:
             console.print(f"  {len(refs) - len(left)}/{len(refs)} gone"
-                          + (f"; waiting for {', '.join(str(r) for r in left[:4])}{' …' if len(left) > 4 else ''}"
+                          + (f"; waiting for "
+                             f"{', '.join(str(r) for r in left[:4])}{' …' if len(left) > 4 else ''}"
                              if left else ""))
             last = len(left)
         if not left or clock() >= deadline:
@@ -113,12 +116,14 @@ def destroy(opts: DestroyOptions, console: Console, *, environ: Mapping[str, str
                   f"inventory Secret {inv_ns}/{inventory.PARENT_NAME}")
     members = inventory.load(kube, inv_ns)
     if members is None:
-        console.print(f"No inventory Secret {inv_ns}/{inventory.PARENT_NAME}: deploy has recorded nothing in this "
-                      "cluster, so nothing is deleted (destroy never deletes by label).")
+        console.print(f"No inventory Secret {inv_ns}/{inventory.PARENT_NAME}: deploy has recorded nothing in "
+                      "this cluster, so nothing is deleted (destroy never deletes by label).")
         return ExitCode.OK
     namespaces = sorted((m for m in members if m.ref.kind == "Namespace"), key=lambda m: m.ref.name)
-    others = sorted((m for m in members if m.ref.kind != "Namespace"), key=lambda m: order_key(m.ref), reverse=True)
-    console.print(f"  {len(others)} objects, then namespaces {', '.join(m.ref.name for m in namespaces) or 'none'}"
+    others = sorted((m for m in members if m.ref.kind != "Namespace"), key=lambda m: order_key(m.ref),
+                    reverse=True)
+    console.print(f"  {len(others)} objects, then namespaces "
+                  f"{', '.join(m.ref.name for m in namespaces) or 'none'}"
                   f"{'; StatefulSet claims kept (--keep-pvcs)' if opts.keep_pvcs else ''}")
     if not is_kind_context(kube.context) and not opts.yes:
         try:

@@ -29,25 +29,28 @@ Json = dict[str, Any]
 
 def _when(event: Json) -> str:
     series = event.get("series") or {}
-    return str(series.get("lastObservedTime") or event.get("lastTimestamp") or event.get("deprecatedLastTimestamp")
-               or event.get("eventTime") or (event.get("metadata") or {}).get("creationTimestamp") or "")
+    return str(series.get("lastObservedTime") or event.get("lastTimestamp")
+               or event.get("deprecatedLastTimestamp") or event.get("eventTime")
+               or (event.get("metadata") or {}).get("creationTimestamp") or "")
 
 
-def events_by_object(kube: KubeAccess, namespace: str) -> dict[tuple[str, str], list[tuple[str, str, str, str]]]:
+def events_by_object(kube: KubeAccess,
+                     namespace: str) -> dict[tuple[str, str], list[tuple[str, str, str, str]]]:
     """(kind, name) → [(when, type, reason, message)], newest first, from both event APIs."""
     found: dict[tuple[str, str], set[tuple[str, str, str, str]]] = {}
     sources = ((f"/api/v1/namespaces/{namespace}/events", "involvedObject", "message"),
                (f"/apis/events.k8s.io/v1/namespaces/{namespace}/events", "regarding", "note"))
     for path, about, text in sources:
         try:
-            items = kube.request(f"list events in {namespace}", "GET", path, accept=(404,)).body.get("items") or []
+            items = kube.request(f"list events in {namespace}", "GET", path,
+                                 accept=(404,)).body.get("items") or []
         except StackcheckError:
             continue  # events are evidence, not a requirement: RBAC may deny them
         for event in items:
             ref = event.get(about) or {}
             key = (str(ref.get("kind")), str(ref.get("name")))
-            found.setdefault(key, set()).add((_when(event), str(event.get("type", "")), str(event.get("reason", "")),
-                                              str(event.get(text, ""))))
+            found.setdefault(key, set()).add((_when(event), str(event.get("type", "")),
+                                              str(event.get("reason", "")), str(event.get(text, ""))))
     out: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
     for key, entries in found.items():
         newest: dict[tuple[str, str], tuple[str, str, str, str]] = {}
@@ -90,7 +93,8 @@ def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], lis
         phase = (pod.get("status") or {}).get("phase")
         scheduled = condition(pod, "PodScheduled")
         if scheduled is not None and scheduled.get("status") == "False":
-            out.append(f"  pod {name} {phase}: not scheduled ({scheduled.get('reason')}): {scheduled.get('message')}")
+            out.append(f"  pod {name} {phase}: not scheduled ({scheduled.get('reason')}): "
+                       f"{scheduled.get('message')}")
         else:
             out.append(f"  pod {name} {phase}")
         for container, reason, message in waiting_reasons(pod):

@@ -70,7 +70,8 @@ def overlay_dir(overlay: str, manifests: Manifests) -> tuple[str, Path]:
         return overlay, manifests.root / "overlays" / overlay
     path = Path(overlay).expanduser()
     if not path.is_dir() or find_kustomization(path) is None:
-        raise UsageError(f"--overlay {overlay}: not kind, production or a directory with a kustomization.yaml")
+        raise UsageError(f"--overlay {overlay}: not kind, production or a directory with a "
+                         f"kustomization.yaml")
     return path.name, path
 
 
@@ -124,9 +125,11 @@ def annotate_config_hashes(objects: list[dict[str, Any]]) -> None:
         used = sorted((k, n) for k, n in _referenced(template.get("spec") or {}) if (k, ns, n) in data)
         if not used:
             continue
-        digest = hashlib.sha256(json.dumps([[k, n, data[(k, ns, n)]] for k, n in used], sort_keys=True).encode())
+        digest = hashlib.sha256(json.dumps([[k, n, data[(k, ns, n)]] for k, n in used],
+                                           sort_keys=True).encode())
         meta = template.setdefault("metadata", {})
-        meta["annotations"] = {**(meta.get("annotations") or {}), CONFIG_HASH_ANNOTATION: digest.hexdigest()[:16]}
+        meta["annotations"] = {**(meta.get("annotations") or {}),
+                               CONFIG_HASH_ANNOTATION: digest.hexdigest()[:16]}
 
 
 def is_kind_context(context: str) -> bool:

@@ -71,7 +71,8 @@ class Outcome:
     error: str | None = None
 
     def add(self, applied: Applied) -> None:
-        self.rows.append({"group": applied.ref.group, "kind": applied.ref.kind, "namespace": applied.ref.namespace,
+        self.rows.append({"group": applied.ref.group, "kind": applied.ref.kind,
+                          "namespace": applied.ref.namespace,
                           "name": applied.ref.name, "action": applied.action,
                           "uid": (applied.live.get("metadata") or {}).get("uid"),
                           "changed": applied.changed, "took_over": applied.took_over,
@@ -106,7 +107,8 @@ def _apply_all(kube: KubeAccess, bodies: list[dict[str, Any]], opts: DeployOptio
 
 
 def change_table(outcome: Outcome, dry_run: bool) -> Table:
-    view = Table(title="change plan (dry run: nothing changed)" if dry_run else "changes", title_justify="left")
+    view = Table(title="change plan (dry run: nothing changed)" if dry_run else "changes",
+                 title_justify="left")
     view.add_column("action", no_wrap=True)
     view.add_column("object", no_wrap=True)
     view.add_column("fields")
@@ -119,7 +121,8 @@ def change_table(outcome: Outcome, dry_run: bool) -> Table:
         if row.get("took_over"):
             fields = (fields + "; " if fields else "") + f"takes over {', '.join(row['took_over'])}"
         colour = colours.get(row["action"], "white")
-        view.add_row(f"[{colour}]{row['action']}[/{colour}]", escape(f"{row['kind']} {where}"), escape(fields))
+        view.add_row(f"[{colour}]{row['action']}[/{colour}]", escape(f"{row['kind']} {where}"),
+                     escape(fields))
     return view
 
 
@@ -173,12 +176,13 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
     console.print(f"Deploying overlay {plan.overlay} ({len(plan.objects)} objects from {plan.directory})")
     console.print(f"  context {kube.context}, server {kube.server}")
     console.print(f"  namespaces {', '.join(plan.namespaces)}"
-                  + ("  [bold](dry run: --dry-run=server, nothing will change)[/bold]" if opts.dry_run else ""))
+                  + ("  [bold](dry run: --dry-run=server, nothing will change)[/bold]"
+                     if opts.dry_run else ""))
     if plan.disposable and not is_kind_context(kube.context) and not opts.allow_faults:
         raise UsageError(
             f"overlay {plan.overlay} marks namespaces {', '.join(plan.disposable)} disposable "
-            f"(stackcheck.dev/allow-faults=true: verify may inject faults there), and context {kube.context} is "
-            "not a kind cluster; pass --allow-faults if that cluster really is disposable, or deploy "
+            f"(stackcheck.dev/allow-faults=true: verify may inject faults there), and context {kube.context} "
+            "is not a kind cluster; pass --allow-faults if that cluster really is disposable, or deploy "
             "--overlay production")
     timeout = opts.timeout_s if opts.timeout_s is not None else plan.default_timeout_s
     inv_ns = inventory_namespace(plan)
@@ -198,7 +202,8 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
                 outcome.not_ready = diagnose(kube, items, console)
                 outcome.result = "failed"
                 return ExitCode.CHECK_FAILED
-        for secret, body in zip([p for p in secret_plans if p.action == "create"], secret_bodies, strict=True):
+        for secret, body in zip([p for p in secret_plans if p.action == "create"], secret_bodies,
+                                strict=True):
             labelled = inventory.label_member(body, set_id)
             if opts.dry_run:
                 outcome.rows.append({"group": "", "kind": "Secret", "namespace": secret.ref.namespace,
@@ -241,15 +246,15 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
                 result = by_ref.get((row["kind"], row["namespace"], row["name"]))
                 row["status"], row["message"] = (result.status, result.message) if result else (None, None)
             _write_json(opts, kube, plan, outcome, started, clock() - t0)
-            console.print("Not waiting (--no-wait); `stackcheck deploy` again, or `kubectl get pods -A`, shows "
-                          "progress")
+            console.print("Not waiting (--no-wait); `stackcheck deploy` again, or `kubectl get pods -A`, "
+                          "shows progress")
         return ExitCode.OK
     ok, items = wait(kube, [a.ref for a in applied], max(timeout - (clock() - t0), 1.0), console, clock=clock,
                      sleep=sleep, label="objects")
     _statuses(outcome, items)
     if not ok:
-        console.print(f"[red]deploy failed[/red]: {sum(i.result.status != 'Current' for i in items)} object(s) "
-                      "not ready:")
+        console.print(f"[red]deploy failed[/red]: {sum(i.result.status != 'Current' for i in items)} "
+                      "object(s) not ready:")
         outcome.not_ready = diagnose(kube, items, console)
         outcome.result = "failed"
         _write_json(opts, kube, plan, outcome, started, clock() - t0)
@@ -286,8 +291,8 @@ def _write_json(opts: DeployOptions, kube: KubeAccess, plan: Plan, outcome: Outc
         return
     doc = {"schema": SCHEMA, "context": kube.context, "server": kube.server, "overlay": plan.overlay,
            "dry_run": opts.dry_run, "started_at": started.isoformat(), "duration_s": round(duration, 3),
-           "result": outcome.result, "error": outcome.error, "objects": outcome.rows, "secrets": outcome.secrets,
-           "pruned": outcome.pruned, "not_ready": outcome.not_ready}
+           "result": outcome.result, "error": outcome.error, "objects": outcome.rows,
+           "secrets": outcome.secrets, "pruned": outcome.pruned, "not_ready": outcome.not_ready}
     from stackcheck.secrets import scrub
 
     Path(opts.json_path).write_text(scrub(json.dumps(doc, indent=2)) + "\n", encoding="utf-8")

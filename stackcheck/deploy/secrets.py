@@ -28,7 +28,8 @@ FILE = "file"
 #: (namespace, name) → key → how its value is made.
 REQUIRED: dict[tuple[str, str], dict[str, str]] = {
     ("monitoring", "grafana-admin"): {"admin-password": RANDOM},
-    ("monitoring", "alertmanager-secrets"): {"slack-webhook-url": FILE, "smtp-password": FILE, "deadman-token": FILE},
+    ("monitoring", "alertmanager-secrets"): {"slack-webhook-url": FILE, "smtp-password": FILE,
+                                             "deadman-token": FILE},
 }
 LABELS = {"app.kubernetes.io/part-of": "stackcheck", "app.kubernetes.io/managed-by": "stackcheck"}
 
@@ -100,8 +101,9 @@ def plan_secrets(kube: KubeAccess, objects: list[dict[str, Any]], files: dict[tu
             plans.append(SecretPlan(ref, "exists", read_command(ref, first_key), live if ours else None))
             continue
         if keys is None:
-            raise UsageError(f"Secret {ns}/{name} is mounted by the manifests but does not exist, and stackcheck "
-                             f"does not know its keys; create it first (kubectl -n {ns} create secret generic {name} "
+            raise UsageError(f"Secret {ns}/{name} is mounted by the manifests but does not exist, and "
+                             f"stackcheck does not know its keys; create it first (kubectl -n {ns} create "
+                             f"secret generic {name} "
                              "--from-file=...)")
         data: dict[str, str] = {}
         for key, how in keys.items():
@@ -114,7 +116,8 @@ def plan_secrets(kube: KubeAccess, objects: list[dict[str, Any]], files: dict[tu
                 raise UsageError(
                     f"Secret {ns}/{name} does not exist and its values are yours to give: pass "
                     + " ".join(f"--secret-file {name}/{k}=PATH" for k in missing)
-                    + f" (or create it yourself: kubectl -n {ns} create secret generic {name} --from-file=...)")
+                    + f" (or create it yourself: kubectl -n {ns} create secret generic {name} "
+                      f"--from-file=...)")
             register(value)
             data[key] = base64.b64encode(value.encode()).decode()
         bodies.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",

@@ -80,10 +80,12 @@ def _fail_fast(tracked: Tracked, now: float) -> Result | None:
                 seen.add(key)
                 since = tracked.stuck_since.setdefault(key, now)
                 if now - since >= STUCK_GRACE_S:
-                    return Result(FAILED, f"pod {name} container {container}: {reason}: {message}".rstrip(": "),
+                    return Result(FAILED,
+                                  f"pod {name} container {container}: {reason}: {message}".rstrip(": "),
                                   reason)
         scheduled = condition(pod, "PodScheduled")
-        if scheduled is not None and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        if scheduled is not None and scheduled.get("status") == "False" \
+                and scheduled.get("reason") == "Unschedulable":
             key = f"Unschedulable:{name}"
             seen.add(key)
             since = tracked.stuck_since.setdefault(key, now)
@@ -113,7 +115,8 @@ def table(items: list[Tracked], remaining_s: float) -> Table:
         view.add_column(column)
     for item in items:
         colour = {"Current": "green", "Failed": "red"}.get(item.result.status, "yellow")
-        view.add_row(escape(str(item.ref)), f"[{colour}]{item.result.status}[/{colour}]", escape(item.result.message))
+        view.add_row(escape(str(item.ref)), f"[{colour}]{item.result.status}[/{colour}]",
+                     escape(item.result.message))
     return view
 
 

@@ -83,10 +83,11 @@ class KubeAccess:
         cache = Path(directory) / "cache.json"
         try:
             return self._guard("discover the API server's resources",
-                               lambda: DynamicClient(self.api, cache_file=str(cache)))  # type: ignore[no-untyped-call]
+                               lambda: DynamicClient(self.api,
+                                                     cache_file=str(cache)))  # type: ignore[no-untyped-call]
         except AttributeError as exc:  # the client's discovery on a body it did not expect
-            raise Unreachable(f"the Kubernetes API server {self.server} answered discovery with an unexpected "
-                              f"body ({exc}); is {self.server} a Kubernetes API server?") from exc
+            raise Unreachable(f"the Kubernetes API server {self.server} answered discovery with an "
+                              f"unexpected body ({exc}); is {self.server} a Kubernetes API server?") from exc
 
     def __repr__(self) -> str:  # never show the configuration: it holds the token
         return f"KubeAccess(context={self.context!r}, namespace={self.namespace!r}, server={self.server!r})"
@@ -165,7 +166,8 @@ class KubeAccess:
             response = self.dynamic.request(method, path, body=body, **params)
         except ApiException as exc:
             if exc.status in accept:
-                return Answer(int(exc.status), dict(parse_status(_text(exc.body)) or {}), _warnings(exc.headers))
+                return Answer(int(exc.status), dict(parse_status(_text(exc.body)) or {}),
+                              _warnings(exc.headers))
             raise self.error(what, exc.status or 0, _text(exc.body), exc.reason) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise self.unreachable(what, exc) from exc
@@ -182,13 +184,15 @@ class KubeAccess:
         prefix = "api" if "/" not in api_version else "apis"
         try:
             found = self._guard(f"discover {kind} ({api_version})",
-                                lambda: self.dynamic.resources.get(prefix=prefix, api_version=api_version, kind=kind))
+                                lambda: self.dynamic.resources.get(prefix=prefix, api_version=api_version,
+                                                                   kind=kind))
             self._resources[key] = found
             return found
         except ResourceNotFoundError as exc:
             from stackcheck.errors import UsageError
 
-            raise UsageError(f"the Kubernetes API server {self.server} does not serve {kind} ({api_version}); "
+            raise UsageError(f"the Kubernetes API server {self.server} does not serve {kind} "
+                             f"({api_version}); "
                              "install its CRD or use a cluster version that has it") from exc
 
 

@@ -72,8 +72,8 @@ class Ref:
         api_version = str(body.get("apiVersion", "v1"))
         meta = body.get("metadata") or {}
         group = api_version.rpartition("/")[0]
-        return cls(group, str(body.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name", "")),
-                   api_version)
+        return cls(group, str(body.get("kind", "")), str(meta.get("namespace") or ""),
+                   str(meta.get("name", "")), api_version)
 
     def __str__(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
@@ -150,7 +150,8 @@ def _merge_fields(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def takeover_patch(live: dict[str, Any], manager: str = FIELD_MANAGER) -> tuple[list[dict[str, Any]], list[str]]:
+def takeover_patch(live: dict[str, Any],
+                   manager: str = FIELD_MANAGER) -> tuple[list[dict[str, Any]], list[str]]:
     """The JSON patch that renames the takeover managers' entries to ``manager`` (Apply).
 
     Returns the patch (empty when nothing is to be taken over) and the managers taken over.
@@ -164,7 +165,8 @@ def takeover_patch(live: dict[str, Any], manager: str = FIELD_MANAGER) -> tuple[
         if key in TAKEOVER_MANAGERS and not entry.get("subresource"):
             taken.append(str(entry.get("manager")))
             entry = {**entry, "manager": manager, "operation": "Apply"}
-        if entry.get("manager") == manager and entry.get("operation") == "Apply" and not entry.get("subresource"):
+        if entry.get("manager") == manager and entry.get("operation") == "Apply" \
+                and not entry.get("subresource"):
             if ours is None:
                 ours = copy.deepcopy(entry)
                 kept.append(ours)
@@ -204,7 +206,8 @@ def changed_paths(old: Any, new: Any, prefix: str = "", limit: int = 6) -> list[
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
         for key in sorted(set(old) | set(new), key=str):
-            if key in ("managedFields", "resourceVersion", "generation", "status") and prefix in ("", ".metadata"):
+            if key in ("managedFields", "resourceVersion", "generation", "status") \
+                    and prefix in ("", ".metadata"):
                 continue
             if old.get(key) != new.get(key):
                 out += changed_paths(old.get(key), new.get(key), f"{prefix}.{key}", limit)
@@ -234,8 +237,8 @@ def apply(kube: KubeAccess, body: dict[str, Any], *, dry_run: bool = False, forc
     if live is not None and not dry_run:
         patch, took_over = takeover_patch(live)
         if patch:
-            kube.request(f"take over the fields of {', '.join(took_over)} on {ref}", "PATCH", path, body=patch,
-                         content_type=JSON_PATCH)
+            kube.request(f"take over the fields of {', '.join(took_over)} on {ref}", "PATCH", path,
+                         body=patch, content_type=JSON_PATCH)
     query = [("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")]
     if dry_run:
         query.append(("dryRun", "All"))
@@ -269,7 +272,8 @@ def apply(kube: KubeAccess, body: dict[str, Any], *, dry_run: bool = False, forc
 def _send(kube: KubeAccess, ref: Ref, path: str, body: dict[str, Any], query: list[tuple[str, str]]) -> Any:
     answer = kube.request(f"apply {ref}", "PATCH", path, body=body, query=query, content_type=APPLY_PATCH,
                           accept=(400, 409, 422, 500))
-    if answer.status in (400, 422) or (answer.status == 500 and "schema" in str(answer.body.get("message", ""))):
+    if answer.status in (400, 422) \
+            or (answer.status == 500 and "schema" in str(answer.body.get("message", ""))):
         raise ApplyRejected(f"the API server refused {ref} (HTTP {answer.status}"
                             f"{' ' + str(answer.body.get('reason')) if answer.body.get('reason') else ''}: "
                             f"{truncate(str(answer.body.get('message', '')))}); fix the manifest")

@@ -87,8 +87,10 @@ _PROXY_HINTS = (
     ("no endpoints available", ("no pod behind the Service is ready: check `kubectl -n {ns} get pods` "
                                "and the pods' events (stackcheck deploy prints them when a wait fails)")),
     ("no service port", "the Service has no such port: compare manifests/ with the deployed Service"),
-    ("address not allowed", "the pod has no IP yet (it is Pending): check `kubectl -n {ns} get pods -o wide`"),
-    ("not found", "the object does not exist: deploy the stack first (stackcheck deploy) or pass --namespace"),
+    ("address not allowed",
+     "the pod has no IP yet (it is Pending): check `kubectl -n {ns} get pods -o wide`"),
+    ("not found",
+     "the object does not exist: deploy the stack first (stackcheck deploy) or pass --namespace"),
     ("error trying to reach service", ("the API server could not dial the pod: a NetworkPolicy in {ns} may "
                                       "drop traffic from the API server's address; allow it")),
 )
@@ -100,7 +102,7 @@ def proxy_failure(component: str, url: str, status_code: int, body: str | bytes)
     >>> body = '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for service \\\\"prometheus\\\\"","reason":"ServiceUnavailable","code":503}'
     >>> str(proxy_failure("prometheus", "https://k/api/v1/namespaces/monitoring/services/http:prometheus:9090/proxy/-/ready", 503, body)).split(";")[0]
     'the Kubernetes API server could not reach prometheus through its service proxy (HTTP 503 ServiceUnavailable: no endpoints available for service "prometheus")'
-    """
+    """  # noqa: E501 (a doctest's lines are verbatim)
     match = _PROXY_PATH.search(url)
     if match is None or status_code < 400:
         return None
@@ -112,8 +114,8 @@ def proxy_failure(component: str, url: str, status_code: int, body: str | bytes)
     kind = "service proxy" if match["kind"] == "services" else "pod proxy"
     if status_code in (401, 403):
         text = (f"the Kubernetes API server refused the request to {component} through its {kind} "
-                f"(HTTP {status_code} {reason}: {truncate(message)}); the kubeconfig's credentials are missing, "
-                "expired or lack RBAC for services/proxy: refresh them or grant the permission")
+                f"(HTTP {status_code} {reason}: {truncate(message)}); the kubeconfig's credentials are "
+                "missing, expired or lack RBAC for services/proxy: refresh them or grant the permission")
         return ProxyUnauthorized(text, status=status_code, reason=reason, server_message=message)
     hint = next((h for key, h in _PROXY_HINTS if key in message), "check the Service and its pods")
     text = (f"the Kubernetes API server could not reach {component} through its {kind} "
@@ -140,9 +142,11 @@ def api_error(server: str, context: str, what: str, status: int, body: str,
     if status == 403:
         anonymous = "system:anonymous" in message
         fix = ("the request carried no credentials the server accepted: give the kubeconfig user a token or "
-               "client certificate" if anonymous else "grant that permission (RBAC) or use a context that has it")
+               "client certificate" if anonymous
+               else "grant that permission (RBAC) or use a context that has it")
         return Unauthorized(
             f"the Kubernetes API server {server} does not allow context {context} to {what} "
             f"(HTTP 403 Forbidden: {truncate(message)}); {fix}")
     return ApiError(
-        f"the Kubernetes API server {server} answered HTTP {status} when asked to {what}: {truncate(message)}")
+        f"the Kubernetes API server {server} answered HTTP {status} when asked to {what}: "
+        f"{truncate(message)}")

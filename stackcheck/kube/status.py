@@ -106,7 +106,8 @@ def _statefulset(obj: Json) -> Result:
     if want > current:
         return Result(IN_PROGRESS, f"current: {current}/{want}", "LessCurrent")
     if status.get("currentRevision") != status.get("updateRevision"):
-        return Result(IN_PROGRESS, f"Waiting for updated revision {status.get('updateRevision')} to match current "
+        return Result(IN_PROGRESS,
+                      f"Waiting for updated revision {status.get('updateRevision')} to match current "
                                    f"{status.get('currentRevision')}", "RevisionMismatch")
     return Result(CURRENT, f"All replicas scheduled as expected. Replicas: {have}")
 
@@ -163,7 +164,8 @@ def waiting_reasons(pod: Json) -> list[tuple[str, str, str]]:
         for entry in status.get(key) or []:
             waiting = (entry.get("state") or {}).get("waiting")
             if waiting:
-                out.append((str(entry.get("name")), str(waiting.get("reason", "")), str(waiting.get("message", ""))))
+                out.append((str(entry.get("name")), str(waiting.get("reason", "")),
+                            str(waiting.get("message", ""))))
     return out
 
 
@@ -182,7 +184,8 @@ def _pod(obj: Json) -> Result:
     scheduled = condition(obj, "PodScheduled")
     if scheduled is not None and scheduled.get("status") == "False":
         return Result(IN_PROGRESS, f"Pod is not scheduled ({scheduled.get('reason')}): "
-                                   f"{scheduled.get('message', '')}", str(scheduled.get("reason") or "PodNotScheduled"))
+                                   f"{scheduled.get('message', '')}",
+                      str(scheduled.get("reason") or "PodNotScheduled"))
     return Result(IN_PROGRESS, "Pod is not Ready", "PodNotReady")
 
 
@@ -210,7 +213,8 @@ def compute(obj: Json | None) -> Result:
         return Result(TERMINATING, "Resource scheduled for deletion")
     generation, observed = meta.get("generation"), status.get("observedGeneration")
     if generation is not None and observed is not None and _int(observed, 0) < _int(generation, 0):
-        return Result(IN_PROGRESS, f"{obj.get('kind')} generation is {generation}, but latest observed generation "
+        return Result(IN_PROGRESS,
+                      f"{obj.get('kind')} generation is {generation}, but latest observed generation "
                                    f"is {observed}", "LatestGenerationNotObserved")
     for kind, verdict in (("Reconciling", IN_PROGRESS), ("Stalled", FAILED)):
         entry = condition(obj, kind)

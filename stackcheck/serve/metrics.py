@@ -81,7 +81,8 @@ class SmokeMetrics:
         self._streaks: dict[tuple[str, str], int] = {}
         labels = ("check", "component")
         self.passed = Gauge("stackcheck_check_passed", "1 if the check passed on the last smoke run, 0 if it "
-                            "failed or errored (skipped checks have no series)", labels, registry=self.registry)
+                            "failed or errored (skipped checks have no series)", labels,
+                            registry=self.registry)
         self.streak = Gauge("stackcheck_check_consecutive_failures", "Smoke runs in a row on which the check "
                             "failed or errored (0 once it passes)", labels, registry=self.registry)
         self.checks = Gauge("stackcheck_checks", "Checks of the last smoke run by status", ("status",),

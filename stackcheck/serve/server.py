@@ -104,7 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, content_type, body)
         elif path == "/healthz":
             problem = scheduler.health()
-            self._send(503 if problem else 200, "text/plain; charset=utf-8", (problem or "ok").encode() + b"\n")
+            self._send(503 if problem else 200, "text/plain; charset=utf-8",
+                       (problem or "ok").encode() + b"\n")
         elif path == "/report":
             last = last_round_json(scheduler.last)
             if last is None:
