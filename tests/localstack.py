@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,17 @@ class Stack:
 
     def down(self) -> None:
         self.run("down")
+
+
+def running_stack(base: Path) -> Iterator[Stack]:
+    """A local stack under ``base`` on private ports, for a module-scoped fixture: up, yield, then down
+    and kill whatever still runs under its state dir."""
+    started = Stack(base / "state", copy_manifests(base / "manifests"), port_base=free_port_base())
+    started.up()
+    yield started
+    started.down()
+    for pid in processes_under(started.state_dir):
+        kill(pid)
 
 
 def free_port_base() -> int:

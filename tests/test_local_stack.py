@@ -24,6 +24,7 @@ from tests.localstack import (
     kill,
     needs_binaries,
     processes_under,
+    running_stack,
 )
 
 pytestmark = [needs_binaries, pytest.mark.binaries]
@@ -32,13 +33,7 @@ pytestmark = [needs_binaries, pytest.mark.binaries]
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A healthy local stack at time scale 20 on private ports."""
-    base = tmp_path_factory.mktemp("healthy")
-    started = Stack(base / "state", copy_manifests(base / "manifests"), port_base=free_port_base())
-    started.up()
-    yield started
-    started.down()
-    for pid in processes_under(started.state_dir):
-        kill(pid)
+    yield from running_stack(tmp_path_factory.mktemp("healthy"))
 
 
 def test_smoke_profile_passes_on_a_healthy_stack_and_writes_the_json_report(stack: Stack,

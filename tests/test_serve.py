@@ -35,11 +35,8 @@ from tests.localstack import (
     REPO,
     STACKCHECK,
     Stack,
-    copy_manifests,
-    free_port_base,
-    kill,
     needs_binaries,
-    processes_under,
+    running_stack,
 )
 from tests.lokifake import LokiFake
 from tests.recording import RecordingProxy
@@ -254,13 +251,7 @@ def test_write_detection_catches_a_write() -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp("serve")
-    started = Stack(base / "state", copy_manifests(base / "manifests"), port_base=free_port_base())
-    started.up()
-    yield started
-    started.down()
-    for pid in processes_under(started.state_dir):
-        kill(pid)
+    yield from running_stack(tmp_path_factory.mktemp("serve"))
 
 
 def _start_again(state_dir: Path, name: str) -> None:
