@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter)
-binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter prometheus-blackbox-exporter)
+# shellcheck: actionlint (tests/test_workflows.py) uses it to check the workflows' run: scripts.
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter shellcheck)
+binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter prometheus-blackbox-exporter shellcheck)
 missing=0
 for b in "${binaries[@]}"; do command -v "$b" >/dev/null 2>&1 || missing=1; done
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || { missing=1; packages+=(python3-venv); }

