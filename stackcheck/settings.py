@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from stackcheck.components import COMPONENTS
 from stackcheck.errors import UsageError
 from stackcheck.option_values import boolean, duration, manifests_dir, one_of, port, positive_number, text
 
@@ -36,7 +37,6 @@ ENV_PREFIX = "STACKCHECK_"
 DEFAULT = "default"
 TARGETS = ("local", "kubernetes", "urls", "incluster")
 PROFILES = ("smoke", "full")
-URL_COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe")
 
 
 # --- the declarations ------------------------------------------------------------------------------
@@ -99,7 +99,10 @@ def _url(component: str) -> Any:
 
 @dataclass(frozen=True)
 class EndpointSettings(Topic):
-    """Base URLs of the components, for target urls (None: the target has no such component)."""
+    """Base URLs of the components, for target urls (None: the target has no such component).
+
+    One field per entry of :data:`stackcheck.components.COMPONENTS`, written out so that mypy knows
+    them; tests/test_settings.py checks that the two match."""
 
     prometheus_url: str | None = _url("prometheus")
     alertmanager_url: str | None = _url("alertmanager")
@@ -110,7 +113,7 @@ class EndpointSettings(Topic):
     probe_url: str | None = _url("probe")
 
     def urls(self) -> dict[str, str | None]:
-        return {c: getattr(self, f"{c}_url") for c in URL_COMPONENTS}
+        return {c: getattr(self, f"{c}_url") for c in COMPONENTS}
 
 
 @dataclass(frozen=True)

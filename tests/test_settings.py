@@ -192,3 +192,17 @@ def test_a_bad_listen_variable_is_blamed_on_the_variable() -> None:
     ran = _run([str(STACKCHECK), "serve"], STACKCHECK_LISTEN="x:y")
     assert ran.returncode == ExitCode.USAGE, ran
     assert "UsageError: STACKCHECK_LISTEN='x:y': expected [HOST]:PORT" in _one_line(ran.stderr), ran
+
+
+def test_every_component_has_exactly_one_url_option() -> None:
+    """EndpointSettings spells out one ``<component>_url`` per entry of the components table."""
+    from stackcheck.components import COMPONENTS
+    fields = [name for name, _ in settings.specs(settings.EndpointSettings)]
+    assert fields == [f"{c}_url" for c in COMPONENTS]
+    assert list(settings.EndpointSettings().urls()) == list(COMPONENTS)
+
+
+def test_preflight_asks_every_component_and_only_those() -> None:
+    from stackcheck import preflight
+    from stackcheck.components import COMPONENTS
+    assert list(preflight.PATHS) == list(COMPONENTS)

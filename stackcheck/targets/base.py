@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stackcheck.clients.http import Credentials
+from stackcheck.components import COMPONENTS as COMPONENTS  # re-exported: the targets' components
 from stackcheck.expectations import Expectations
 
 if TYPE_CHECKING:
     from stackcheck.kube.access import KubeAccess
 
-COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe")
 
 #: Metric-name prefixes and the signal source that produces them, to tell why a rule has no data.
 SIGNAL_SOURCES = {
