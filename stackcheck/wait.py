@@ -11,6 +11,7 @@ a ``stop`` event (a campaign being cancelled, serve shutting down) ends a wait a
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -84,3 +85,12 @@ def poll(probe: Callable[[], T], done: Callable[[T], bool], budget_s: float, *,
         else:
             sleep(min(pause, left))
         pause = min(max(pause * 2, interval_s), cap)
+
+
+def until_set(event: threading.Event) -> None:
+    """Wait, without a budget, until ``event`` is set (serve's shutdown, a fault stage's verdict).
+
+    The wait is made of short timed waits on the event, so that Ctrl-C and SIGTERM still reach the main
+    thread (and a handler that sets the event ends the wait at once).
+    """
+    until(event.is_set, math.inf, stop=event)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from stackcheck.wait import eventually, until
+from stackcheck.wait import eventually, until, until_set
 
 
 def _count_polls(run: object) -> tuple[int, float]:
@@ -90,3 +90,11 @@ def test_on_poll_sees_every_value_and_the_time_left() -> None:
     assert eventually(lambda: next(values), 10.0, interval_s=1.0, max_interval_s=2.0, clock=clock,
                       sleep=clock.sleep, on_poll=lambda value, left: seen.append((value, left))) == []
     assert seen == [(["a", "b"], 10.0), (["b"], 9.0), ([], 7.0)]
+
+
+def test_until_set_returns_once_another_thread_sets_the_event() -> None:
+    event = threading.Event()
+    threading.Timer(0.05, event.set).start()
+    started = time.monotonic()
+    until_set(event)
+    assert event.is_set() and time.monotonic() - started < 5.0
