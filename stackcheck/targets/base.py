@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stackcheck.clients.http import Credentials
-from stackcheck.components import COMPONENTS as COMPONENTS  # re-exported: the targets' components
 from stackcheck.expectations import Expectations
 
 if TYPE_CHECKING:

@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from stackcheck.clients.http import Credentials
+from stackcheck.components import COMPONENTS
 from stackcheck.local.state import LocalState, grafana_admin
-from stackcheck.targets.base import COMPONENTS, Target
+from stackcheck.targets.base import Target
 
 #: What the local runtime cannot provide, by signal source.
 LOCAL_MISSING_SOURCES = {
