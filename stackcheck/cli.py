@@ -10,7 +10,6 @@ code (see :mod:`stackcheck.errors`); only bugs print a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ from stackcheck.deploy.cli import DEPLOY_OPTIONS, DESTROY_OPTIONS
 from stackcheck.errors import ExitCode, StackcheckError, UsageError
 from stackcheck.secrets import scrub
 
-SUITES_DIR = Path(os.environ.get("STACKCHECK_SUITES") or Path(__file__).resolve().parent.parent / "suites")
+SUITES_DIR = Path(settings.from_environment("suites") or Path(__file__).resolve().parent.parent / "suites")
 #: The options each command takes (topic, and its fields when it takes only some), from stackcheck.settings.
 COMMAND_OPTIONS: dict[str, list[tuple[type[settings.Topic], tuple[str, ...] | None]]] = {
     "up": [(settings.TargetSettings, ("manifests",)),

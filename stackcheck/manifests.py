@@ -6,7 +6,6 @@ keeps a second copy of a rule, route or dashboard.
 from __future__ import annotations
 
 import glob
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,23 +16,22 @@ from stackcheck.errors import UsageError
 
 #: Where a git checkout keeps the manifests, relative to this package.
 BUNDLED_MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
-ENV_MANIFESTS = "STACKCHECK_MANIFESTS"
 #: The stack Namespace's annotation that records the time scale its configs were generated with: the
 #: kind overlay writes it, verify reads it back.
 TIME_SCALE_ANNOTATION = "stackcheck.dev/time-scale"
 
 
 def resolve_manifests_dir(option: str | None) -> Path:
-    """``--manifests``, else ``$STACKCHECK_MANIFESTS``, else the checkout's ``manifests/``."""
-    for value, where in ((option, "--manifests"), (os.environ.get(ENV_MANIFESTS), ENV_MANIFESTS)):
-        if value:
-            path = Path(value).expanduser().resolve()
-            if not (path / "config").is_dir():
-                raise UsageError(
-                    f"{path} (from {where}) is not a stackcheck manifests directory: it has no config/ "
-                    "folder; point it at a copy of the repository's manifests/"
-                )
-            return path
+    """The directory given (the resolved ``--manifests``: flag, then ``STACKCHECK_MANIFESTS``, see
+    :mod:`stackcheck.settings`), else the checkout's ``manifests/``. This module reads no environment."""
+    if option:
+        path = Path(option).expanduser().resolve()
+        if not (path / "config").is_dir():
+            raise UsageError(
+                f"{path} is not a stackcheck manifests directory: it has no config/ folder; point "
+                "--manifests (or STACKCHECK_MANIFESTS) at a copy of the repository's manifests/"
+            )
+        return path
     if (BUNDLED_MANIFESTS / "config").is_dir():
         return BUNDLED_MANIFESTS
     raise UsageError("no manifests found; pass --manifests DIR or set STACKCHECK_MANIFESTS")

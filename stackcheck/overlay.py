@@ -30,6 +30,7 @@ import yaml
 from stackcheck.errors import StackcheckError, UsageError
 from stackcheck.local.configs import deliver_to_sink
 from stackcheck.manifests import TIME_SCALE_ANNOTATION, Manifests, load_yaml
+from stackcheck.settings import TargetSettings, resolve
 from stackcheck.timescale import scale_alertmanager_config, scale_prometheus_config, scale_rules
 
 #: Overlays this module generates files for (production needs none: it runs production values).
@@ -217,7 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--manifests", metavar="DIR", help="manifests directory (default: the checkout's)")
     args = parser.parse_args(argv)
     try:
-        manifests = Manifests.find(args.manifests)
+        given = resolve(TargetSettings, {"manifests": args.manifests}, {"manifests": "--manifests"},
+                        only=("manifests",))  # the flag, else STACKCHECK_MANIFESTS
+        manifests = Manifests.find(given.manifests)
         kfile = overlay_dir(manifests, args.overlay) / "kustomization.yaml"
         factor = (
             args.time_scale

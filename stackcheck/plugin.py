@@ -1,8 +1,9 @@
-"""The stackcheck pytest plugin: options, target fixtures, profiles, the report and exit codes.
+"""The stackcheck pytest plugin: options, the target and its preflight, profiles, the report, exit codes.
 
 Registered through the ``pytest11`` entry point, so ``pytest suites/ --stackcheck-target=local`` and
 ``stackcheck verify --target local`` run the same checks the same way. Each check is a test marked
-``@pytest.mark.check("<id>", component="<component>")``; fault checks are also marked ``full``.
+``@pytest.mark.check("<id>", component="<component>")``; fault checks are also marked ``full``. The
+fixtures the checks take are in :mod:`stackcheck.fixtures`.
 """
 from __future__ import annotations
 
@@ -13,19 +14,15 @@ import threading
 import time
 from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from rich.console import Console
 from rich.markup import escape
 
 from stackcheck import preflight
-from stackcheck.budgets import DEFAULT_RESEND_DELAY_S, Budgets
-from stackcheck.clients.alertmanager import AlertmanagerClient
 from stackcheck.clients.http import Credentials, Http
-from stackcheck.clients.prometheus import PrometheusClient
 from stackcheck.errors import ExitCode, StackcheckError, Unreachable, UsageError
-from stackcheck.inventory import ALERTS
 from stackcheck.local.state import resolve_state_dir
 from stackcheck.manifests import Manifests
 from stackcheck.report import CheckResult, Report
@@ -34,15 +31,11 @@ from stackcheck.secrets import scrub
 from stackcheck.settings import VERIFY_TOPICS, VerifySettings, add_pytest_options, verify_settings
 from stackcheck.targets.base import Target
 
-if TYPE_CHECKING:
-    from stackcheck.clients.sink import SinkClient
-
-LOCAL_RESEND_DELAY_S = 1.0
-
 _report_key = pytest.StashKey[Report]()
 _settings_key = pytest.StashKey[VerifySettings]()
-#: verify --deploy / --destroy-after, a plugin of its own (stackcheck/verify_deploy.py).
-pytest_plugins = ["stackcheck.verify_deploy"]
+#: Plugins of their own: the checks' fixtures (stackcheck/fixtures.py), and verify --deploy /
+#: --destroy-after (stackcheck/verify_deploy.py).
+pytest_plugins = ["stackcheck.fixtures", "stackcheck.verify_deploy"]
 
 _target_key = pytest.StashKey[Target]()
 _exit_key = pytest.StashKey[int]()
@@ -229,6 +222,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"stackcheck: target {report.target}, profile {report.profile}"]
 
 
+def session_target(config: pytest.Config) -> Target:
+    """The run's target: the one preflight asked, or (under pytester, or with no check collected) built
+    now."""
+    if _target_key not in config.stash:
+        config.stash[_target_key] = build_target(config)
+    return config.stash[_target_key]
+
+
 def component_http(target: Target, component: str) -> Http:
     """An HTTP session for one component of the target; skips the check when the target lacks it."""
     url = target.url(component)
@@ -237,74 +238,6 @@ def component_http(target: Target, component: str) -> Http:
     session = target.kube.session() if target.kube is not None else None  # kubeconfig auth for the proxy
     credentials = target.component_credentials.get(component, target.credentials)
     return Http(component, url, credentials=credentials, session=session)
-
-
-# --- fixtures -------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def stackcheck_target(request: pytest.FixtureRequest) -> Target:
-    """The stack under verification."""
-    config = request.config
-    if _target_key not in config.stash:
-        config.stash[_target_key] = build_target(config)
-    return config.stash[_target_key]
-
-
-@pytest.fixture(scope="session")
-def prometheus(stackcheck_target: Target) -> PrometheusClient:
-    """Client of the target's Prometheus."""
-    return PrometheusClient(component_http(stackcheck_target, "prometheus"))
-
-
-@pytest.fixture(scope="session")
-def alertmanager(stackcheck_target: Target) -> AlertmanagerClient:
-    """Client of the target's Alertmanager (skips the check when the target has none)."""
-    return AlertmanagerClient(component_http(stackcheck_target, "alertmanager"))
-
-
-@pytest.fixture(scope="session")
-def sink(stackcheck_target: Target) -> SinkClient:
-    """Client of the notification sink (local runtime and CI only)."""
-    from stackcheck.clients.sink import SinkClient
-    url = stackcheck_target.url("sink")
-    if url is None:
-        pytest.skip("delivery is checked at stackcheck's sink, and this target has none (--sink-url)")
-    kube = stackcheck_target.kube
-    return SinkClient(url, session=kube.session() if kube is not None else None)
-
-
-@pytest.fixture(scope="session")
-def budgets(prometheus: PrometheusClient, stackcheck_target: Target) -> Budgets:
-    """Wait budgets computed from the live Prometheus config."""
-    text = prometheus.http.get_json("/api/v1/status/config")["data"]["yaml"]
-    resend = LOCAL_RESEND_DELAY_S if stackcheck_target.name == "local" else DEFAULT_RESEND_DELAY_S
-    return Budgets.from_prometheus_config(text, resend_delay_s=resend)
-
-
-@pytest.fixture(scope="session")
-def manifests(request: pytest.FixtureRequest) -> Manifests:
-    """The manifests directory whose rules and routes the checks expect."""
-    return Manifests.find(settings(request.config).target.manifests)
-
-
-@pytest.fixture(scope="session")
-def alertmanager_config(alertmanager: AlertmanagerClient) -> dict[str, Any]:
-    """The config Alertmanager really loaded (``/api/v2/status``; secrets appear as ``<secret>``)."""
-    import yaml
-    return dict(yaml.safe_load(alertmanager.status()["config"]["original"]) or {})
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize per recording rule (from the manifests) and per reference alert (inventory)."""
-    if "recording_rule" in metafunc.fixturenames:
-        try:
-            found = Manifests.find(settings(metafunc.config).target.manifests)
-            rules = [r for r in found.rules() if r.kind == "record"]
-        except UsageError as exc:
-            raise pytest.UsageError(str(exc)) from exc
-        metafunc.parametrize("recording_rule", rules, ids=[r.name for r in rules])
-    if "alert_name" in metafunc.fixturenames:
-        metafunc.parametrize("alert_name", list(ALERTS), ids=list(ALERTS))
 
 
 # --- results --------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from stackcheck.clients.http import Http
+from stackcheck.components import TABLE
 from stackcheck.errors import TEXT_ERROR_MAX_SIZE, StackcheckError, Unauthorized, Unreachable, truncate
 from stackcheck.kube.errors import proxy_failure
 
@@ -30,10 +31,8 @@ if TYPE_CHECKING:
 #: One entry of the report: its check id, its report component, and the error it stands for.
 Failure = tuple[str, str, StackcheckError]
 
-#: What each component answers when it is up. Prometheus must be *ready* (WAL replayed) for any check to
-#: run; the others only have to answer: their own checks judge readiness, in their own words.
-PATHS = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "grafana": "/api/health", "loki": "/ready",
-         "jaeger": "/", "sink": "/healthz", "probe": "/healthz"}
+#: What each component answers when it is up (the table of stackcheck.components).
+PATHS = {c.name: c.ready_path for c in TABLE}
 REQUIRED = ("prometheus",)
 #: The report's component for each endpoint (stackcheck.report/v1 has no "sink": it is on the delivery path).
 REPORT_COMPONENT = {"sink": "alertmanager"}

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from stackcheck.components import COMPONENTS
 from stackcheck.errors import UsageError
 from stackcheck.option_values import boolean, duration, manifests_dir, one_of, port, positive_number, text
 
@@ -36,7 +37,6 @@ ENV_PREFIX = "STACKCHECK_"
 DEFAULT = "default"
 TARGETS = ("local", "kubernetes", "urls", "incluster")
 PROFILES = ("smoke", "full")
-URL_COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe")
 
 
 # --- the declarations ------------------------------------------------------------------------------
@@ -99,7 +99,10 @@ def _url(component: str) -> Any:
 
 @dataclass(frozen=True)
 class EndpointSettings(Topic):
-    """Base URLs of the components, for target urls (None: the target has no such component)."""
+    """Base URLs of the components, for target urls (None: the target has no such component).
+
+    One field per entry of :data:`stackcheck.components.COMPONENTS`, written out so that mypy knows
+    them; tests/test_settings.py checks that the two match."""
 
     prometheus_url: str | None = _url("prometheus")
     alertmanager_url: str | None = _url("alertmanager")
@@ -110,7 +113,7 @@ class EndpointSettings(Topic):
     probe_url: str | None = _url("probe")
 
     def urls(self) -> dict[str, str | None]:
-        return {c: getattr(self, f"{c}_url") for c in URL_COMPONENTS}
+        return {c: getattr(self, f"{c}_url") for c in COMPONENTS}
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,23 @@ VERIFY_TOPICS: tuple[type[Topic], ...] = (TargetSettings, EndpointSettings, Cred
                                           KubernetesSettings, RunSettings, LocalSettings)
 
 
+#: Settings without a flag, read from ``STACKCHECK_<NAME>`` only: where an installation keeps its files.
+ENVIRONMENT_ONLY = {
+    "suites": "the conformance suite that `verify` runs (default: the checkout's suites/; the image sets "
+              "/opt/stackcheck/suites)",
+    "credentials_dir": "incluster: the directory of <component>-token / -username / -password files "
+                       "(default /etc/stackcheck/credentials, where the smoke Deployment mounts them)",
+}
+
+
+def from_environment(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of one of :data:`ENVIRONMENT_ONLY` (``suites`` → ``STACKCHECK_SUITES``), None when it
+    is unset or empty."""
+    if name not in ENVIRONMENT_ONLY:
+        raise KeyError(f"{name} is not declared in stackcheck.settings.ENVIRONMENT_ONLY")
+    return (os.environ if environ is None else environ).get(variable(name)) or None
+
+
 # --- spellings ------------------------------------------------------------------------------------
 
 def specs(topic: type[Topic], only: Iterable[str] | None = None) -> list[tuple[str, Spec]]:
@@ -235,15 +255,18 @@ T = TypeVar("T", bound=Topic)
 
 
 def resolve(topic: type[T], given: Mapping[str, Any], flags: Mapping[str, str],
-            environ: Mapping[str, str] | None = None) -> T:
+            environ: Mapping[str, str] | None = None, only: Iterable[str] | None = None) -> T:
     """The topic from the command line (``given``: field → value or None), the environment, the defaults.
 
     ``flags`` names each field's flag in the calling front end, for ``sources`` and for messages.
+    ``only``: resolve just these fields (the options a command takes); the others keep their declared
+    defaults, and their variables are not read, so a bad one cannot fail a command without the option.
     """
     env = os.environ if environ is None else environ
+    only = None if only is None else tuple(only)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for name, spec in specs(topic):
+    for name, spec in specs(topic, only):
         value = given.get(name)
         if value is not None and not (spec.switch and value is False):
             where = flags[name]
@@ -257,7 +280,7 @@ def resolve(topic: type[T], given: Mapping[str, Any], flags: Mapping[str, str],
             continue
         sources[name] = where
     resolved = topic(sources={}, **values)
-    resolved.sources.update({name: sources.get(name, DEFAULT) for name, _ in specs(topic)})
+    resolved.sources.update({name: sources.get(name, DEFAULT) for name, _ in specs(topic, only)})
     return resolved
 
 
@@ -287,7 +310,7 @@ def resolve_args(args: argparse.Namespace, topics: Iterable[type[Topic]],
             continue
         given = {name: getattr(args, name) for name in present}
         flags = {name: (spec.short + "/" if spec.short else "") + flag(name) for name, spec in specs(topic)}
-        resolved = resolve(topic, given, flags, environ)
+        resolved = resolve(topic, given, flags, environ, only=present)
         for name in present:
             setattr(args, name, getattr(resolved, name))
             sources[name] = resolved.sources[name]

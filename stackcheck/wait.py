@@ -1,86 +1,96 @@
-"""Poll a condition against a budget. stackcheck never sleeps for a fixed time.
+"""Poll a condition against a budget: the one polling loop of stackcheck, which never sleeps for a fixed time.
 
-Every budget comes from the stack's config (see :mod:`stackcheck.budgets`); a timeout reports what was
-seen last, so a failure explains itself.
+Every budget comes from the stack's config (see :mod:`stackcheck.budgets`) or an option; a timeout
+reports what was seen last, so a failure explains itself. The budget starts before the first poll,
+so a slow first answer counts against it. Callers that must not wait for real (deploy's and destroy's
+tests) pass their own ``clock`` and ``sleep``; a live view (deploy's table) redraws in ``on_poll``;
+a ``stop`` event (a campaign being cancelled, serve shutting down) ends a wait at once.
 
 >>> eventually(lambda: [], budget_s=1.0)   # no problems left: returns at once
 []
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
-
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_result,
-    stop_after_delay,
-    wait_exponential,
-    wait_fixed,
-)
 
 T = TypeVar("T")
 
 #: Default pause between polls: short against every budget, long enough not to hammer a server.
 POLL_INTERVAL_S = 0.25
 
+Clock = Callable[[], float]
+Sleep = Callable[[float], object]
+#: Called after every poll with what it returned and the seconds left of the budget.
+OnPoll = Callable[[T, float], None]
+
 
 def eventually(probe: Callable[[], T], budget_s: float, *, interval_s: float = POLL_INTERVAL_S,
-               max_interval_s: float | None = None) -> T:
+               max_interval_s: float | None = None, stop: threading.Event | None = None,
+               clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+               on_poll: OnPoll[T] | None = None) -> T:
     """Call ``probe`` until it returns a falsy value (e.g. an empty list of problems) or the budget ends.
 
     Returns the last value, so a caller asserts on it and shows what was last seen. With
     ``max_interval_s`` (e.g. the scrape interval: the data cannot change faster) the pause doubles
     after each poll, from ``interval_s`` up to that cap, so a failing check on a big server makes a
-    handful of requests instead of one every ``interval_s``.
+    handful of requests instead of one every ``interval_s``. The other options: see :func:`poll`.
     """
-    retrying = Retrying(
-        stop=stop_after_delay(max(budget_s, 0.0)),
-        wait=_pause(interval_s, max_interval_s, budget_s),
-        retry=retry_if_result(bool),
-        reraise=True,
-    )
-    try:
-        return retrying(probe)
-    except RetryError as exc:
-        return exc.last_attempt.result()  # type: ignore[no-any-return]
+    return poll(probe, lambda value: not value, budget_s, interval_s=interval_s,
+                max_interval_s=max_interval_s, stop=stop, clock=clock, sleep=sleep, on_poll=on_poll)
 
 
 def until(probe: Callable[[], T], budget_s: float, *, interval_s: float = POLL_INTERVAL_S,
-          max_interval_s: float | None = None, stop: threading.Event | None = None) -> T:
+          max_interval_s: float | None = None, stop: threading.Event | None = None,
+          clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+          on_poll: OnPoll[T] | None = None) -> T:
     """Call ``probe`` until it returns a truthy value or the budget ends; returns the last value.
 
-    ``max_interval_s`` backs the pauses off as in :func:`eventually`. A set ``stop`` (a campaign being
-    cancelled) ends the wait at once, pauses included.
+    ``max_interval_s`` backs the pauses off as in :func:`eventually`; the other options: see
+    :func:`poll`.
     """
-    last: T = probe()
-    deadline = time.monotonic() + budget_s
+    return poll(probe, bool, budget_s, interval_s=interval_s, max_interval_s=max_interval_s, stop=stop,
+                clock=clock, sleep=sleep, on_poll=on_poll)
+
+
+def poll(probe: Callable[[], T], done: Callable[[T], bool], budget_s: float, *,
+         interval_s: float = POLL_INTERVAL_S, max_interval_s: float | None = None,
+         stop: threading.Event | None = None, clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+         on_poll: OnPoll[T] | None = None) -> T:
+    """Call ``probe`` until ``done`` holds for its value, ``stop`` is set or ``budget_s`` has passed.
+
+    - The budget is measured on ``clock`` from before the first poll; the last pause is cut short
+      so that the last poll falls on the deadline, never one long pause after it.
+    - ``probe`` runs at least once, even with no budget left or ``stop`` already set.
+    - A set ``stop`` ends the wait at once, pauses included (they wait on the event, not ``sleep``),
+      and no poll follows it.
+    - ``on_poll(value, seconds_left)`` runs after every poll (a live table, progress lines).
+    """
+    deadline = clock() + max(budget_s, 0.0)
     pause = interval_s
-    while not last and time.monotonic() < deadline and not (stop is not None and stop.is_set()):
-        left = min(pause, max(0.0, deadline - time.monotonic()))
-        if stop is not None:
-            if stop.wait(left):
-                break
-        else:
-            time.sleep(left)
+    cap = max(max_interval_s, interval_s) if max_interval_s is not None else interval_s
+    while True:
         last = probe()
-        if max_interval_s is not None:
-            pause = min(max(pause * 2, interval_s), max(max_interval_s, interval_s))
-    return last
+        left = deadline - clock()
+        if on_poll is not None:
+            on_poll(last, left)
+        if done(last) or left <= 0 or (stop is not None and stop.is_set()):
+            return last
+        if stop is not None:
+            if stop.wait(min(pause, left)):
+                return last
+        else:
+            sleep(min(pause, left))
+        pause = min(max(pause * 2, interval_s), cap)
 
 
-def _pause(interval_s: float, max_interval_s: float | None, budget_s: float) -> Callable[[RetryCallState], float]:
-    """Fixed pauses, or pauses doubling from ``interval_s`` up to ``max_interval_s``; never past the budget,
-    so the last poll falls on the deadline instead of up to one long pause after it."""
-    if max_interval_s is None:
-        return wait_fixed(interval_s)
-    base = wait_exponential(multiplier=interval_s, min=interval_s, max=max(max_interval_s, interval_s))
+def until_set(event: threading.Event) -> None:
+    """Wait, without a budget, until ``event`` is set (serve's shutdown, a fault stage's verdict).
 
-    def pause(state: RetryCallState) -> float:
-        return min(base(state), max(0.0, budget_s - (state.seconds_since_start or 0.0)))
-
-    return pause
+    The wait is made of short timed waits on the event, so that Ctrl-C and SIGTERM still reach the main
+    thread (and a handler that sets the event ends the wait at once).
+    """
+    until(event.is_set, math.inf, stop=event)

@@ -1,7 +1,8 @@
 """The conformance suite runs through the stackcheck pytest plugin (registered via pytest11).
 
-This file adds the clients of the logs, traces and dashboards half, and parametrizes the Grafana checks
-by the datasources and dashboards that manifests/ provisions.
+The plugin gives the checks their fixtures (:mod:`stackcheck.fixtures`: the target and a client per
+component); this file parametrizes the Grafana checks by the datasources and dashboards that
+manifests/ provisions.
 """
 from __future__ import annotations
 
@@ -11,38 +12,9 @@ from typing import Any
 
 import pytest
 
-from stackcheck.clients.grafana import GrafanaClient
-from stackcheck.clients.http import Http
-from stackcheck.clients.jaeger import JaegerClient
-from stackcheck.clients.loki import LokiClient
 from stackcheck.errors import UsageError
+from stackcheck.fixtures import manifests_of
 from stackcheck.manifests import Manifests, load_yaml
-from stackcheck.plugin import component_http
-from stackcheck.targets.base import Target
-
-
-@pytest.fixture(scope="session")
-def loki(stackcheck_target: Target) -> LokiClient:
-    """Client of the target's Loki (skips the check when the target has none)."""
-    return LokiClient(component_http(stackcheck_target, "loki"))
-
-
-@pytest.fixture(scope="session")
-def jaeger(stackcheck_target: Target) -> JaegerClient:
-    """Client of the target's Jaeger query service (skips the check when the target has none)."""
-    return JaegerClient(component_http(stackcheck_target, "jaeger"))
-
-
-@pytest.fixture(scope="session")
-def grafana(stackcheck_target: Target) -> GrafanaClient:
-    """Client of the target's Grafana (skips the check when the target has none)."""
-    return GrafanaClient(component_http(stackcheck_target, "grafana"))
-
-
-@pytest.fixture(scope="session")
-def probe_http(stackcheck_target: Target) -> Http:
-    """HTTP session to the target's probe, for the canaries (skips the check when the target has none)."""
-    return component_http(stackcheck_target, "probe")
 
 
 def provisioned_datasources(manifests: Manifests) -> list[dict[str, Any]]:
@@ -68,7 +40,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not wanted:
         return
     try:
-        manifests = Manifests.find(metafunc.config.getoption("stackcheck_manifests"))
+        manifests = manifests_of(metafunc.config)  # --stackcheck-manifests, else STACKCHECK_MANIFESTS
         if "grafana_datasource" in wanted:
             sources = provisioned_datasources(manifests)
             metafunc.parametrize("grafana_datasource", sources, ids=[str(ds.get("uid")) for ds in sources])

@@ -192,3 +192,50 @@ def test_a_bad_listen_variable_is_blamed_on_the_variable() -> None:
     ran = _run([str(STACKCHECK), "serve"], STACKCHECK_LISTEN="x:y")
     assert ran.returncode == ExitCode.USAGE, ran
     assert "UsageError: STACKCHECK_LISTEN='x:y': expected [HOST]:PORT" in _one_line(ran.stderr), ran
+
+
+def test_every_component_has_exactly_one_url_option() -> None:
+    """EndpointSettings spells out one ``<component>_url`` per entry of the components table."""
+    from stackcheck.components import COMPONENTS
+    fields = [name for name, _ in settings.specs(settings.EndpointSettings)]
+    assert fields == [f"{c}_url" for c in COMPONENTS]
+    assert list(settings.EndpointSettings().urls()) == list(COMPONENTS)
+
+
+def test_preflight_asks_every_component_and_only_those() -> None:
+    from stackcheck import preflight
+    from stackcheck.components import COMPONENTS
+    assert list(preflight.PATHS) == list(COMPONENTS)
+
+
+def test_a_command_reads_only_the_variables_of_its_own_options() -> None:
+    """`stackcheck lint` takes --manifests but not --target: a bad STACKCHECK_TARGET does not fail it."""
+    args = build_parser({"STACKCHECK_TARGET": "foo"}).parse_args(["lint"])
+    assert args.manifests is None and "target" not in args.sources
+
+
+def test_the_manifests_variable_reaches_the_manifests_through_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """STACKCHECK_MANIFESTS is resolved by settings; Manifests.find reads no environment itself."""
+    from stackcheck.manifests import BUNDLED_MANIFESTS, Manifests
+    monkeypatch.setenv("STACKCHECK_MANIFESTS", str(tmp_path))  # a bad directory, if it were read here
+    assert Manifests.find().root == BUNDLED_MANIFESTS
+    args = build_parser({"STACKCHECK_MANIFESTS": str(BUNDLED_MANIFESTS)}).parse_args(["lint"])
+    assert (args.manifests, args.sources["manifests"]) == (str(BUNDLED_MANIFESTS), "STACKCHECK_MANIFESTS")
+
+
+def test_the_state_dir_variable_reaches_the_state_dir_through_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackcheck.local.state import resolve_state_dir
+    monkeypatch.setenv("STACKCHECK_STATE_DIR", str(tmp_path / "ignored"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert resolve_state_dir(None) == tmp_path / "xdg" / "stackcheck"
+    args = build_parser({"STACKCHECK_STATE_DIR": str(tmp_path / "given")}).parse_args(["status"])
+    assert resolve_state_dir(args.state_dir) == tmp_path / "given"
+
+
+def test_an_environment_only_setting_is_read_from_its_variable() -> None:
+    assert settings.from_environment("suites", {"STACKCHECK_SUITES": "/opt/s"}) == "/opt/s"
+    assert settings.from_environment("credentials_dir", {"STACKCHECK_CREDENTIALS_DIR": ""}) is None
+    with pytest.raises(KeyError):
+        settings.from_environment("not_declared", {})

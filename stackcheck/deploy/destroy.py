@@ -24,6 +24,7 @@ from stackcheck.kube.access import KubeAccess
 from stackcheck.kube.apply import Ref, order_key, read
 from stackcheck.kube.config import load_access
 from stackcheck.manifests import Manifests
+from stackcheck.wait import eventually
 
 DEFAULT_TIMEOUT_S = 300.0
 FIRST_POLL_S = 0.2
@@ -70,23 +71,26 @@ def wait_gone(kube: KubeAccess, refs: list[Ref], timeout_s: float, console: Cons
               clock: Callable[[], float],
               sleep: Callable[[float], None]) -> list[tuple[Ref, dict[str, object]]]:
     """Poll until every ref answers 404; returns what is still there at the deadline."""
-    left = list(refs)
-    deadline, interval, last = clock() + timeout_s, FIRST_POLL_S, -1
-    remaining: list[tuple[Ref, dict[str, object]]] = []
-    while left:
-        remaining = [(r, live) for r in left if (live := read(kube, r)) is not None]
-        left = [r for r, _ in remaining]
-        if len(left) != last:
+    if not refs:
+        return []
+    left, printed = list(refs), -1
+
+    def still_there() -> list[tuple[Ref, dict[str, object]]]:
+        nonlocal left
+        found = [(r, live) for r in left if (live := read(kube, r)) is not None]  # what was gone stays so
+        left = [r for r, _ in found]
+        return found
+
+    def show(found: list[tuple[Ref, dict[str, object]]], _: float) -> None:
+        nonlocal printed
+        if len(found) != printed:
+            waiting = f"{', '.join(str(r) for r in left[:4])}{' …' if len(left) > 4 else ''}"
             console.print(f"  {len(refs) - len(left)}/{len(refs)} gone"
-                          + (f"; waiting for "
-                             f"{', '.join(str(r) for r in left[:4])}{' …' if len(left) > 4 else ''}"
-                             if left else ""))
-            last = len(left)
-        if not left or clock() >= deadline:
-            break
-        sleep(min(interval, max(deadline - clock(), 0.0)))
-        interval = min(MAX_POLL_S, interval * 2)
-    return remaining
+                          + (f"; waiting for {waiting}" if left else ""))
+            printed = len(found)
+
+    return eventually(still_there, timeout_s, interval_s=FIRST_POLL_S, max_interval_s=MAX_POLL_S,
+                      clock=clock, sleep=sleep, on_poll=show)
 
 
 def _stuck(remaining: list[tuple[Ref, dict[str, object]]], console: Console) -> None:

@@ -1,7 +1,7 @@
 """Wait until every applied object is Current (kstatus), with a live table and a budget.
 
-- Polling follows the budget: the first polls come quickly (0.5 s), later ones every 2 s, and no
-  sleep runs past the deadline. No fixed sleeps.
+- Polling follows the budget (through :mod:`stackcheck.wait`): the first polls come quickly (0.5 s),
+  later ones every 2 s, and no sleep runs past the deadline. No fixed sleeps.
 - Fail fast: an object kstatus calls ``Failed`` (ProgressDeadlineExceeded, a crash-looping pod)
   ends the wait at once. So does a workload whose pods have waited ``STUCK_GRACE_S`` in
   ``ImagePullBackOff``/``ErrImagePull``/``CrashLoopBackOff``/…, or have stayed ``Unschedulable``
@@ -34,6 +34,7 @@ from stackcheck.kube.status import (
     condition,
     waiting_reasons,
 )
+from stackcheck.wait import until
 
 STUCK_GRACE_S = 20.0
 UNSCHEDULABLE_GRACE_S = 120.0
@@ -132,35 +133,34 @@ def wait(kube: KubeAccess, refs: list[Ref], timeout_s: float, console: Console, 
     items = [Tracked(r) for r in waitable(refs)]
     if not items:
         return True, items
-    deadline = clock() + timeout_s
-    interval = FIRST_POLL_S
     shown: dict[Ref, str] = {}
     live = Live(table(items, timeout_s), console=console, refresh_per_second=4, transient=False) \
         if console.is_terminal else None
     console.print(f"Waiting up to {timeout_s:g}s for {len(items)} {label} (kstatus: Current)")
+
+    def settled() -> bool:
+        now = clock()
+        for item in items:
+            if item.result.status != CURRENT:
+                poll(kube, item, now)
+        return all(i.result.status == CURRENT for i in items) or any(i.result.status == FAILED for i in items)
+
+    def show(_: bool, remaining: float) -> None:
+        if live is not None:
+            live.update(table(items, remaining))
+            return
+        for item in items:
+            line = f"{item.result.status}: {item.result.message}"
+            if shown.get(item.ref) != line:
+                shown[item.ref] = line
+                console.print(f"  {escape(str(item.ref))}: {escape(line)}")
+
     try:
         if live is not None:
             live.start()
-        while True:
-            now = clock()
-            for item in items:
-                if item.result.status != CURRENT:
-                    poll(kube, item, now)
-            remaining = deadline - clock()
-            if live is not None:
-                live.update(table(items, remaining))
-            else:
-                for item in items:
-                    line = f"{item.result.status}: {item.result.message}"
-                    if shown.get(item.ref) != line:
-                        shown[item.ref] = line
-                        console.print(f"  {escape(str(item.ref))}: {escape(line)}")
-            if all(i.result.status == CURRENT for i in items):
-                return True, items
-            if any(i.result.status == FAILED for i in items) or remaining <= 0:
-                return False, items
-            sleep(min(interval, max(remaining, 0.0)))
-            interval = min(MAX_POLL_S, interval * 2)
+        until(settled, timeout_s, interval_s=FIRST_POLL_S, max_interval_s=MAX_POLL_S, clock=clock,
+              sleep=sleep, on_poll=show)
     finally:
         if live is not None:
             live.stop()
+    return all(i.result.status == CURRENT for i in items), items

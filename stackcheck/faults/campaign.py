@@ -24,7 +24,7 @@ from stackcheck.grouping import Wait, first_notification_wait, lingering_group_w
 from stackcheck.routing import channels, route
 from stackcheck.targets.base import Target
 from stackcheck.timescale import parse_duration
-from stackcheck.wait import until
+from stackcheck.wait import until, until_set
 
 #: Pause between polls of Prometheus' alerts and the sink: short against every budget.
 CAMPAIGN_POLL_S = 0.25
@@ -124,8 +124,7 @@ class Campaign:
     def result(self, alert: str, stage: str) -> StageResult:
         """Block until the stage has a verdict (Ctrl-C interrupts the wait)."""
         done = self._done[(alert, stage)]
-        while not done.wait(0.2):
-            pass
+        until_set(done)
         return self._results[(alert, stage)]
 
     def stop(self) -> None:

@@ -10,9 +10,14 @@ import os
 import re
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from stackcheck.wait import until
+
+#: How often a stopping process is asked whether it has exited, and how long SIGKILL gets to end it.
+EXIT_POLL_S = 0.05
+KILL_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -79,15 +84,9 @@ def stop(proc: Proc, budget_s: float = 10.0) -> None:
         _reap(proc)
         return
     _signal_group(proc, signal.SIGTERM)
-    deadline = time.monotonic() + budget_s
-    while time.monotonic() < deadline:
-        if not alive(proc):
-            _reap(proc)
-            return
-        time.sleep(0.05)
-    _signal_group(proc, signal.SIGKILL)
-    while alive(proc) and time.monotonic() < deadline + 5:
-        time.sleep(0.05)
+    if not until(lambda: not alive(proc), budget_s, interval_s=EXIT_POLL_S):
+        _signal_group(proc, signal.SIGKILL)
+        until(lambda: not alive(proc), KILL_GRACE_S, interval_s=EXIT_POLL_S)
     _reap(proc)
 
 

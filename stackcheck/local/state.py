@@ -24,17 +24,16 @@ def grafana_admin(state_dir: Path) -> tuple[str, str] | None:
     path = state_dir / GRAFANA_PASSWORD_FILE
     return (GRAFANA_ADMIN_USER, path.read_text().strip()) if path.is_file() else None
 
-ENV_STATE_DIR = "STACKCHECK_STATE_DIR"
 STATE_VERSION = 1
 
 
 def resolve_state_dir(option: str | None) -> Path:
-    """``--state-dir``, else ``$STACKCHECK_STATE_DIR``, else ``$XDG_STATE_HOME/stackcheck``."""
-    value = option or os.environ.get(ENV_STATE_DIR)
-    if value:
-        return Path(value).expanduser().resolve()
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "stackcheck"
+    """The directory given (the resolved ``--state-dir``: flag, then ``STACKCHECK_STATE_DIR``, see
+    :mod:`stackcheck.settings`), else ``$XDG_STATE_HOME/stackcheck`` (the XDG base-directory default)."""
+    if option:
+        return Path(option).expanduser().resolve()
+    base = os.environ.get("XDG_STATE_HOME")
+    return Path(base or Path.home() / ".local" / "state") / "stackcheck"
 
 
 @dataclass
@@ -76,7 +75,8 @@ class LocalState:
         """The saved state, or an :class:`Unreachable` error telling the user to run ``up``."""
         state = cls.load(state_dir)
         if state is None:
-            raise Unreachable(f"no local stack is running (nothing in {state_dir}); start one with `stackcheck up`")
+            raise Unreachable(f"no local stack is running (nothing in {state_dir}); start one with "
+                              "`stackcheck up`")
         return state
 
 

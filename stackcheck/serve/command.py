@@ -19,6 +19,7 @@ from stackcheck.secrets import scrub
 from stackcheck.serve.metrics import Round, SmokeMetrics
 from stackcheck.serve.rounds import run_round
 from stackcheck.serve.server import ExporterServer, Schedule, Scheduler
+from stackcheck.wait import until_set
 
 #: A round may take at least this long before it is stopped, whatever the interval (a failing smoke run
 #: waits out its budgets, which on production timers approach a minute per check).
@@ -107,8 +108,7 @@ def serve(args: argparse.Namespace, console: Console) -> int:
     threading.Thread(target=server.serve_forever, args=(0.2,), name="http", daemon=True).start()
     scheduler.start()
     try:
-        while not stopping.wait(0.5):
-            pass
+        until_set(stopping)  # SIGTERM/SIGINT set it
     finally:
         console.print("stackcheck serve: stopping")
         scheduler.stop.set()

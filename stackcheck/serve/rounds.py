@@ -20,9 +20,12 @@ from typing import Any
 from stackcheck.errors import ExitCode
 from stackcheck.secrets import scrub
 from stackcheck.serve.metrics import Round
+from stackcheck.wait import until
 
 #: Lines of the child's stderr kept as the reason of a round that wrote no report.
 STDERR_TAIL_LINES = 5
+#: How often a round's child is asked whether it has exited.
+EXIT_POLL_S = 0.1
 
 
 def smoke_command(target_args: Sequence[str], report: Path) -> list[str]:
@@ -52,15 +55,11 @@ def run_round(target_args: Sequence[str], deadline_s: float, stop: threading.Eve
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env) as proc:
             reader = _Tail(proc)
             why = ""
-            while proc.poll() is None:
-                if stop.wait(0.1):
-                    why = "serve is shutting down; the smoke run was stopped"
-                elif time.monotonic() - started > deadline_s:
-                    why = f"the smoke run did not finish within {deadline_s:g}s and was stopped"
-                else:
-                    continue
+            left = deadline_s - (time.monotonic() - started)
+            if not until(lambda: proc.poll() is not None, left, interval_s=EXIT_POLL_S, stop=stop):
+                why = ("serve is shutting down; the smoke run was stopped" if stop.is_set()
+                       else f"the smoke run did not finish within {deadline_s:g}s and was stopped")
                 _stop(proc)
-                break
             reader.join()
             code = int(ExitCode.INTERRUPTED) if why else int(proc.returncode)
             stderr = (why + "\n" if why else "") + reader.text()

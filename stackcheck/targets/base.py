@@ -15,7 +15,6 @@ from stackcheck.expectations import Expectations
 if TYPE_CHECKING:
     from stackcheck.kube.access import KubeAccess
 
-COMPONENTS = ("prometheus", "alertmanager", "grafana", "loki", "jaeger", "sink", "probe")
 
 #: Metric-name prefixes and the signal source that produces them, to tell why a rule has no data.
 SIGNAL_SOURCES = {

@@ -24,12 +24,12 @@ from stackcheck.clients.http import Credentials
 from stackcheck.errors import UsageError
 from stackcheck.manifests import Manifests
 from stackcheck.secretfiles import read_secret_file
+from stackcheck.settings import from_environment
 from stackcheck.targets.base import Target
 from stackcheck.targets.kubernetes import COMPONENT_SERVICES, DEFAULT_NAMESPACE, manifest_services
 
 #: Where the smoke Deployment mounts the optional Secret stackcheck-credentials.
 DEFAULT_CREDENTIALS_DIR = Path("/etc/stackcheck/credentials")
-ENV_CREDENTIALS_DIR = "STACKCHECK_CREDENTIALS_DIR"
 #: Appended to ``{service}.{namespace}``; the pod's resolv.conf search list completes it.
 SERVICE_DOMAIN = "svc"
 
@@ -64,7 +64,7 @@ def incluster_target(manifests: Manifests, namespace: str = DEFAULT_NAMESPACE, *
                      environ: Mapping[str, str] | None = None) -> Target:
     """Build the target from the manifests' Service files; ``overrides`` (``--<component>-url``) win."""
     env = os.environ if environ is None else environ
-    directory = credentials_dir or Path(env.get(ENV_CREDENTIALS_DIR) or DEFAULT_CREDENTIALS_DIR)
+    directory = credentials_dir or Path(from_environment("credentials_dir", env) or DEFAULT_CREDENTIALS_DIR)
     refs = manifest_services(manifests, namespace)
     endpoints = {c: f"http://{r.name}.{r.namespace}.{SERVICE_DOMAIN}:{r.port}" for c, r in refs.items()}
     for component, url in (overrides or {}).items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stackcheck.clients.http import Credentials
+from stackcheck.components import COMPONENTS
 from stackcheck.local.state import LocalState, grafana_admin
 from stackcheck.targets.base import Target
 
@@ -18,7 +19,7 @@ def local_target(state_dir: Path) -> Target:
     """Build the target from ``state.json``; no running stack is an Unreachable error (exit 3)."""
     state = LocalState.require(state_dir)
     endpoints = {name: url for name, url in state.endpoints.items() if url.startswith("http")}
-    missing = {name: reason for name, reason in state.skipped.items() if name in ("grafana", "loki", "jaeger")}
+    missing = {name: reason for name, reason in state.skipped.items() if name in COMPONENTS}
     collector = state.skipped.get("alloy")  # e.g. "alloy binary not found; download Grafana Alloy from …"
     logs = state_dir / "logs"
     # Grafana's datasource API needs an org admin; the local runtime generated that password (0600 file).
