@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_result
+
 T = TypeVar("T")
 
 #: Default pause between polls: short against every budget, long enough not to hammer a server.
@@ -68,23 +70,50 @@ def poll(probe: Callable[[], T], done: Callable[[T], bool], budget_s: float, *,
     - A set ``stop`` ends the wait at once, pauses included (they wait on the event, not ``sleep``),
       and no poll follows it.
     - ``on_poll(value, seconds_left)`` runs after every poll (a live table, progress lines).
+
+    tenacity runs the loop; its stop, wait and sleep are ours, so they read ``clock`` (tenacity's own
+    timing reads ``time.monotonic``, which a test's fake clock does not move).
     """
     deadline = clock() + max(budget_s, 0.0)
-    pause = interval_s
     cap = max(max_interval_s, interval_s) if max_interval_s is not None else interval_s
-    while True:
-        last = probe()
-        left = deadline - clock()
+    seen: list[T] = []
+
+    def left() -> float:
+        return deadline - clock()
+
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
+    def attempt() -> T:
+        if seen and stopped():  # stop came during the pause: no poll after it
+            return seen[-1]
+        seen.append(probe())
+        del seen[:-1]
         if on_poll is not None:
-            on_poll(last, left)
-        if done(last) or left <= 0 or (stop is not None and stop.is_set()):
-            return last
+            on_poll(seen[-1], left())
+        return seen[-1]
+
+    def pause(state: RetryCallState) -> float:
+        backoff: float = interval_s * 2.0 ** (state.attempt_number - 1)
+        return min(backoff, cap, max(left(), 0.0))
+
+    def nap(seconds: float) -> None:
         if stop is not None:
-            if stop.wait(min(pause, left)):
-                return last
+            stop.wait(seconds)
         else:
-            sleep(min(pause, left))
-        pause = min(max(pause * 2, interval_s), cap)
+            sleep(seconds)
+
+    retrying = Retrying(
+        stop=lambda _state: left() <= 0 or stopped(),
+        wait=pause,
+        sleep=nap,
+        retry=retry_if_result(lambda value: not done(value)),
+        reraise=True,
+    )
+    try:
+        return retrying(attempt)
+    except RetryError as exc:
+        return exc.last_attempt.result()  # type: ignore[no-any-return]
 
 
 def until_set(event: threading.Event) -> None:
