@@ -41,6 +41,12 @@ def response(name: str) -> tuple[int, Json, list[str]]:
     return int(answer["status"]), copy.deepcopy(answer["body"]), list(answer["headers"].get("warning") or [])
 
 
+def request_body(name: str) -> Json:
+    """The body a capture sent."""
+    sent: Json = copy.deepcopy(_exchange(name)["request"]["body"])
+    return sent
+
+
 def body(name: str) -> Json:
     return response(name)[1]
 
@@ -84,6 +90,9 @@ def pod_spec_defaults(spec: Json) -> None:
     for key in ("initContainers", "containers"):
         for container in spec.get(key) or []:
             _container_defaults(container)
+            if spec.get("hostNetwork"):  # a host-network pod's ports are host ports (by hand: hostPort 9100)
+                for port in container.get("ports") or []:
+                    port.setdefault("hostPort", port.get("containerPort"))
 
 
 def defaults(obj: Json) -> Json:
@@ -179,6 +188,58 @@ def daemonset_status(obj: Json) -> Json:
     return status
 
 
+def refused_deployment_status(obj: Json, replicaset: str, refused: str) -> Json:
+    """j8: its pods refused by admission: Progressing True NewReplicaSetCreated, Available False,
+    ReplicaFailure True FailedCreate with the 403 message; no ``replicas`` key (zero is omitted)."""
+    status: Json = body("j8_deployment_noncompliant_status")["status"]
+    status.update(observedGeneration=obj["metadata"].get("generation", 1),
+                  unavailableReplicas=int(obj["spec"].get("replicas", 1)))
+    for entry in status["conditions"]:
+        if entry["type"] == "Progressing":
+            entry["message"] = f'Created new replica set "{replicaset}"'
+        elif entry["type"] == "ReplicaFailure":
+            entry["message"] = refused
+    return status
+
+
+def refused_replicaset(owner: Json, name: str) -> Json:
+    """j6: the Deployment's ReplicaSet (labels, owner, template with ``pod-template-hash``)."""
+    template = copy.deepcopy(owner["spec"]["template"])
+    pod_hash = name.rsplit("-", 1)[1]
+    template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = pod_hash
+    selector = copy.deepcopy(owner["spec"].get("selector") or {})
+    selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
+    meta = body("j6_replicaset_pods_rejected")["metadata"]
+    replicas = int(owner["spec"].get("replicas", 1))
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": name, "namespace": owner["metadata"]["namespace"],
+                         "labels": dict(template["metadata"]["labels"]),
+                         "annotations": {**meta["annotations"],
+                                         "deployment.kubernetes.io/desired-replicas": str(replicas)},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                              "name": owner["metadata"]["name"],
+                                              "uid": owner["metadata"]["uid"],
+                                              "controller": True, "blockOwnerDeletion": True}]},
+            "spec": {"replicas": replicas, "selector": selector, "template": template}}
+
+
+def refused_replicaset_status(replicaset: Json, refused: str) -> Json:
+    status: Json = body("j6_replicaset_pods_rejected")["status"]
+    status["observedGeneration"] = replicaset["metadata"].get("generation", 1)
+    status["conditions"][0]["message"] = refused
+    return status
+
+
+def refused_statefulset_status(obj: Json) -> Json:
+    """By hand on the real 1.36 server (a StatefulSet whose pod PodSecurity refuses): ``replicas 0``,
+    no ``currentReplicas``/``updatedReplicas`` keys, ``collisionCount 0``, no conditions."""
+    status = statefulset_status(obj)
+    for key in ("currentReplicas", "updatedReplicas", "readyReplicas"):
+        status.pop(key, None)
+    status.update(replicas=0, availableReplicas=0, collisionCount=0)
+    return status
+
+
 def hpa_status() -> Json:
     status: Json = body("g9_hpa_phase5_backend")["status"]
     return status
@@ -221,9 +282,16 @@ def claim(owner: Json, template: Json, ordinal: int) -> Json:
 
 def event_pair(regarding: Json, reason: str, message: str, uid: str) -> tuple[Json, Json]:
     """One event in both APIs (g7 core/v1, g8 events.k8s.io/v1), about ``regarding``."""
-    fixture_reason = "FailedScheduling" if reason == "FailedScheduling" else "FailedBinding"
-    core = _event_template("g7_events_v1_monitoring", fixture_reason)
-    new = _event_template("g8_events_k8s_io_v1_monitoring", fixture_reason)
+    if reason == "FailedCreate":  # j7 (core); the controllers' events.k8s.io shape from g8
+        core = _event_template("j7_events_scratch_namespace", "FailedCreate")
+        new = _event_template("g8_events_k8s_io_v1_monitoring", "SuccessfulCreate")
+        component = "replicaset-controller" if regarding["kind"] == "ReplicaSet" else "statefulset-controller"
+        core.update(source={"component": component}, reportingComponent=component)
+        new.update(type="Warning", reportingController=component, deprecatedSource={"component": component})
+    else:
+        fixture_reason = "FailedScheduling" if reason == "FailedScheduling" else "FailedBinding"
+        core = _event_template("g7_events_v1_monitoring", fixture_reason)
+        new = _event_template("g8_events_k8s_io_v1_monitoring", fixture_reason)
     meta = regarding["metadata"]
     ref = {"kind": regarding["kind"], "namespace": meta["namespace"], "name": meta["name"],
            "uid": meta["uid"],

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from tests import kubefake_cluster as cluster
+from tests import kubefake_podsecurity as podsecurity
 
 if TYPE_CHECKING:
     import itertools
@@ -68,7 +69,20 @@ class Controllers:
         if kind not in ("Deployment", "StatefulSet", "DaemonSet",
                         "PersistentVolumeClaim") or not spec_changed:
             return
+        namespace = self.get("namespaces", "", ns)
+        template_spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
         if kind == "Deployment":
+            rs = f"{name}-{cluster.pod_template_hash(obj)}"
+            pod = f"{rs}-{cluster.short_hash([rs, 'pod'], 5)}"
+            refused = podsecurity.refusal(namespace, template_spec, pod)
+            if refused is not None:  # j6-j8: the ReplicaSet cannot create its pods
+                obj["status"] = cluster.refused_deployment_status(obj, rs, refused)
+                self._replace_pods(obj, [], generate=None)
+                replicaset = self.create(cluster.refused_replicaset(obj, rs), "kube-controller-manager")
+                self.objects[("replicasets", ns, rs)]["status"] = cluster.refused_replicaset_status(
+                    replicaset, refused)
+                self._event(replicaset, "FailedCreate", f"Error creating: {refused}")
+                return
             obj["status"] = cluster.deployment_status(obj,
                                                       deadline_exceeded=(ns, name) in self.deadline_exceeded)
             self._replace_pods(obj,
@@ -83,6 +97,13 @@ class Controllers:
                     pvc = cluster.claim(obj, template, ordinal)
                     if self.get("persistentvolumeclaims", ns, pvc["metadata"]["name"]) is None:
                         self.create(pvc, "kube-controller-manager")
+            refused = podsecurity.refusal(namespace, template_spec, f"{name}-0")
+            if refused is not None:  # by hand on the real 1.36 server: no pod, no condition, one event
+                obj["status"] = cluster.refused_statefulset_status(obj)
+                self._replace_pods(obj, [], generate=None)
+                self._event(obj, "FailedCreate",
+                            f"Create Pod {name}-0 in StatefulSet {name} failed error: {refused}")
+                return
             self._replace_pods(obj, [f"{name}-{i}" for i in range(replicas)], generate=None)
         elif kind == "DaemonSet":
             obj["status"] = cluster.daemonset_status(obj)
