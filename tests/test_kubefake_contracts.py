@@ -11,8 +11,7 @@ import pytest
 import requests
 
 from tests.kubefake import KubeFake
-from tests.kubefake_cluster import CONTRACTS
-from tests.kubefake_cluster import request_body, response
+from tests.kubefake_cluster import CONTRACTS, request_body, response
 
 TOKEN = "kube-token-contracts-77aa"
 
