@@ -280,14 +280,20 @@ def claim(owner: Json, template: Json, ordinal: int) -> Json:
     return defaults(pvc)
 
 
-def event_pair(regarding: Json, reason: str, message: str, uid: str) -> tuple[Json, Json]:
-    """One event in both APIs (g7 core/v1, g8 events.k8s.io/v1), about ``regarding``."""
+def event_pair(regarding: Json, reason: str, message: str, uid: str,
+               combined: bool = False) -> tuple[Json, Json]:
+    """One event in both APIs (g7 core/v1, g8 events.k8s.io/v1), about ``regarding``; ``combined``: the
+    recorder's aggregate of similar events, which names no reporting component (j7, and by hand in
+    events.k8s.io/v1)."""
     if reason == "FailedCreate":  # j7 (core); the controllers' events.k8s.io shape from g8
         core = _event_template("j7_events_scratch_namespace", "FailedCreate")
         new = _event_template("g8_events_k8s_io_v1_monitoring", "SuccessfulCreate")
         component = "replicaset-controller" if regarding["kind"] == "ReplicaSet" else "statefulset-controller"
         core.update(source={"component": component}, reportingComponent=component)
         new.update(type="Warning", reportingController=component, deprecatedSource={"component": component})
+        if combined:
+            core["reportingComponent"] = ""
+            new.pop("reportingController", None)
     else:
         fixture_reason = "FailedScheduling" if reason == "FailedScheduling" else "FailedBinding"
         core = _event_template("g7_events_v1_monitoring", fixture_reason)

@@ -41,9 +41,11 @@ class _Fake(Protocol):
                namespace: str | None = None) -> Json: ...
     def client_side_apply(self, body: Json) -> Json: ...
     def _replace_pods(self, owner: Json, names: list[str], generate: str | None) -> None: ...
-    def _event(self, regarding: Json, reason: str, message: str) -> None: ...
+    def _event(self, regarding: Json, reason: str, message: str, combined: bool = False) -> None: ...
     def add_probe_pod(self, deployment: Json, name: str, ip: str, phase: str = "Running") -> None: ...
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: FailedCreate events a ReplicaSet writes before its recorder combines them (j7: nine, then combined).
+REFUSAL_BURST = 9
 
 
 class Controllers:
@@ -73,15 +75,19 @@ class Controllers:
         template_spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
         if kind == "Deployment":
             rs = f"{name}-{cluster.pod_template_hash(obj)}"
-            pod = f"{rs}-{cluster.short_hash([rs, 'pod'], 5)}"
-            refused = podsecurity.refusal(namespace, template_spec, pod)
-            if refused is not None:  # j6-j8: the ReplicaSet cannot create its pods
-                obj["status"] = cluster.refused_deployment_status(obj, rs, refused)
+            pods = [f"{rs}-{cluster.short_hash([rs, i], 5)}" for i in range(REFUSAL_BURST + 1)]
+            refusals = [podsecurity.refusal(namespace, template_spec, pod) for pod in pods]
+            if refusals[0] is not None:  # j6-j8: the ReplicaSet cannot create its pods
+                obj["status"] = cluster.refused_deployment_status(obj, rs, refusals[0])
                 self._replace_pods(obj, [], generate=None)
                 replicaset = self.create(cluster.refused_replicaset(obj, rs), "kube-controller-manager")
                 self.objects[("replicasets", ns, rs)]["status"] = cluster.refused_replicaset_status(
-                    replicaset, refused)
-                self._event(replicaset, "FailedCreate", f"Error creating: {refused}")
+                    replicaset, refusals[0])
+                # j7: the controller's retries, one event each, then the recorder's aggregate.
+                for refused in refusals[:REFUSAL_BURST]:
+                    self._event(replicaset, "FailedCreate", f"Error creating: {refused}")
+                self._event(replicaset, "FailedCreate",
+                            f"(combined from similar events): Error creating: {refusals[-1]}", combined=True)
                 return
             obj["status"] = cluster.deployment_status(obj,
                                                       deadline_exceeded=(ns, name) in self.deadline_exceeded)
@@ -124,8 +130,8 @@ class Controllers:
                                   "kube-controller-manager")
                 self._event(pod, "FailedScheduling", "no nodes available to schedule pods")
 
-    def _event(self: _Fake, regarding: Json, reason: str, message: str) -> None:
-        core, new = cluster.event_pair(regarding, reason, message, str(uuid.uuid4()))
+    def _event(self: _Fake, regarding: Json, reason: str, message: str, combined: bool = False) -> None:
+        core, new = cluster.event_pair(regarding, reason, message, str(uuid.uuid4()), combined=combined)
         ns = regarding["metadata"]["namespace"]
         core["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"] = str(next(self._versions))
         self.objects[("events", ns, core["metadata"]["name"])] = {"kind": "Event", "apiVersion": "v1", **core}

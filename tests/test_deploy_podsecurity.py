@@ -102,6 +102,14 @@ def test_the_diagnosis_quotes_the_replicasets_event_and_gives_the_fix(kind: Clus
             f"pod-security.kubernetes.io/enforce): {FIX}") in text
 
 
+def test_the_diagnosis_shows_the_controllers_retries_once(kind: Cluster, tmp_path: Path) -> None:
+    """Nine refusals and their "(combined from similar events)" differ only in the pod name: one line."""
+    copy = _edited(tmp_path, "blackbox-exporter/blackbox-exporter-deployment.yaml", _no_security_context)
+    _, out = kind.deploy(manifests=str(copy), timeout_s=300)
+    assert out.count("ReplicaSet blackbox-exporter-") == 1
+    assert len(kind.fake.of_kind("events", "monitoring")) > 10  # the double did write the burst
+
+
 def test_a_statefulset_whose_pods_are_refused_fails_from_its_event(kind: Cluster, tmp_path: Path) -> None:
     """A StatefulSet has no condition for it; its FailedCreate event ends the wait at once."""
     copy = _edited(tmp_path, "loki/loki-statefulset.yaml", _no_security_context)

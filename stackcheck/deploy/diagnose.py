@@ -60,9 +60,19 @@ def events_by_object(kube: KubeAccess,
     for key, entries in found.items():
         newest: dict[tuple[str, str], tuple[str, str, str, str]] = {}
         for entry in sorted(entries, reverse=True):
-            newest.setdefault((entry[2], entry[3]), entry)  # one line per reason+message, its newest time
+            newest.setdefault((entry[2], _gist(entry[3])), entry)  # one line per reason+gist, its newest
         out[key] = sorted(newest.values(), reverse=True)
     return out
+
+
+_COMBINED = "(combined from similar events): "
+_GENERATED_POD = re.compile(r'pods "[^"]+"')
+
+
+def _gist(message: str) -> str:
+    """A message without what differs between a controller's retries: the generated pod name, and the
+    recorder's "(combined from similar events)" prefix (contracts j7)."""
+    return _GENERATED_POD.sub('pods "…"', message.removeprefix(_COMBINED))
 
 
 def claims_of(item: Tracked) -> list[str]:
