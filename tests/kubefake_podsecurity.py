@@ -24,10 +24,14 @@ supersedes): baseline ``non-default capabilities``, ``host namespaces``, ``hostP
 capabilities``, ``restricted volume types``, ``runAsNonRoot != true``, ``seccompProfile``. The
 wording of each, singular and plural, is the server's (j1, j4, j5 and by hand).
 
+- a Namespace update that makes ``enforce`` stricter answers with the server's warnings about the
+  pods already there that the new level refuses, grouped by their violations (by hand):
+  ``existing pods in namespace "x" violate the new PodSecurity enforce level "restricted:latest"``,
+  then ``a1 (and 2 other pods): allowPrivilegeEscalation != false, …`` (:func:`namespace_warnings`).
+
 Not modelled: AppArmor, procMount, SELinux, sysctls, Windows host process, ``runAsUser=0``, a
 ``Unconfined`` seccomp profile, per-version differences (every version is judged by ``latest``'s
-rules), exemptions, the warnings a Namespace update gets for existing pods, and which pod updates
-are re-evaluated (a Pod is evaluated on create only).
+rules), exemptions, and which pod updates are re-evaluated (a Pod is evaluated on create only).
 """
 from __future__ import annotations
 
@@ -184,12 +188,12 @@ def _seccomp(spec: Json) -> str | None:
     return None
 
 
-def violations(level: str, spec: Json) -> list[str]:
-    """``check (detail)`` for each check of ``level`` the pod spec fails, in the server's order."""
+def _checks(level: str, spec: Json) -> list[tuple[str, str]]:
+    """(check, detail) for each check of ``level`` the pod spec fails, in the server's order."""
     if level == "privileged":
         return []
     restricted = level == "restricted"
-    checks: list[tuple[str, str | None]] = []
+    checks: list[tuple[str, str | None]] = []  # mypy: the detail is None when the check passes
     if not restricted:
         checks.append(("non-default capabilities", _capabilities(spec, BASELINE_CAPABILITIES, False)))
     checks.append(("host namespaces", _host_namespaces(spec)))
@@ -202,7 +206,12 @@ def violations(level: str, spec: Json) -> list[str]:
                    ("restricted volume types", _volumes(spec)),
                    ("runAsNonRoot != true", _non_root(spec)),
                    ("seccompProfile", _seccomp(spec))]
-    return [f"{name} ({detail})" for name, detail in checks if detail]
+    return [(name, detail) for name, detail in checks if detail is not None]
+
+
+def violations(level: str, spec: Json) -> list[str]:
+    """``check (detail)`` for each check of ``level`` the pod spec fails, in the server's order."""
+    return [f"{name} ({detail})" for name, detail in _checks(level, spec)]
 
 
 def pod_spec_of(obj: Json) -> Json | None:
@@ -222,8 +231,7 @@ def forbidden_message(plural: str, name: str, level: Level, found: list[str]) ->
 
 def warning(level: Level, found: list[str]) -> str:
     """j4's ``Warning`` header value: ``299 - "would violate PodSecurity \\"restricted:latest\\": …"``."""
-    text = f'would violate PodSecurity "{level}": {", ".join(found)}'
-    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _warning_header(f'would violate PodSecurity "{level}": {", ".join(found)}')
 
 
 def admit(namespace: Json | None, obj: Json, *, creating: bool) -> tuple[str | None, list[str]]:
@@ -247,3 +255,28 @@ def refusal(namespace: Json | None, template_spec: Json, pod_name: str) -> str |
     rules = policy(namespace)
     found = violations(rules.enforce.level, template_spec)
     return forbidden_message("pods", pod_name, rules.enforce, found) if found else None
+
+
+def _warning_header(text: str) -> str:
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def namespace_warnings(old: Json | None, new: Json, pods: list[Json]) -> list[str]:
+    """The Warning headers of a Namespace update whose stricter ``enforce`` the pods there fail (by hand)."""
+    before, after = policy(old).enforce, policy(new).enforce
+    if old is None or LEVELS.index(after.level) <= LEVELS.index(before.level):
+        return []
+    groups: dict[str, list[str]] = {}
+    for pod in pods:
+        found = _checks(after.level, pod.get("spec") or {})
+        if found:
+            groups.setdefault(", ".join(name for name, _ in found), []).append(pod["metadata"]["name"])
+    if not groups:
+        return []
+    namespace = new["metadata"]["name"]
+    out = [f'existing pods in namespace "{namespace}" violate the new PodSecurity enforce level "{after}"']
+    for reasons, names in sorted(groups.items(), key=lambda item: min(item[1])):
+        first, others = min(names), len(names) - 1
+        more = f" (and {others} other pod{'s' if others > 1 else ''})" if others else ""
+        out.append(f"{first}{more}: {reasons}")
+    return [_warning_header(text) for text in out]

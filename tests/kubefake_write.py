@@ -74,6 +74,13 @@ def _admission(fake: KubeFake, ns: str, obj: Json, *, creating: bool) -> tuple[A
     return (403, status(403, "Forbidden", refused, {"name": name, "kind": "pods"}), []), []
 
 
+def _relabelled(fake: KubeFake, res: Res, current: Json, new: Json) -> list[str]:
+    """A Namespace made stricter: the server's warnings about its pods the new level refuses (by hand)."""
+    if res.kind != "Namespace":
+        return []
+    return podsecurity.namespace_warnings(current, new, fake.of_kind("pods", current["metadata"]["name"]))
+
+
 def _create(fake: KubeFake, req: Recorded, res: Res, ns: str) -> Answer:
     from tests.kubefake import status
 
@@ -153,6 +160,7 @@ def _patch(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
             del meta[key]  # an empty map is omitted, as the API server's JSON does
     cluster.defaults(patched)
     warnings += _admission(fake, ns, patched, creating=False)[1]  # e3: a workload's Warning
+    warnings += _relabelled(fake, res, current, patched)
     _update_managed(fake, res, current, patched, _manager(req))
     return _commit(fake, req, res, current, patched, warnings)
 
@@ -293,7 +301,8 @@ def _apply(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
         mine["fieldsV1"] = ssa.fields_v1(wanted)
     merged["metadata"]["managedFields"] = [e for e in entries if e.get("fieldsV1")]
     # A workload's template is judged on every apply, one that changes nothing too (by hand).
-    return _commit(fake, req, res, current, merged, _admission(fake, ns, merged, creating=False)[1])
+    warnings = _admission(fake, ns, merged, creating=False)[1] + _relabelled(fake, res, current, merged)
+    return _commit(fake, req, res, current, merged, warnings)
 
 
 def _applied_paths(fake: KubeFake, applied: Json) -> set[ssa.Path]:

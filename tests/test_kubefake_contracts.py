@@ -373,3 +373,26 @@ def test_the_pods_of_a_violating_statefulset_are_refused_with_an_event(scratch: 
                if e["reason"] == "FailedCreate"]
     assert event["message"].startswith('Create Pod sbad-0 in StatefulSet sbad failed error: pods "sbad-0" is '
                                        'forbidden: violates PodSecurity "restricted:latest": host namespaces')
+
+
+def test_a_stricter_enforce_label_warns_about_the_pods_already_there(scratch: KubeFake) -> None:
+    """By hand: relabelling a namespace to a stricter enforce level answers with a Warning that names
+    the level, then one per group of pods with the same violations (check names only)."""
+    call(scratch, "POST", "/api/v1/namespaces", body={"metadata": {"name": "relabel"}})
+    plain = {"containers": [{"name": "c", "image": "x:1"}]}
+    for name in ("b2", "b1"):
+        call(scratch, "POST", "/api/v1/namespaces/relabel/pods",
+             body={"metadata": {"name": name}, "spec": plain})
+    call(scratch, "POST", "/api/v1/namespaces/relabel/pods",
+         body={"metadata": {"name": "h"}, "spec": {**plain, "hostNetwork": True}})
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "relabel", "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}}
+    answers = [call(scratch, "PATCH", "/api/v1/namespaces/relabel", body=json.dumps(namespace),
+                    content_type="application/apply-patch+yaml", fieldManager="stackcheck") for _ in range(2)]
+    checks = ("allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, "
+              "seccompProfile")
+    assert answers[0].raw.headers.getlist("Warning") == [
+        '299 - "existing pods in namespace \\"relabel\\" violate the new PodSecurity enforce level '
+        '\\"restricted:latest\\""',
+        f'299 - "b1 (and 1 other pod): {checks}"', f'299 - "h: host namespaces, {checks}"']
+    assert "Warning" not in answers[1].headers  # the same level again: nothing new to say
