@@ -392,7 +392,7 @@ def test_a_stricter_enforce_label_warns_about_the_pods_already_there(scratch: Ku
     checks = ("allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, "
               "seccompProfile")
     assert answers[0].raw.headers.getlist("Warning") == [
-        '299 - "existing pods in namespace \\"relabel\\" violate the new PodSecurity enforce level '
-        '\\"restricted:latest\\""',
+        ('299 - "existing pods in namespace \\"relabel\\" violate the new PodSecurity enforce level '
+         '\\"restricted:latest\\""'),
         f'299 - "b1 (and 1 other pod): {checks}"', f'299 - "h: host namespaces, {checks}"']
     assert "Warning" not in answers[1].headers  # the same level again: nothing new to say
