@@ -257,6 +257,7 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         self.service_handler: ServiceHandler = lambda method, ref, rest: (200, "text/plain", b"ok\n")
         self._lock = threading.RLock()
         self._versions = itertools.count(1000)
+        self._seconds = itertools.count(1)
         self._ns_polls: dict[str, int] = {}
         #: PVCs not written since their create: the real server moves their resourceVersion on the next
         #: write even when nothing changes (seen by hand on the real 1.36 server, not in the captures).
@@ -333,8 +334,14 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         self._store(res, obj)
         return copy.deepcopy(obj)
 
+    def now(self) -> str:
+        """The double's clock for managedFields and event times: one second later at each call, from
+        the captures' day, so that what happened later reads later (no real time is involved)."""
+        with self._lock:
+            return cluster.timestamp(next(self._seconds))
+
     def _entry(self, manager: str, operation: str, res: Res, paths: Any) -> Json:
-        return {"manager": manager, "operation": operation, "apiVersion": res.api_version, "time": CREATED_AT,
+        return {"manager": manager, "operation": operation, "apiVersion": res.api_version, "time": self.now(),
                 "fieldsType": "FieldsV1", "fieldsV1": ssa.fields_v1(paths)}
 
     def _store(self, res: Res, obj: Json, *, old: Json | None = None) -> None:

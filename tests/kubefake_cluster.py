@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,12 @@ from typing import Any
 Json = dict[str, Any]
 CREATED_AT = "2026-12-01T07:28:07Z"  # the captures' day
 CONTRACTS = Path(__file__).resolve().parent / "contracts" / "kubernetes"
+
+
+def timestamp(seconds: int) -> str:
+    """CREATED_AT plus ``seconds``, in the API server's format."""
+    start = datetime.fromisoformat(CREATED_AT)
+    return (start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @cache
@@ -202,8 +209,8 @@ def refused_deployment_status(obj: Json, replicaset: str, refused: str) -> Json:
     return status
 
 
-def refused_replicaset(owner: Json, name: str) -> Json:
-    """j6: the Deployment's ReplicaSet (labels, owner, template with ``pod-template-hash``)."""
+def replicaset(owner: Json, name: str) -> Json:
+    """g3, j6: the Deployment's ReplicaSet (labels, owner, template with ``pod-template-hash``)."""
     template = copy.deepcopy(owner["spec"]["template"])
     pod_hash = name.rsplit("-", 1)[1]
     template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = pod_hash
@@ -223,11 +230,32 @@ def refused_replicaset(owner: Json, name: str) -> Json:
             "spec": {"replicas": replicas, "selector": selector, "template": template}}
 
 
-def refused_replicaset_status(replicaset: Json, refused: str) -> Json:
-    status: Json = body("j6_replicaset_pods_rejected")["status"]
+def replicaset_status(replicaset: Json, refused: str | None) -> Json:
+    """g3 (its pods created, Pending), or j6 (refused: replicas 0, ReplicaFailure FailedCreate)."""
+    if refused is None:
+        status: Json = body("g3_replicaset_grafana")["status"]
+        replicas = replicaset["spec"]["replicas"]
+        status.update(replicas=replicas, fullyLabeledReplicas=replicas)
+    else:
+        status = body("j6_replicaset_pods_rejected")["status"]
+        status["conditions"][0]["message"] = refused
     status["observedGeneration"] = replicaset["metadata"].get("generation", 1)
-    status["conditions"][0]["message"] = refused
     return status
+
+
+def with_old_refusal(status: Json, old: Json) -> None:
+    """A fixed template rolls out while the refused ReplicaSet, still wanting its replica, keeps
+    failing (by hand on the real 1.36 server): the Deployment carries that ReplicaSet's ReplicaFailure
+    between Available and Progressing, and counts its replica as unavailable too."""
+    failure = next((c for c in (old.get("status") or {}).get("conditions") or []
+                    if c["type"] == "ReplicaFailure"), None)
+    if failure is None:
+        return
+    entry = {"type": "ReplicaFailure", "status": "True", "lastUpdateTime": failure["lastTransitionTime"],
+             "lastTransitionTime": failure["lastTransitionTime"], "reason": failure["reason"],
+             "message": failure["message"]}
+    status["conditions"].insert(1, entry)
+    status["unavailableReplicas"] = int(status.get("unavailableReplicas", 0)) + int(old["spec"]["replicas"])
 
 
 def refused_statefulset_status(obj: Json) -> Json:
@@ -281,7 +309,7 @@ def claim(owner: Json, template: Json, ordinal: int) -> Json:
 
 
 def event_pair(regarding: Json, reason: str, message: str, uid: str,
-               combined: bool = False) -> tuple[Json, Json]:
+               combined: bool = False, when: str | None = None) -> tuple[Json, Json]:
     """One event in both APIs (g7 core/v1, g8 events.k8s.io/v1), about ``regarding``; ``combined``: the
     recorder's aggregate of similar events, which names no reporting component (j7, and by hand in
     events.k8s.io/v1)."""
@@ -294,6 +322,9 @@ def event_pair(regarding: Json, reason: str, message: str, uid: str,
         if combined:
             core["reportingComponent"] = ""
             new.pop("reportingController", None)
+        if when is not None:
+            core.update(firstTimestamp=when, lastTimestamp=when)
+            new.update(deprecatedFirstTimestamp=when, deprecatedLastTimestamp=when)
     else:
         fixture_reason = "FailedScheduling" if reason == "FailedScheduling" else "FailedBinding"
         core = _event_template("g7_events_v1_monitoring", fixture_reason)

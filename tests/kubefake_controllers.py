@@ -42,6 +42,7 @@ class _Fake(Protocol):
     def client_side_apply(self, body: Json) -> Json: ...
     def _replace_pods(self, owner: Json, names: list[str], generate: str | None) -> None: ...
     def _event(self, regarding: Json, reason: str, message: str, combined: bool = False) -> None: ...
+    def now(self) -> str: ...
     def add_probe_pod(self, deployment: Json, name: str, ip: str, phase: str = "Running") -> None: ...
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: FailedCreate events a ReplicaSet writes before its recorder combines them (j7: nine, then combined).
@@ -77,12 +78,14 @@ class Controllers:
             rs = f"{name}-{cluster.pod_template_hash(obj)}"
             pods = [f"{rs}-{cluster.short_hash([rs, i], 5)}" for i in range(REFUSAL_BURST + 1)]
             refusals = [podsecurity.refusal(namespace, template_spec, pod) for pod in pods]
+            if self.get("replicasets", ns, rs) is None:  # g3, j6: the ReplicaSet of this template
+                made = self.create(cluster.replicaset(obj, rs), "kube-controller-manager")
+                self.objects[("replicasets", ns, rs)]["status"] = cluster.replicaset_status(made,
+                                                                                            refusals[0])
             if refusals[0] is not None:  # j6-j8: the ReplicaSet cannot create its pods
                 obj["status"] = cluster.refused_deployment_status(obj, rs, refusals[0])
                 self._replace_pods(obj, [], generate=None)
-                replicaset = self.create(cluster.refused_replicaset(obj, rs), "kube-controller-manager")
-                self.objects[("replicasets", ns, rs)]["status"] = cluster.refused_replicaset_status(
-                    replicaset, refusals[0])
+                replicaset = self.objects[("replicasets", ns, rs)]
                 # j7: the controller's retries, one event each, then the recorder's aggregate.
                 for refused in refusals[:REFUSAL_BURST]:
                     self._event(replicaset, "FailedCreate", f"Error creating: {refused}")
@@ -91,12 +94,20 @@ class Controllers:
                 return
             obj["status"] = cluster.deployment_status(obj,
                                                       deadline_exceeded=(ns, name) in self.deadline_exceeded)
+            for old_rs in self.of_kind("replicasets", ns):  # a refused ReplicaSet of an earlier template
+                owners = old_rs["metadata"].get("ownerReferences") or []
+                if old_rs["metadata"]["name"] != rs and any(r.get("uid") == meta["uid"] for r in owners):
+                    cluster.with_old_refusal(obj["status"], old_rs)
             self._replace_pods(obj,
                                [f"{name}-{cluster.pod_template_hash(obj)}-{cluster.short_hash([name, i], 5)}"
                                      for i in range(int(obj["spec"].get("replicas", 1)))],
                                generate=f"{name}-{cluster.pod_template_hash(obj)}-")
         elif kind == "StatefulSet":
             obj["status"] = cluster.statefulset_status(obj)
+            before = (old or {}).get("status") or {}
+            if old is not None and "currentReplicas" not in before:  # fixed after a refusal (by hand):
+                obj["status"]["currentRevision"] = before.get("currentRevision")  # no pod at the old one
+                obj["status"].pop("currentReplicas", None)
             replicas = int(obj["spec"].get("replicas", 1))
             for template in obj["spec"].get("volumeClaimTemplates") or []:
                 for ordinal in range(replicas):
@@ -131,7 +142,8 @@ class Controllers:
                 self._event(pod, "FailedScheduling", "no nodes available to schedule pods")
 
     def _event(self: _Fake, regarding: Json, reason: str, message: str, combined: bool = False) -> None:
-        core, new = cluster.event_pair(regarding, reason, message, str(uuid.uuid4()), combined=combined)
+        core, new = cluster.event_pair(regarding, reason, message, str(uuid.uuid4()), combined=combined,
+                                       when=self.now() if reason == "FailedCreate" else None)
         ns = regarding["metadata"]["namespace"]
         core["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"] = str(next(self._versions))
         self.objects[("events", ns, core["metadata"]["name"])] = {"kind": "Event", "apiVersion": "v1", **core}

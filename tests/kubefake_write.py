@@ -227,6 +227,10 @@ def _commit(fake: KubeFake, req: Recorded, res: Res, current: Json, new: Json, w
         new["metadata"]["resourceVersion"] = current["metadata"].get("resourceVersion")  # e2, f6
         return code, new, warnings
     new["metadata"]["resourceVersion"] = str(next(fake._versions))
+    writer = _manager(req)
+    for entry in new["metadata"].get("managedFields") or []:  # the writer's entry records when it wrote
+        if entry["manager"] == writer and not entry.get("subresource"):
+            entry["time"] = fake.now()
     fake._store(res, new, old=current)
     return code, fake.get(res.key, str(new["metadata"].get("namespace") or ""),
                           new["metadata"]["name"]) or new, warnings

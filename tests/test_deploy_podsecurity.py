@@ -6,6 +6,7 @@ The shipped manifests meet their namespaces' levels; each test edits a copy so t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,7 +98,8 @@ def test_the_diagnosis_quotes_the_replicasets_event_and_gives_the_fix(kind: Clus
     copy = _edited(tmp_path, "blackbox-exporter/blackbox-exporter-deployment.yaml", _no_security_context)
     _, out = kind.deploy(manifests=str(copy), timeout_s=300)
     text = out.replace("\n", "")
-    assert 'Warning FailedCreate: Error creating: pods "blackbox-exporter-' in text
+    assert re.search(r'ReplicaSet blackbox-exporter-\w+: Warning FailedCreate: (\(combined from similar '
+                     r'events\): )?Error creating: pods "blackbox-exporter-', text)
     assert ('fix: namespace monitoring enforces Pod Security "restricted:latest" (label '
             f"pod-security.kubernetes.io/enforce): {FIX}") in text
 
@@ -132,6 +134,19 @@ def test_an_event_older_than_the_last_write_is_not_trusted(kind: Cluster, tmp_pa
     for entry in live["metadata"]["managedFields"]:
         entry["time"] = "2099-01-01T00:00:00Z"
     assert refused_by_admission(kube, live) is None
+
+
+def test_once_the_template_is_fixed_old_refusals_do_not_fail_the_wait(kind: Cluster, tmp_path: Path) -> None:
+    """The refused ReplicaSet and the StatefulSet's FailedCreate events outlive the fix; the next deploy
+    waits for the rollout instead of failing on them."""
+    copy = _edited(tmp_path, "blackbox-exporter/blackbox-exporter-deployment.yaml", _no_security_context)
+    copy = _edited(tmp_path, "loki/loki-statefulset.yaml", _no_security_context)
+    kind.deploy(manifests=str(copy), wait=False)
+    _, out = kind.deploy(timeout_s=30)
+    assert ": Failed:" not in out
+    assert "Deployment monitoring/blackbox-exporter: InProgress: ReplicaFailure FailedCreate of an older " \
+           "ReplicaSet" in out
+    assert "StatefulSet monitoring/loki: InProgress: Ready: 0/1" in out
 
 
 def _bare_pod(tmp_path: Path) -> Path:

@@ -81,3 +81,17 @@ def test_a_replica_failure_that_is_false_is_ignored() -> None:
         if entry["type"] == "ReplicaFailure":
             entry["status"] = "False"
     assert compute(deployment).message == "Replicas: 0/1"
+
+
+def test_a_refusal_of_an_older_replicasets_pods_does_not_fail_a_rollout() -> None:
+    """After a fixed template, the old ReplicaSet keeps failing until the new one is available (seen on
+    the real 1.36 server): a refusal of a pod that is not the new ReplicaSet's leaves it InProgress."""
+    deployment = body("j8_deployment_noncompliant_status")
+    for entry in deployment["status"]["conditions"]:
+        if entry["type"] == "Progressing":
+            entry.update(reason="ReplicaSetUpdated",
+                         message='ReplicaSet "psa-noncompliant-7c88cf8f54" is progressing.')
+    result = compute(deployment)
+    assert result.status == "InProgress"
+    assert result.message.startswith(
+        'ReplicaFailure FailedCreate of an older ReplicaSet: pods "psa-noncompliant-656f')

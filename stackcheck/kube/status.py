@@ -15,7 +15,7 @@ Two additions to kstatus, both for waits that must not return early: a Deploymen
 Pod's message carries the scheduler's reason when it is not scheduled.
 
 One departure, so that a wait does not sit out its budget in silence: a Deployment or ReplicaSet
-whose ``ReplicaFailure`` condition is True is ``Failed`` when the message says its pods
+whose ``ReplicaFailure`` condition is True is ``Failed`` when the message says its (current) pods
 ``violate PodSecurity`` (:func:`admission_refusal`). kstatus calls any ReplicaFailure of a ReplicaSet
 ``InProgress`` ("Replica Failure condition. Check Pods") and ignores it on a Deployment until
 ``ProgressDeadlineExceeded`` (600 s by default). That is right for causes that clear by themselves
@@ -25,6 +25,7 @@ template has to change, and both are the user's to change.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -67,16 +68,32 @@ def _int(value: Any, default: int) -> int:
 PODSECURITY_REFUSAL = "violates PodSecurity"
 
 
+_REFUSED_POD = re.compile(r'pods "(?P<pod>[^"]+)" is forbidden')
+_NEW_REPLICASET = re.compile(r'replica ?set "(?P<rs>[^"]+)"', re.IGNORECASE)
+
+
 def admission_refusal(obj: Json) -> Result | None:
-    """A Deployment's or ReplicaSet's ``ReplicaFailure`` (True): Failed for PodSecurity, else InProgress."""
+    """A Deployment's or ReplicaSet's ``ReplicaFailure`` (True): Failed for PodSecurity, else InProgress.
+
+    A Deployment copies the condition from any of its ReplicaSets. After a fixed template is applied,
+    the old ReplicaSet keeps failing until the new one's pods are available (seen on the real 1.36
+    server), so only a refusal of a pod of the new ReplicaSet, the one the ``Progressing`` condition
+    names, is a failure; an older one's leaves the rollout InProgress, with the server's message.
+    """
     failure = condition(obj, "ReplicaFailure")
     if failure is None or failure.get("status") != "True":
         return None
     message = str(failure.get("message", ""))
     reason = str(failure.get("reason") or "ReplicaFailure")
-    if PODSECURITY_REFUSAL in message:
-        return Result(FAILED, f"PodSecurity refused its pods ({reason}): {message}", "PodSecurity")
-    return Result(IN_PROGRESS, f"ReplicaFailure {reason}: {message}".rstrip(": "), "ReplicaFailure")
+    if PODSECURITY_REFUSAL not in message:
+        return Result(IN_PROGRESS, f"ReplicaFailure {reason}: {message}".rstrip(": "), "ReplicaFailure")
+    if obj.get("kind") == "Deployment":
+        pod = _REFUSED_POD.search(message)
+        named = _NEW_REPLICASET.search(str((condition(obj, "Progressing") or {}).get("message", "")))
+        if pod is None or named is None or not pod["pod"].startswith(f"{named['rs']}-"):
+            return Result(IN_PROGRESS, f"ReplicaFailure {reason} of an older ReplicaSet: {message}",
+                          "OldReplicaSetRefused")
+    return Result(FAILED, f"PodSecurity refused its pods ({reason}): {message}", "PodSecurity")
 
 
 def _deployment(obj: Json) -> Result:
