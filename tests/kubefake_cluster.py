@@ -316,7 +316,8 @@ def event_pair(regarding: Json, reason: str, message: str, uid: str,
     if reason == "FailedCreate":  # j7 (core); the controllers' events.k8s.io shape from g8
         core = _event_template("j7_events_scratch_namespace", "FailedCreate")
         new = _event_template("g8_events_k8s_io_v1_monitoring", "SuccessfulCreate")
-        component = "replicaset-controller" if regarding["kind"] == "ReplicaSet" else "statefulset-controller"
+        component = {"ReplicaSet": "replicaset-controller",
+                     "DaemonSet": "daemonset-controller"}.get(regarding["kind"], "statefulset-controller")
         core.update(source={"component": component}, reportingComponent=component)
         new.update(type="Warning", reportingController=component, deprecatedSource={"component": component})
         if combined:

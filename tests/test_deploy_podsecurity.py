@@ -122,6 +122,24 @@ def test_a_statefulset_whose_pods_are_refused_fails_from_its_event(kind: Cluster
             'Pod loki-0 in StatefulSet loki failed error: pods "loki-0" is forbidden') in text
 
 
+def test_a_daemonset_whose_pods_are_refused_fails_from_its_event(kind: Cluster) -> None:
+    """The DaemonSet controller's FailedCreate (its text as the real server wrote it for node-exporter in
+    an enforce=restricted namespace, with a node registered; the double has no node) fails the wait."""
+    kind.deploy(wait=False)
+    from stackcheck.kube.config import load_access
+
+    live = kind.fake.get("daemonsets", "monitoring-agents", "node-exporter")
+    assert live is not None
+    kind.fake._event(live, "FailedCreate", (
+        'Error creating: pods "node-exporter-7q8h4" is forbidden: violates PodSecurity "restricted:latest": '
+        'host namespaces (hostNetwork=true, hostPID=true), hostPort (container "node-exporter" uses hostPort '
+        '9100), restricted volume types (volumes "sys", "root" use restricted volume type "hostPath")'))
+    result = refused_by_admission(load_access(None, str(kind.kubeconfig), environ=kind.env), live)
+    assert result is not None and result.status == "Failed"
+    assert result.message.startswith("PodSecurity refused its pods (FailedCreate event): Error creating: "
+                                     'pods "node-exporter-7q8h4" is forbidden')
+
+
 def test_an_event_older_than_the_last_write_is_not_trusted(kind: Cluster, tmp_path: Path) -> None:
     """A FailedCreate from before the object's last write may describe a template fixed since."""
     copy = _edited(tmp_path, "loki/loki-statefulset.yaml", _no_security_context)

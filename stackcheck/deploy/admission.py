@@ -4,8 +4,8 @@ A Deployment says so in a condition (``ReplicaFailure``, :func:`stackcheck.kube.
 A StatefulSet does not: seen by hand on the real 1.36 API server, it keeps ``replicas 0`` and no
 condition, and the only trace is a ``FailedCreate`` event of its own, ``Create Pod x-0 in StatefulSet x
 failed error: pods "x-0" is forbidden: violates PodSecurity "restricted:latest": …``. The DaemonSet
-controller writes the same event (``Error creating: …``). So the wait reads those events for such a
-workload that has no pod yet.
+controller writes the same event (``Error creating: pods "x-7q8h4" is forbidden: …``, seen with a node
+registered). So the wait reads those events for such a workload that has no pod yet.
 
 An event outlives its cause (events are kept for an hour): one older than the object's last write
 (the newest ``managedFields`` time outside ``status``) may describe a template that has been fixed
@@ -62,7 +62,8 @@ def refused_by_admission(kube: KubeAccess, live: Json) -> Result | None:
     fresh = [(when, e) for when, e in dated if since is None or when >= since]
     if not fresh:
         return None
-    message = str(max(fresh, key=lambda pair: pair[0])[1].get("message", ""))
+    newest = str(max(fresh, key=lambda pair: pair[0])[1].get("message", ""))
+    message = newest.removeprefix("(combined from similar events): ")  # the recorder's aggregate
     if PODSECURITY_REFUSAL not in message:
         return None
     return Result(FAILED, f"PodSecurity refused its pods (FailedCreate event): {message}", "PodSecurity")
