@@ -1,6 +1,7 @@
 """``stackcheck destroy`` against the Kubernetes API double: exactly the inventory, in reverse, waited for."""
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,3 +150,17 @@ def test_keep_pvcs_keeps_a_secret_made_by_hand_in_the_kept_namespace(tmp_path: P
         c.destroy(keep_pvcs=True)
         secret = c.fake.get("secrets", "monitoring", "grafana-admin")
         assert secret is not None and secret["data"] == {"admin-password": "aGFuZA=="}
+
+
+def test_a_password_kept_from_before_destroy_comes_back_with_secret_file(tmp_path: Path) -> None:
+    """README's way to keep grafana-admin across destroy: --secret-file gives the random key its old value,
+    which is stored and never printed."""
+    for c in _hand_made_grafana_admin(tmp_path):
+        c.destroy()
+        kept = tmp_path / "grafana-admin-password"
+        kept.write_text("canary-grafana-7c1e\n")
+        _, out = c.deploy(wait=False, secret_files=[f"grafana-admin/admin-password={kept}"])
+        secret = c.fake.get("secrets", "monitoring", "grafana-admin")
+        assert secret is not None
+        assert base64.b64decode(secret["data"]["admin-password"]) == b"canary-grafana-7c1e"
+        assert "Secret monitoring/grafana-admin created (value not shown)" in out and "canary-" not in out
