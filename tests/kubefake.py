@@ -19,12 +19,18 @@ goes wrong" lists (the bodies come from the captures, not from memory):
   status, Pending pods with no IP, Pending claims, FailedScheduling/FailedBinding events in both
   event APIs (g1–g12, :mod:`tests.kubefake_cluster`);
 - DELETE: an unscheduled pod answers with the pod and is gone at once (k6, k7); a Namespace answers
-  with itself ``Terminating`` and disappears only when empty (h1–h7).
+  with itself ``Terminating`` and disappears only when empty (h1–h7);
+- PodSecurity admission (j1–j8, rows 21 and 22; a documented subset of the checks in
+  :mod:`tests.kubefake_podsecurity`): a violating Pod is 403 before the name check, workloads get
+  ``Warning`` headers, and their controllers report ``ReplicaFailure``/``FailedCreate``.
 
-Not modelled: admission (PodSecurity, quotas), watches, logs, exec, port-forward, aggregated
-discovery, the openshift fork's extra ConfigMap. ``/api/v1`` and ``/apis/<group>/<version>``
-resource lists are not in the captures; they list the kinds below in the documented
-``APIResourceList`` shape.
+Not modelled: other admission (quotas, webhooks), watches, logs, exec, port-forward, aggregated
+discovery, the openshift fork's extra ConfigMap (row 26), strict field validation of patches to kinds
+other than the HPA (row 13 is modelled for the HPA only), duplicate YAML keys in an apply body (row 19,
+d7d/d7e: stackcheck sends JSON, which cannot carry them), map key order in the JSON (row 27: no client
+compares text), nodes (so no DaemonSet ever tries to create a pod).
+``/api/v1`` and ``/apis/<group>/<version>`` resource lists are not in the captures; they list the
+kinds below in the documented ``APIResourceList`` shape.
 
 ``KubeFake(token)`` starts with the stack of manifests/ running (seed=True: Namespaces, Services with
 endpoints, the probe's Deployment, HPA and two Running probe pods, as a cluster with a node has
