@@ -19,12 +19,18 @@ goes wrong" lists (the bodies come from the captures, not from memory):
   status, Pending pods with no IP, Pending claims, FailedScheduling/FailedBinding events in both
   event APIs (g1–g12, :mod:`tests.kubefake_cluster`);
 - DELETE: an unscheduled pod answers with the pod and is gone at once (k6, k7); a Namespace answers
-  with itself ``Terminating`` and disappears only when empty (h1–h7).
+  with itself ``Terminating`` and disappears only when empty (h1–h7);
+- PodSecurity admission (j1–j8, rows 21 and 22; a documented subset of the checks in
+  :mod:`tests.kubefake_podsecurity`): a violating Pod is 403 before the name check, workloads get
+  ``Warning`` headers, and their controllers report ``ReplicaFailure``/``FailedCreate``.
 
-Not modelled: admission (PodSecurity, quotas), watches, logs, exec, port-forward, aggregated
-discovery, the openshift fork's extra ConfigMap. ``/api/v1`` and ``/apis/<group>/<version>``
-resource lists are not in the captures; they list the kinds below in the documented
-``APIResourceList`` shape.
+Not modelled: other admission (quotas, webhooks), watches, logs, exec, port-forward, aggregated
+discovery, the openshift fork's extra ConfigMap (row 26), strict field validation of patches to kinds
+other than the HPA (row 13 is modelled for the HPA only), duplicate YAML keys in an apply body (row 19,
+d7d/d7e: stackcheck sends JSON, which cannot carry them), map key order in the JSON (row 27: no client
+compares text), nodes (so no DaemonSet ever tries to create a pod).
+``/api/v1`` and ``/apis/<group>/<version>`` resource lists are not in the captures; they list the
+kinds below in the documented ``APIResourceList`` shape.
 
 ``KubeFake(token)`` starts with the stack of manifests/ running (seed=True: Namespaces, Services with
 endpoints, the probe's Deployment, HPA and two Running probe pods, as a cluster with a node has
@@ -257,6 +263,7 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         self.service_handler: ServiceHandler = lambda method, ref, rest: (200, "text/plain", b"ok\n")
         self._lock = threading.RLock()
         self._versions = itertools.count(1000)
+        self._seconds = itertools.count(1)
         self._ns_polls: dict[str, int] = {}
         #: PVCs not written since their create: the real server moves their resourceVersion on the next
         #: write even when nothing changes (seen by hand on the real 1.36 server, not in the captures).
@@ -333,8 +340,14 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         self._store(res, obj)
         return copy.deepcopy(obj)
 
+    def now(self) -> str:
+        """The double's clock for managedFields and event times: one second later at each call, from
+        the captures' day, so that what happened later reads later (no real time is involved)."""
+        with self._lock:
+            return cluster.timestamp(next(self._seconds))
+
     def _entry(self, manager: str, operation: str, res: Res, paths: Any) -> Json:
-        return {"manager": manager, "operation": operation, "apiVersion": res.api_version, "time": CREATED_AT,
+        return {"manager": manager, "operation": operation, "apiVersion": res.api_version, "time": self.now(),
                 "fieldsType": "FieldsV1", "fieldsV1": ssa.fields_v1(paths)}
 
     def _store(self, res: Res, obj: Json, *, old: Json | None = None) -> None:

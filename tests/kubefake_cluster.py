@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,12 @@ from typing import Any
 Json = dict[str, Any]
 CREATED_AT = "2026-12-01T07:28:07Z"  # the captures' day
 CONTRACTS = Path(__file__).resolve().parent / "contracts" / "kubernetes"
+
+
+def timestamp(seconds: int) -> str:
+    """CREATED_AT plus ``seconds``, in the API server's format."""
+    start = datetime.fromisoformat(CREATED_AT)
+    return (start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @cache
@@ -39,6 +46,12 @@ def response(name: str) -> tuple[int, Json, list[str]]:
     """A captured answer: status, body, ``Warning`` headers."""
     answer = _exchange(name)["response"]
     return int(answer["status"]), copy.deepcopy(answer["body"]), list(answer["headers"].get("warning") or [])
+
+
+def request_body(name: str) -> Json:
+    """The body a capture sent."""
+    sent: Json = copy.deepcopy(_exchange(name)["request"]["body"])
+    return sent
 
 
 def body(name: str) -> Json:
@@ -84,6 +97,9 @@ def pod_spec_defaults(spec: Json) -> None:
     for key in ("initContainers", "containers"):
         for container in spec.get(key) or []:
             _container_defaults(container)
+            if spec.get("hostNetwork"):  # a host-network pod's ports are host ports (by hand: hostPort 9100)
+                for port in container.get("ports") or []:
+                    port.setdefault("hostPort", port.get("containerPort"))
 
 
 def defaults(obj: Json) -> Json:
@@ -179,6 +195,79 @@ def daemonset_status(obj: Json) -> Json:
     return status
 
 
+def refused_deployment_status(obj: Json, replicaset: str, refused: str) -> Json:
+    """j8: its pods refused by admission: Progressing True NewReplicaSetCreated, Available False,
+    ReplicaFailure True FailedCreate with the 403 message; no ``replicas`` key (zero is omitted)."""
+    status: Json = body("j8_deployment_noncompliant_status")["status"]
+    status.update(observedGeneration=obj["metadata"].get("generation", 1),
+                  unavailableReplicas=int(obj["spec"].get("replicas", 1)))
+    for entry in status["conditions"]:
+        if entry["type"] == "Progressing":
+            entry["message"] = f'Created new replica set "{replicaset}"'
+        elif entry["type"] == "ReplicaFailure":
+            entry["message"] = refused
+    return status
+
+
+def replicaset(owner: Json, name: str) -> Json:
+    """g3, j6: the Deployment's ReplicaSet (labels, owner, template with ``pod-template-hash``)."""
+    template = copy.deepcopy(owner["spec"]["template"])
+    pod_hash = name.rsplit("-", 1)[1]
+    template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = pod_hash
+    selector = copy.deepcopy(owner["spec"].get("selector") or {})
+    selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
+    meta = body("j6_replicaset_pods_rejected")["metadata"]
+    replicas = int(owner["spec"].get("replicas", 1))
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": name, "namespace": owner["metadata"]["namespace"],
+                         "labels": dict(template["metadata"]["labels"]),
+                         "annotations": {**meta["annotations"],
+                                         "deployment.kubernetes.io/desired-replicas": str(replicas)},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                              "name": owner["metadata"]["name"],
+                                              "uid": owner["metadata"]["uid"],
+                                              "controller": True, "blockOwnerDeletion": True}]},
+            "spec": {"replicas": replicas, "selector": selector, "template": template}}
+
+
+def replicaset_status(replicaset: Json, refused: str | None) -> Json:
+    """g3 (its pods created, Pending), or j6 (refused: replicas 0, ReplicaFailure FailedCreate)."""
+    if refused is None:
+        status: Json = body("g3_replicaset_grafana")["status"]
+        replicas = replicaset["spec"]["replicas"]
+        status.update(replicas=replicas, fullyLabeledReplicas=replicas)
+    else:
+        status = body("j6_replicaset_pods_rejected")["status"]
+        status["conditions"][0]["message"] = refused
+    status["observedGeneration"] = replicaset["metadata"].get("generation", 1)
+    return status
+
+
+def with_old_refusal(status: Json, old: Json) -> None:
+    """A fixed template rolls out while the refused ReplicaSet, still wanting its replica, keeps
+    failing (by hand on the real 1.36 server): the Deployment carries that ReplicaSet's ReplicaFailure
+    between Available and Progressing, and counts its replica as unavailable too."""
+    failure = next((c for c in (old.get("status") or {}).get("conditions") or []
+                    if c["type"] == "ReplicaFailure"), None)
+    if failure is None:
+        return
+    entry = {"type": "ReplicaFailure", "status": "True", "lastUpdateTime": failure["lastTransitionTime"],
+             "lastTransitionTime": failure["lastTransitionTime"], "reason": failure["reason"],
+             "message": failure["message"]}
+    status["conditions"].insert(1, entry)
+    status["unavailableReplicas"] = int(status.get("unavailableReplicas", 0)) + int(old["spec"]["replicas"])
+
+
+def refused_statefulset_status(obj: Json) -> Json:
+    """By hand on the real 1.36 server (a StatefulSet whose pod PodSecurity refuses): ``replicas 0``,
+    no ``currentReplicas``/``updatedReplicas`` keys, ``collisionCount 0``, no conditions."""
+    status = statefulset_status(obj)
+    for key in ("currentReplicas", "updatedReplicas", "readyReplicas"):
+        status.pop(key, None)
+    status.update(replicas=0, availableReplicas=0, collisionCount=0)
+    return status
+
+
 def hpa_status() -> Json:
     status: Json = body("g9_hpa_phase5_backend")["status"]
     return status
@@ -219,11 +308,28 @@ def claim(owner: Json, template: Json, ordinal: int) -> Json:
     return defaults(pvc)
 
 
-def event_pair(regarding: Json, reason: str, message: str, uid: str) -> tuple[Json, Json]:
-    """One event in both APIs (g7 core/v1, g8 events.k8s.io/v1), about ``regarding``."""
-    fixture_reason = "FailedScheduling" if reason == "FailedScheduling" else "FailedBinding"
-    core = _event_template("g7_events_v1_monitoring", fixture_reason)
-    new = _event_template("g8_events_k8s_io_v1_monitoring", fixture_reason)
+def event_pair(regarding: Json, reason: str, message: str, uid: str,
+               combined: bool = False, when: str | None = None) -> tuple[Json, Json]:
+    """One event in both APIs (g7 core/v1, g8 events.k8s.io/v1), about ``regarding``; ``combined``: the
+    recorder's aggregate of similar events, which names no reporting component (j7, and by hand in
+    events.k8s.io/v1)."""
+    if reason == "FailedCreate":  # j7 (core); the controllers' events.k8s.io shape from g8
+        core = _event_template("j7_events_scratch_namespace", "FailedCreate")
+        new = _event_template("g8_events_k8s_io_v1_monitoring", "SuccessfulCreate")
+        component = {"ReplicaSet": "replicaset-controller",
+                     "DaemonSet": "daemonset-controller"}.get(regarding["kind"], "statefulset-controller")
+        core.update(source={"component": component}, reportingComponent=component)
+        new.update(type="Warning", reportingController=component, deprecatedSource={"component": component})
+        if combined:
+            core["reportingComponent"] = ""
+            new.pop("reportingController", None)
+        if when is not None:
+            core.update(firstTimestamp=when, lastTimestamp=when)
+            new.update(deprecatedFirstTimestamp=when, deprecatedLastTimestamp=when)
+    else:
+        fixture_reason = "FailedScheduling" if reason == "FailedScheduling" else "FailedBinding"
+        core = _event_template("g7_events_v1_monitoring", fixture_reason)
+        new = _event_template("g8_events_k8s_io_v1_monitoring", fixture_reason)
     meta = regarding["metadata"]
     ref = {"kind": regarding["kind"], "namespace": meta["namespace"], "name": meta["name"],
            "uid": meta["uid"],

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from tests import kubefake_cluster as cluster
+from tests import kubefake_podsecurity as podsecurity
 
 if TYPE_CHECKING:
     import itertools
@@ -40,9 +41,12 @@ class _Fake(Protocol):
                namespace: str | None = None) -> Json: ...
     def client_side_apply(self, body: Json) -> Json: ...
     def _replace_pods(self, owner: Json, names: list[str], generate: str | None) -> None: ...
-    def _event(self, regarding: Json, reason: str, message: str) -> None: ...
+    def _event(self, regarding: Json, reason: str, message: str, combined: bool = False) -> None: ...
+    def now(self) -> str: ...
     def add_probe_pod(self, deployment: Json, name: str, ip: str, phase: str = "Running") -> None: ...
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: FailedCreate events a ReplicaSet writes before its recorder combines them (j7: nine, then combined).
+REFUSAL_BURST = 9
 
 
 class Controllers:
@@ -68,21 +72,55 @@ class Controllers:
         if kind not in ("Deployment", "StatefulSet", "DaemonSet",
                         "PersistentVolumeClaim") or not spec_changed:
             return
+        namespace = self.get("namespaces", "", ns)
+        template_spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
         if kind == "Deployment":
+            rs = f"{name}-{cluster.pod_template_hash(obj)}"
+            pods = [f"{rs}-{cluster.short_hash([rs, i], 5)}" for i in range(REFUSAL_BURST + 1)]
+            refusals = [podsecurity.refusal(namespace, template_spec, pod) for pod in pods]
+            if self.get("replicasets", ns, rs) is None:  # g3, j6: the ReplicaSet of this template
+                made = self.create(cluster.replicaset(obj, rs), "kube-controller-manager")
+                self.objects[("replicasets", ns, rs)]["status"] = cluster.replicaset_status(made,
+                                                                                            refusals[0])
+            if refusals[0] is not None:  # j6-j8: the ReplicaSet cannot create its pods
+                obj["status"] = cluster.refused_deployment_status(obj, rs, refusals[0])
+                self._replace_pods(obj, [], generate=None)
+                replicaset = self.objects[("replicasets", ns, rs)]
+                # j7: the controller's retries, one event each, then the recorder's aggregate.
+                for refused in refusals[:REFUSAL_BURST]:
+                    self._event(replicaset, "FailedCreate", f"Error creating: {refused}")
+                self._event(replicaset, "FailedCreate",
+                            f"(combined from similar events): Error creating: {refusals[-1]}", combined=True)
+                return
             obj["status"] = cluster.deployment_status(obj,
                                                       deadline_exceeded=(ns, name) in self.deadline_exceeded)
+            for old_rs in self.of_kind("replicasets", ns):  # a refused ReplicaSet of an earlier template
+                owners = old_rs["metadata"].get("ownerReferences") or []
+                if old_rs["metadata"]["name"] != rs and any(r.get("uid") == meta["uid"] for r in owners):
+                    cluster.with_old_refusal(obj["status"], old_rs)
             self._replace_pods(obj,
                                [f"{name}-{cluster.pod_template_hash(obj)}-{cluster.short_hash([name, i], 5)}"
                                      for i in range(int(obj["spec"].get("replicas", 1)))],
                                generate=f"{name}-{cluster.pod_template_hash(obj)}-")
         elif kind == "StatefulSet":
             obj["status"] = cluster.statefulset_status(obj)
+            before = (old or {}).get("status") or {}
+            if old is not None and "currentReplicas" not in before:  # fixed after a refusal (by hand):
+                obj["status"]["currentRevision"] = before.get("currentRevision")  # no pod at the old one
+                obj["status"].pop("currentReplicas", None)
             replicas = int(obj["spec"].get("replicas", 1))
             for template in obj["spec"].get("volumeClaimTemplates") or []:
                 for ordinal in range(replicas):
                     pvc = cluster.claim(obj, template, ordinal)
                     if self.get("persistentvolumeclaims", ns, pvc["metadata"]["name"]) is None:
                         self.create(pvc, "kube-controller-manager")
+            refused = podsecurity.refusal(namespace, template_spec, f"{name}-0")
+            if refused is not None:  # by hand on the real 1.36 server: no pod, no condition, one event
+                obj["status"] = cluster.refused_statefulset_status(obj)
+                self._replace_pods(obj, [], generate=None)
+                self._event(obj, "FailedCreate",
+                            f"Create Pod {name}-0 in StatefulSet {name} failed error: {refused}")
+                return
             self._replace_pods(obj, [f"{name}-{i}" for i in range(replicas)], generate=None)
         elif kind == "DaemonSet":
             obj["status"] = cluster.daemonset_status(obj)
@@ -103,8 +141,9 @@ class Controllers:
                                   "kube-controller-manager")
                 self._event(pod, "FailedScheduling", "no nodes available to schedule pods")
 
-    def _event(self: _Fake, regarding: Json, reason: str, message: str) -> None:
-        core, new = cluster.event_pair(regarding, reason, message, str(uuid.uuid4()))
+    def _event(self: _Fake, regarding: Json, reason: str, message: str, combined: bool = False) -> None:
+        core, new = cluster.event_pair(regarding, reason, message, str(uuid.uuid4()), combined=combined,
+                                       when=self.now() if reason == "FailedCreate" else None)
         ns = regarding["metadata"]["namespace"]
         core["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"] = str(next(self._versions))
         self.objects[("events", ns, core["metadata"]["name"])] = {"kind": "Event", "apiVersion": "v1", **core}

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from tests import kubefake_cluster as cluster
+from tests import kubefake_podsecurity as podsecurity
 from tests import kubefake_ssa as ssa
 
 if TYPE_CHECKING:
@@ -60,11 +61,36 @@ def fake_res(fake: KubeFake, key: str) -> Res:
     return BY_KEY[key]
 
 
+def _admission(fake: KubeFake, ns: str, obj: Json, *, creating: bool) -> tuple[Answer | None, list[str]]:
+    """PodSecurity (tests/kubefake_podsecurity): j1's 403 for a refused Pod, else the Warning headers."""
+    from tests.kubefake import status
+
+    if obj.get("kind") == "Pod" or obj.get("kind") in podsecurity.WORKLOAD_KINDS:
+        obj = cluster.defaults(copy.deepcopy(obj))  # judged as stored: hostNetwork's hostPorts too
+    refused, warnings = podsecurity.admit(fake.get("namespaces", "", ns), obj, creating=creating)
+    if refused is None:
+        return None, warnings
+    name = str((obj.get("metadata") or {}).get("name", ""))
+    return (403, status(403, "Forbidden", refused, {"name": name, "kind": "pods"}), []), []
+
+
+def _relabelled(fake: KubeFake, res: Res, current: Json, new: Json) -> list[str]:
+    """A Namespace made stricter: the server's warnings about its pods the new level refuses (by hand)."""
+    if res.kind != "Namespace":
+        return []
+    return podsecurity.namespace_warnings(current, new, fake.of_kind("pods", current["metadata"]["name"]))
+
+
 def _create(fake: KubeFake, req: Recorded, res: Res, ns: str) -> Answer:
     from tests.kubefake import status
 
     body = req.body if isinstance(req.body, dict) else {}
     new_name = str((body.get("metadata") or {}).get("name", ""))
+    # Admission runs before the name check: a violating Pod under an existing name is 403, not 409
+    # (contracts row 21, j1; a compliant one gets k3's 409).
+    refused, warnings = _admission(fake, ns, {**body, "kind": res.kind}, creating=True)
+    if refused is not None:
+        return refused
     if fake.get(res.key, ns, new_name) is not None:
         details: Json = {"name": new_name}
         if res.group:
@@ -73,7 +99,7 @@ def _create(fake: KubeFake, req: Recorded, res: Res, ns: str) -> Answer:
         return 409, status(409, "AlreadyExists", f'{res.qualified} "{new_name}" already exists', details), []
     full = {**copy.deepcopy(body), "apiVersion": res.api_version, "kind": res.kind}
     full.setdefault("metadata", {})["namespace"] = ns
-    return 201, fake.create(full, _manager(req), dry_run=_dry(req), namespace=ns), []
+    return 201, fake.create(full, _manager(req), dry_run=_dry(req), namespace=ns), warnings
 
 
 def _unknown_top_level(body: Json) -> str | None:
@@ -133,6 +159,8 @@ def _patch(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
         if key in meta and not meta[key]:
             del meta[key]  # an empty map is omitted, as the API server's JSON does
     cluster.defaults(patched)
+    warnings += _admission(fake, ns, patched, creating=False)[1]  # e3: a workload's Warning
+    warnings += _relabelled(fake, res, current, patched)
     _update_managed(fake, res, current, patched, _manager(req))
     return _commit(fake, req, res, current, patched, warnings)
 
@@ -199,6 +227,10 @@ def _commit(fake: KubeFake, req: Recorded, res: Res, current: Json, new: Json, w
         new["metadata"]["resourceVersion"] = current["metadata"].get("resourceVersion")  # e2, f6
         return code, new, warnings
     new["metadata"]["resourceVersion"] = str(next(fake._versions))
+    writer = _manager(req)
+    for entry in new["metadata"].get("managedFields") or []:  # the writer's entry records when it wrote
+        if entry["manager"] == writer and not entry.get("subresource"):
+            entry["time"] = fake.now()
     fake._store(res, new, old=current)
     return code, fake.get(res.key, str(new["metadata"].get("namespace") or ""),
                           new["metadata"]["name"]) or new, warnings
@@ -233,6 +265,9 @@ def _apply(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
         applied["metadata"]["namespace"] = ns
     current = fake.get(res.key, ns, name)
     if current is None:  # d1, d5: create
+        refused, warnings = _admission(fake, ns, applied, creating=True)
+        if refused is not None:  # also with dryRun=All (by hand)
+            return refused
         created = fake.create(applied, manager, dry_run=_dry(req), namespace=ns)
         entry = created["metadata"]["managedFields"][0]
         entry["operation"] = "Apply"
@@ -240,7 +275,7 @@ def _apply(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
         if not _dry(req):
             fake.objects[(res.key, ns, name)]["metadata"]["managedFields"] = copy.deepcopy(
                 created["metadata"]["managedFields"])
-        return 201, created, []
+        return 201, created, warnings
     wanted = _applied_paths(fake, applied)
     values = fake._owned(applied)
     live = fake._owned(current)
@@ -269,7 +304,9 @@ def _apply(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answe
     elif before_mine != wanted:
         mine["fieldsV1"] = ssa.fields_v1(wanted)
     merged["metadata"]["managedFields"] = [e for e in entries if e.get("fieldsV1")]
-    return _commit(fake, req, res, current, merged, [])
+    # A workload's template is judged on every apply, one that changes nothing too (by hand).
+    warnings = _admission(fake, ns, merged, creating=False)[1] + _relabelled(fake, res, current, merged)
+    return _commit(fake, req, res, current, merged, warnings)
 
 
 def _applied_paths(fake: KubeFake, applied: Json) -> set[ssa.Path]:
@@ -297,9 +334,10 @@ def _delete(fake: KubeFake, req: Recorded, res: Res, ns: str, name: str) -> Answ
         return 200, copy.deepcopy(current), []
     fake.objects.pop((res.key, ns, name), None)
     uid = meta["uid"]
-    for pod in fake.of_kind("pods", ns):  # the garbage collector: pods of a deleted workload
-        if any(r.get("uid") == uid for r in pod["metadata"].get("ownerReferences") or []):
-            fake.objects.pop(("pods", ns, pod["metadata"]["name"]), None)
+    for key in ("pods", "replicasets"):  # the garbage collector: pods and ReplicaSets of a deleted workload
+        for owned in fake.of_kind(key, ns):
+            if any(r.get("uid") == uid for r in owned["metadata"].get("ownerReferences") or []):
+                fake.objects.pop((key, ns, owned["metadata"]["name"]), None)
     if res.kind == "Pod" and not (current.get("spec") or {}).get("nodeName"):  # k6: unscheduled, gone at once
         meta.update(deletionTimestamp=CREATED_AT, deletionGracePeriodSeconds=0,
                     generation=int(meta.get("generation", 1)) + 1)

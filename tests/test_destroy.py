@@ -1,6 +1,7 @@
 """``stackcheck destroy`` against the Kubernetes API double: exactly the inventory, in reverse, waited for."""
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,3 +120,47 @@ def test_no_inventory_means_nothing_is_deleted(tmp_path: Path) -> None:
         code, out = c.destroy()
         assert code == 0 and "deploy has recorded nothing in this cluster" in out
         assert not [r for r in c.fake.requests if r.method == "DELETE"]
+
+
+def _hand_made_grafana_admin(tmp_path: Path) -> Iterator[Cluster]:
+    """A stack first applied with `kubectl apply -k`, whose grafana-admin Secret was made by hand, then
+    deployed: deploy leaves that Secret as it is, and it is no inventory member."""
+    for c in cluster(tmp_path):
+        c.fake.client_side_apply({"apiVersion": "v1", "kind": "Namespace",
+                                  "metadata": {"name": "monitoring"}})
+        c.fake.create({"apiVersion": "v1", "kind": "Secret",
+                       "metadata": {"name": "grafana-admin", "namespace": "monitoring"},
+                       "data": {"admin-password": "aGFuZA=="}}, "kubectl")
+        assert c.deploy(wait=False)[0] == 0
+        yield c
+
+
+def test_destroy_deletes_a_secret_made_by_hand_with_its_namespace(tmp_path: Path) -> None:
+    """README, moving from kubectl apply -k: the namespace goes, and the hand-made Secret with it."""
+    for c in _hand_made_grafana_admin(tmp_path):
+        assert not [r for r in c.fake.requests if r.method == "DELETE"]
+        c.destroy()
+        assert c.fake.get("secrets", "monitoring", "grafana-admin") is None
+        assert not [r for r in c.fake.requests if r.method == "DELETE" and r.path.endswith("/grafana-admin")]
+
+
+def test_keep_pvcs_keeps_a_secret_made_by_hand_in_the_kept_namespace(tmp_path: Path) -> None:
+    """--keep-pvcs keeps monitoring (it holds the claims), so the hand-made Secret stays too."""
+    for c in _hand_made_grafana_admin(tmp_path):
+        c.destroy(keep_pvcs=True)
+        secret = c.fake.get("secrets", "monitoring", "grafana-admin")
+        assert secret is not None and secret["data"] == {"admin-password": "aGFuZA=="}
+
+
+def test_a_password_kept_from_before_destroy_comes_back_with_secret_file(tmp_path: Path) -> None:
+    """README's way to keep grafana-admin across destroy: --secret-file gives the random key its old value,
+    which is stored and never printed."""
+    for c in _hand_made_grafana_admin(tmp_path):
+        c.destroy()
+        kept = tmp_path / "grafana-admin-password"
+        kept.write_text("canary-grafana-7c1e\n")
+        _, out = c.deploy(wait=False, secret_files=[f"grafana-admin/admin-password={kept}"])
+        secret = c.fake.get("secrets", "monitoring", "grafana-admin")
+        assert secret is not None
+        assert base64.b64decode(secret["data"]["admin-password"]) == b"canary-grafana-7c1e"
+        assert "Secret monitoring/grafana-admin created (value not shown)" in out and "canary-" not in out

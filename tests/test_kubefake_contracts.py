@@ -3,6 +3,7 @@ shared/contracts/fixtures/kubernetes). Volatile fields (uid, resourceVersion, ti
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 import requests
 
 from tests.kubefake import KubeFake
-from tests.kubefake_cluster import response
+from tests.kubefake_cluster import CONTRACTS, request_body, response
 
 TOKEN = "kube-token-contracts-77aa"
 
@@ -221,9 +222,9 @@ def test_creating_in_a_terminating_namespace_is_403(fake: KubeFake) -> None:
 
 def test_an_unscheduled_pod_is_gone_at_once_after_delete(fake: KubeFake) -> None:
     """k6, k7: DELETE of a never-scheduled pod answers the pod with grace 0, then 404."""
+    compliant = request_body("j2_podsecurity_enforce_compliant_pod")  # phase5 enforces restricted
     created = call(fake, "POST", "/api/v1/namespaces/phase5/pods", fieldManager="stackcheck",
-                   body={"metadata": {"name": "lonely"},
-                         "spec": {"containers": [{"name": "c", "image": "x:1"}]}})
+                   body={"metadata": {"name": "lonely"}, "spec": compliant["spec"]})
     assert created.status_code == 201
     deleted = call(fake, "DELETE", "/api/v1/namespaces/phase5/pods/lonely").json()
     assert deleted["kind"] == "Pod" and deleted["metadata"]["deletionGracePeriodSeconds"] == 0
@@ -233,3 +234,165 @@ def test_an_unscheduled_pod_is_gone_at_once_after_delete(fake: KubeFake) -> None
 def test_every_stored_object_has_managed_fields(fake: KubeFake) -> None:
     """#16: every object carries managedFields (the seeded stack: kubectl-client-side-apply)."""
     assert all(o["metadata"].get("managedFields") for o in fake.objects.values())
+
+
+# -- PodSecurity (rows 21, 22; j1-j8) ---------------------------------------------------------------
+
+SCRATCH = "/api/v1/namespaces/contracts-scratch"
+SCRATCH_APPS = "/apis/apps/v1/namespaces/contracts-scratch"
+
+
+@pytest.fixture
+def scratch() -> Iterator[KubeFake]:
+    """An empty cluster with d0's namespace: enforce, warn and audit ``restricted``."""
+    with KubeFake(TOKEN, seed=False) as double:
+        assert call(double, "POST", "/api/v1/namespaces", body=request_body("d0_create_namespace")).ok
+        yield double
+
+
+def _send(fake: KubeFake, fixture: str) -> requests.Response:
+    """Send a capture's request again."""
+    exchange = json.loads((CONTRACTS / f"{fixture}.json").read_text())["request"]
+    return call(fake, exchange["method"], exchange["path"], body=exchange["body"])
+
+
+def test_a_violating_pod_in_an_enforcing_namespace_is_the_captured_403(scratch: KubeFake) -> None:
+    """j1: a hostNetwork pod in an enforce=restricted namespace gets the server's 403, word for word."""
+    _same(_send(scratch, "j1_podsecurity_enforce_hostnetwork_pod"), "j1_podsecurity_enforce_hostnetwork_pod")
+
+
+def test_a_violating_pod_under_an_existing_name_is_403_not_409(scratch: KubeFake) -> None:
+    """Row 21: PodSecurity admission runs before the name check."""
+    compliant = request_body("j2_podsecurity_enforce_compliant_pod")
+    assert call(scratch, "POST", f"{SCRATCH}/pods", body=compliant).status_code == 201
+    violating = request_body("j1_podsecurity_enforce_hostnetwork_pod")
+    violating["metadata"]["name"] = "compliant"
+    answer = call(scratch, "POST", f"{SCRATCH}/pods", body=violating)
+    assert answer.status_code == 403 and answer.json()["message"].startswith(
+        'pods "compliant" is forbidden: violates PodSecurity "restricted:latest": host namespaces')
+
+
+def test_a_compliant_pod_under_an_existing_name_is_409(scratch: KubeFake) -> None:
+    """k3: a compliant object with an existing name gets 409 AlreadyExists."""
+    compliant = request_body("j2_podsecurity_enforce_compliant_pod")
+    call(scratch, "POST", f"{SCRATCH}/pods", body=compliant)
+    assert call(scratch, "POST", f"{SCRATCH}/pods", body=compliant).json()["reason"] == "AlreadyExists"
+
+
+def test_an_apply_of_a_violating_pod_is_403_even_as_a_dry_run(scratch: KubeFake) -> None:
+    """Server-side apply creates through the same admission; dryRun=All does not skip it (by hand)."""
+    violating = request_body("j1_podsecurity_enforce_hostnetwork_pod")
+    answer = call(scratch, "PATCH", f"{SCRATCH}/pods/hostnet", body=json.dumps(violating),
+                  content_type="application/apply-patch+yaml", fieldManager="stackcheck", dryRun="All")
+    assert answer.status_code == 403
+    assert answer.json() == response("j1_podsecurity_enforce_hostnetwork_pod")[1]
+
+
+def test_a_compliant_deployment_gets_no_warning_header(scratch: KubeFake) -> None:
+    """j3."""
+    answer = _send(scratch, "j3_podsecurity_warn_compliant_deployment")
+    assert answer.status_code == 201 and "Warning" not in answer.headers
+
+
+@pytest.mark.parametrize("fixture", ["j4_podsecurity_warn_noncompliant_deployment",
+                                     "j5_podsecurity_warn_plain_deployment"])
+def test_a_violating_deployment_is_created_with_the_captured_warning(scratch: KubeFake, fixture: str) -> None:
+    """j4, j5: a workload is never refused, only warned, with the server's Warning text."""
+    answer = _send(scratch, fixture)
+    assert answer.status_code == 201
+    assert answer.raw.headers.getlist("Warning") == response(fixture)[2]
+
+
+def test_an_unchanged_apply_of_a_violating_workload_warns_again(scratch: KubeFake) -> None:
+    """By hand on the real server: every write of a pod controller is judged, a no-op apply too."""
+    body = request_body("j4_podsecurity_warn_noncompliant_deployment")
+    for expected in (201, 200):
+        answer = call(scratch, "PATCH", f"{SCRATCH_APPS}/deployments/psa-noncompliant", body=json.dumps(body),
+                      content_type="application/apply-patch+yaml", fieldManager="stackcheck")
+        assert answer.status_code == expected
+        assert answer.headers["Warning"] == response("j4_podsecurity_warn_noncompliant_deployment")[2][0]
+
+
+def test_without_a_warn_label_the_enforce_level_warns(scratch: KubeFake) -> None:
+    """By hand: a namespace labelled only enforce=restricted warns on a violating Deployment."""
+    call(scratch, "POST", "/api/v1/namespaces", body={"metadata": {"name": "enforce-only", "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}})
+    body = request_body("j4_podsecurity_warn_noncompliant_deployment")
+    answer = call(scratch, "POST", "/apis/apps/v1/namespaces/enforce-only/deployments", body=body)
+    assert answer.headers["Warning"] == response("j4_podsecurity_warn_noncompliant_deployment")[2][0]
+
+
+def _no_volatile(obj: Any) -> Any:
+    """Conditions without times; pod and ReplicaSet names (generated) masked."""
+    text = json.dumps(obj)
+    text = re.sub(r'"(last\w*Time)": "[^"]*"', r'"\1": "T"', text)
+    return json.loads(re.sub(r"psa-noncompliant-[0-9a-f]{10}(-[a-z0-9]{5})?", "psa-noncompliant-H", text))
+
+
+def test_the_pods_of_a_violating_deployment_are_refused_as_captured(scratch: KubeFake) -> None:
+    """j8: the Deployment reports Progressing/Available/ReplicaFailure FailedCreate with the 403 message."""
+    _send(scratch, "j4_podsecurity_warn_noncompliant_deployment")
+    live = call(scratch, "GET", f"{SCRATCH_APPS}/deployments/psa-noncompliant").json()
+    expected = response("j8_deployment_noncompliant_status")[1]["status"]
+    assert _no_volatile(live["status"]) == _no_volatile(expected)
+    assert scratch.of_kind("pods", "contracts-scratch") == []
+
+
+def test_the_replicaset_of_a_violating_deployment_reports_replica_failure(scratch: KubeFake) -> None:
+    """j6: the ReplicaSet has replicas 0 and ReplicaFailure True FailedCreate."""
+    _send(scratch, "j4_podsecurity_warn_noncompliant_deployment")
+    [replicaset] = scratch.of_kind("replicasets", "contracts-scratch")
+    expected = response("j6_replicaset_pods_rejected")[1]["status"]
+    assert _no_volatile(replicaset["status"]) == _no_volatile(expected)
+
+
+def test_the_refusals_are_failed_create_events_of_the_replicaset(scratch: KubeFake) -> None:
+    """j7: nine Warning FailedCreate "Error creating: pods … is forbidden: violates PodSecurity …", then
+    the recorder's "(combined from similar events): …", which names no reporting component."""
+    _send(scratch, "j4_podsecurity_warn_noncompliant_deployment")
+
+    def shape(events: list[dict[str, Any]]) -> list[tuple[str, str, str, str, str]]:
+        return sorted((e["involvedObject"]["kind"], e["type"], json.dumps(e["source"]),
+                       e["reportingComponent"], _no_volatile(e["message"])) for e in events
+                      if e["reason"] == "FailedCreate" and "psa-noncompliant" in e["message"])
+
+    mine = call(scratch, "GET", f"{SCRATCH}/events").json()["items"]
+    assert shape(mine) == shape(response("j7_events_scratch_namespace")[1]["items"])
+
+
+def test_the_pods_of_a_violating_statefulset_are_refused_with_an_event(scratch: KubeFake) -> None:
+    """By hand: a StatefulSet gets no condition, replicas 0, and a FailedCreate event of its own."""
+    template = request_body("j4_podsecurity_warn_noncompliant_deployment")["spec"]["template"]
+    body = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "sbad"},
+            "spec": {"serviceName": "sbad", "selector": {"matchLabels": template["metadata"]["labels"]},
+                     "template": template}}
+    assert call(scratch, "POST", f"{SCRATCH_APPS}/statefulsets", body=body).status_code == 201
+    live = call(scratch, "GET", f"{SCRATCH_APPS}/statefulsets/sbad").json()
+    assert live["status"]["replicas"] == 0 and "conditions" not in live["status"]
+    [event] = [e for e in call(scratch, "GET", f"{SCRATCH}/events").json()["items"]
+               if e["reason"] == "FailedCreate"]
+    assert event["message"].startswith('Create Pod sbad-0 in StatefulSet sbad failed error: pods "sbad-0" is '
+                                       'forbidden: violates PodSecurity "restricted:latest": host namespaces')
+
+
+def test_a_stricter_enforce_label_warns_about_the_pods_already_there(scratch: KubeFake) -> None:
+    """By hand: relabelling a namespace to a stricter enforce level answers with a Warning that names
+    the level, then one per group of pods with the same violations (check names only)."""
+    call(scratch, "POST", "/api/v1/namespaces", body={"metadata": {"name": "relabel"}})
+    plain = {"containers": [{"name": "c", "image": "x:1"}]}
+    for name in ("b2", "b1"):
+        call(scratch, "POST", "/api/v1/namespaces/relabel/pods",
+             body={"metadata": {"name": name}, "spec": plain})
+    call(scratch, "POST", "/api/v1/namespaces/relabel/pods",
+         body={"metadata": {"name": "h"}, "spec": {**plain, "hostNetwork": True}})
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "relabel", "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}}
+    answers = [call(scratch, "PATCH", "/api/v1/namespaces/relabel", body=json.dumps(namespace),
+                    content_type="application/apply-patch+yaml", fieldManager="stackcheck") for _ in range(2)]
+    checks = ("allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, "
+              "seccompProfile")
+    assert answers[0].raw.headers.getlist("Warning") == [
+        ('299 - "existing pods in namespace \\"relabel\\" violate the new PodSecurity enforce level '
+         '\\"restricted:latest\\""'),
+        f'299 - "b1 (and 1 other pod): {checks}"', f'299 - "h: host namespaces, {checks}"']
+    assert "Warning" not in answers[1].headers  # the same level again: nothing new to say

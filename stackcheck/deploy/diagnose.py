@@ -8,10 +8,15 @@ For each object a wait left behind, :func:`diagnose` prints:
 - its PersistentVolumeClaims (from the volume claim templates and the pods' volumes), their phase
   and StorageClass;
 - the newest events about all of these, from both event APIs (core/v1 and events.k8s.io/v1, merged
-  and de-duplicated), so "timed out waiting for the condition" is never all a user gets.
+  and de-duplicated), so "timed out waiting for the condition" is never all a user gets; a
+  Deployment's include its ReplicaSets' (``FailedCreate`` is the ReplicaSet's event, not the
+  Deployment's);
+- when the API server's words say PodSecurity refused the pods, the fix: the pod's securityContext
+  or the namespace's ``pod-security.kubernetes.io/enforce`` label.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Console
@@ -20,8 +25,8 @@ from rich.markup import escape
 from stackcheck.deploy.wait import Tracked
 from stackcheck.errors import StackcheckError
 from stackcheck.kube.access import KubeAccess
-from stackcheck.kube.apply import Ref, read
-from stackcheck.kube.status import condition, waiting_reasons
+from stackcheck.kube.apply import Ref, podsecurity_fix, read
+from stackcheck.kube.status import PODSECURITY_REFUSAL, condition, waiting_reasons
 
 NEWEST_EVENTS = 3
 Json = dict[str, Any]
@@ -55,9 +60,19 @@ def events_by_object(kube: KubeAccess,
     for key, entries in found.items():
         newest: dict[tuple[str, str], tuple[str, str, str, str]] = {}
         for entry in sorted(entries, reverse=True):
-            newest.setdefault((entry[2], entry[3]), entry)  # one line per reason+message, its newest time
+            newest.setdefault((entry[2], _gist(entry[3])), entry)  # one line per reason+gist, its newest
         out[key] = sorted(newest.values(), reverse=True)
     return out
+
+
+_COMBINED = "(combined from similar events): "
+_GENERATED_POD = re.compile(r'pods "[^"]+"')
+
+
+def _gist(message: str) -> str:
+    """A message without what differs between a controller's retries: the generated pod name, and the
+    recorder's "(combined from similar events)" prefix (contracts j7)."""
+    return _GENERATED_POD.sub('pods "…"', message.removeprefix(_COMBINED))
 
 
 def claims_of(item: Tracked) -> list[str]:
@@ -78,6 +93,20 @@ def claims_of(item: Tracked) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+Events = dict[tuple[str, str], list[tuple[str, str, str, str]]]
+
+
+def replicasets_of(item: Tracked, events: Events) -> list[str]:
+    """A Deployment's ReplicaSets that have events: ``<deployment>-<pod-template-hash>``."""
+    if item.ref.kind != "Deployment":
+        return []
+    own = re.compile(re.escape(item.ref.name) + r"-[a-z0-9]+")
+    return sorted(name for kind, name in events if kind == "ReplicaSet" and own.fullmatch(name))
+
+
+_LEVEL = re.compile(PODSECURITY_REFUSAL + r' "(?P<level>[^"]+)"')
+
+
 def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], list[tuple[str, str, str, str]]]
               ) -> list[str]:
     """The diagnosis of one object, one line each."""
@@ -86,7 +115,7 @@ def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], lis
     for entry in conditions[-4:]:
         out.append(f"  condition {entry.get('type')}={entry.get('status')} {entry.get('reason', '')}: "
                    f"{entry.get('message', '')}".rstrip(": "))
-    related = [(item.ref.kind, item.ref.name)]
+    related = [(item.ref.kind, item.ref.name)] + [("ReplicaSet", rs) for rs in replicasets_of(item, events)]
     for pod in item.pods:
         name = str((pod.get("metadata") or {}).get("name"))
         related.append(("Pod", name))
@@ -115,6 +144,9 @@ def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], lis
             shown += 1
     if shown == 0:
         out.append("  no events recorded for it")
+    refused = _LEVEL.search("\n".join(out))
+    if refused is not None:
+        out.append(f"  fix: {podsecurity_fix(item.ref.namespace, refused['level'])}")
     return out
 
 

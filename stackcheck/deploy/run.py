@@ -33,7 +33,7 @@ from stackcheck.deploy.secrets import create_secret, parse_secret_files, plan_se
 from stackcheck.deploy.wait import wait
 from stackcheck.errors import ExitCode, UsageError
 from stackcheck.kube.access import KubeAccess
-from stackcheck.kube.apply import Applied, ApplyConflict, Ref, apply, order_key, read
+from stackcheck.kube.apply import Applied, ApplyConflict, ApplyRejected, Ref, apply, order_key, read
 from stackcheck.kube.config import load_access
 from stackcheck.kube.status import compute
 from stackcheck.manifests import Manifests
@@ -76,7 +76,7 @@ class Outcome:
                           "name": applied.ref.name, "action": applied.action,
                           "uid": (applied.live.get("metadata") or {}).get("uid"),
                           "changed": applied.changed, "took_over": applied.took_over,
-                          "status": None, "message": None})
+                          "warnings": applied.warnings, "status": None, "message": None})
 
 
 def inventory_namespace(plan: Plan) -> str:
@@ -97,8 +97,9 @@ def _apply_all(kube: KubeAccess, bodies: list[dict[str, Any]], opts: DeployOptio
         else:
             applied = apply(kube, inventory.label_member(body, set_id), dry_run=opts.dry_run,
                             force=opts.force_conflicts)
-        for warning in applied.warnings:
-            console.print(f"[yellow]warning[/yellow] {escape(str(ref))}: {escape(warning)}")
+        for warning in applied.warnings:  # the API server's Warning headers, each once per object
+            console.print(f"[yellow]warning[/yellow] from the API server on {escape(str(ref))}: "
+                          f"{escape(warning)}")
         if applied.took_over:
             console.print(f"  {escape(str(ref))}: took over the fields of {', '.join(applied.took_over)}")
         outcome.add(applied)
@@ -208,14 +209,14 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
             if opts.dry_run:
                 outcome.rows.append({"group": "", "kind": "Secret", "namespace": secret.ref.namespace,
                                      "name": secret.ref.name, "action": "create", "uid": None, "changed": [],
-                                     "took_over": [], "status": None, "message": None})
+                                     "took_over": [], "warnings": [], "status": None, "message": None})
             else:
                 made = create_secret(kube, labelled, dry_run=False)
                 applied.append(Applied(secret.ref, "create", made or {"metadata": {}}))
                 outcome.rows.append({"group": "", "kind": "Secret", "namespace": secret.ref.namespace,
                                      "name": secret.ref.name, "action": "create",
                                      "uid": ((made or {}).get("metadata") or {}).get("uid"), "changed": [],
-                                     "took_over": [], "status": None, "message": None})
+                                     "took_over": [], "warnings": [], "status": None, "message": None})
         for secret in secret_plans:
             if secret.generated is not None:  # made by an earlier deploy: still a member, never rewritten
                 applied.append(Applied(secret.ref, "unchanged", secret.generated))
@@ -234,6 +235,9 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
             inventory.save(kube, inv_ns, members)
     except ApplyConflict as exc:
         outcome.result, outcome.error = "conflict", str(exc)
+        raise
+    except ApplyRejected as exc:  # a manifest the server refused: PodSecurity, validation
+        outcome.result, outcome.error = "rejected", str(exc)
         raise
     finally:
         console.print(change_table(outcome, opts.dry_run))

@@ -107,10 +107,10 @@ def plan_secrets(kube: KubeAccess, objects: list[dict[str, Any]], files: dict[tu
                              "--from-file=...)")
         data: dict[str, str] = {}
         for key, how in keys.items():
-            if how == RANDOM:
-                value = random.token_urlsafe(24)
-            elif (name, key) in files:
+            if (name, key) in files:  # also for a random one: a password kept from before a destroy
                 value = read_secret_file(files[(name, key)], f"--secret-file {name}/{key}")
+            elif how == RANDOM:
+                value = random.token_urlsafe(24)
             else:
                 missing = [k for k, h in keys.items() if h == FILE and (name, k) not in files]
                 raise UsageError(

@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from stackcheck.deploy.admission import REFUSED_BY_EVENT, refused_by_admission
 from stackcheck.kube.access import KubeAccess
 from stackcheck.kube.apply import Ref, read
 from stackcheck.kube.status import (
@@ -105,6 +106,8 @@ def poll(kube: KubeAccess, tracked: Tracked, now: float) -> None:
     tracked.pods = pods_of(kube, tracked.live) if tracked.live and tracked.ref.kind in WORKLOADS else []
     if tracked.result.status != CURRENT:
         stuck = _fail_fast(tracked, now)
+        if stuck is None and tracked.live and not tracked.pods and tracked.ref.kind in REFUSED_BY_EVENT:
+            stuck = refused_by_admission(kube, tracked.live)  # PodSecurity: a StatefulSet's only trace
         if stuck is not None:
             tracked.result = stuck
 

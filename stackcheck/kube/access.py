@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -203,6 +204,13 @@ def _text(body: Any) -> str:
 
 
 def _warnings(headers: Any) -> list[str]:
+    """Every ``Warning`` header, one per header as the server sent them.
+
+    The kubernetes client has no warning handler (client-go's ``WarningHandler`` has no Python
+    counterpart), and ``DynamicClient``'s resource methods return the decoded body only. Its raw
+    ``request`` hands back the urllib3 response, whose ``HTTPHeaderDict.getlist`` keeps repeated
+    headers apart; an ``ApiException`` carries the same headers.
+    """
     if headers is None:
         return []
     getter = getattr(headers, "getlist", None) or getattr(headers, "get_all", None)
@@ -210,3 +218,18 @@ def _warnings(headers: Any) -> list[str]:
         return [str(v) for v in getter("Warning") or []]
     value = headers.get("Warning")
     return [str(value)] if value else []
+
+
+_WARNING = re.compile(r'^\s*\d{3}\s+\S+\s+"(?P<text>(?:[^"\\]|\\.)*)"')
+
+
+def warning_text(header: str) -> str:
+    r"""The text of one ``Warning`` header (RFC 7234: ``299 - "text"``, quotes and backslashes escaped).
+
+    >>> warning_text('299 - "would violate PodSecurity \\"restricted:latest\\": host namespaces"')
+    'would violate PodSecurity "restricted:latest": host namespaces'
+    """
+    found = _WARNING.match(header)
+    if found is None:
+        return header.strip()
+    return re.sub(r"\\(.)", r"\1", found["text"])

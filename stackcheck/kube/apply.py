@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stackcheck.errors import StackcheckError, UsageError, truncate
-from stackcheck.kube.access import KubeAccess
+from stackcheck.kube.access import KubeAccess, warning_text
 
 FIELD_MANAGER = "stackcheck"
 #: (manager, operation) whose fields are taken over before applying (as fluxcd/pkg ssa does).
@@ -114,6 +114,31 @@ class ApplyRejected(UsageError):
     """The API server refused the object itself (unknown field, bad value): a manifest error (exit 2)."""
 
 
+_PODSECURITY = re.compile(r'violates PodSecurity "(?P<level>[^"]+)"')
+#: A PodSecurity answer lists every violated check; cutting it would cut the fix.
+PODSECURITY_TEXT_MAX = 2000
+
+
+def podsecurity_fix(namespace: str, level: str) -> str:
+    """What to do when PodSecurity refuses a pod of ``namespace`` (level as the server names it)."""
+    return (f"namespace {namespace} enforces Pod Security \"{level}\" (label "
+            "pod-security.kubernetes.io/enforce): set the securityContext fields listed above in the pod "
+            "(template), or, if the pod really needs what it asks for, lower that label on the namespace or "
+            "run the pod in a namespace that allows it")
+
+
+class PodSecurityRejected(ApplyRejected):
+    """PodSecurity admission refused a Pod (HTTP 403, ``violates PodSecurity``): a manifest or namespace
+    policy problem, not a permission one, so exit 2 and not 3."""
+
+    def __init__(self, ref: Ref, message: str) -> None:
+        found = _PODSECURITY.search(message)
+        level = found["level"] if found else "?"
+        fix = podsecurity_fix(ref.namespace, level)
+        super().__init__(f"PodSecurity admission refused {ref} (HTTP 403 Forbidden: "
+                         f"{truncate(message, PODSECURITY_TEXT_MAX)}); {fix}")
+
+
 @dataclass
 class Applied:
     """What one apply did."""
@@ -121,7 +146,7 @@ class Applied:
     ref: Ref
     action: str  # create | update | unchanged
     live: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the Warning headers' texts, each once
     took_over: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)  # changed field paths (never values)
 
@@ -244,18 +269,21 @@ def apply(kube: KubeAccess, body: dict[str, Any], *, dry_run: bool = False, forc
         query.append(("dryRun", "All"))
     sent = clean_body(body)
     answer = _send(kube, ref, path, sent, query + ([("force", "true")] if force else []))
+    warnings = list(answer.warnings)
     if answer.status == 409:
         conflicts = conflicts_of(answer.body)
         takeover_names = {m for m, _ in TAKEOVER_MANAGERS}
         if dry_run and conflicts and all(c.manager in takeover_names for c in conflicts):
             took_over = sorted({c.manager for c in conflicts})
             answer = _send(kube, ref, path, sent, query + [("force", "true")])
+            warnings += answer.warnings
         if answer.status == 409:
             raise ApplyConflict(ref, conflicts_of(answer.body) or [Conflict("?", "?", truncate(
                 str(answer.body.get("message", ""))))])
     result = answer.body
     if live is None and not dry_run and ref.kind in SETTLE_AFTER_CREATE:
-        result = _send(kube, ref, path, sent, query).body
+        settled = _send(kube, ref, path, sent, query)
+        result, warnings = settled.body, warnings + settled.warnings
     if live is None:
         action, changed = "create", []
     elif dry_run:
@@ -266,12 +294,18 @@ def apply(kube: KubeAccess, body: dict[str, Any], *, dry_run: bool = False, forc
             "resourceVersion")
         changed = changed_paths(_comparable(live), _comparable(result)) if moved else []
         action = "update" if moved else "unchanged"
-    return Applied(ref, action, result, answer.warnings, took_over, changed)
+    texts = list(dict.fromkeys(warning_text(w) for w in warnings))  # once per object, however many sends
+    return Applied(ref, action, result, texts, took_over, changed)
 
 
 def _send(kube: KubeAccess, ref: Ref, path: str, body: dict[str, Any], query: list[tuple[str, str]]) -> Any:
     answer = kube.request(f"apply {ref}", "PATCH", path, body=body, query=query, content_type=APPLY_PATCH,
-                          accept=(400, 409, 422, 500))
+                          accept=(400, 403, 409, 422, 500))
+    if answer.status == 403:
+        message = str(answer.body.get("message", ""))
+        if _PODSECURITY.search(message):
+            raise PodSecurityRejected(ref, message)
+        raise kube.error(f"apply {ref}", 403, json.dumps(answer.body))
     if answer.status in (400, 422) \
             or (answer.status == 500 and "schema" in str(answer.body.get("message", ""))):
         raise ApplyRejected(f"the API server refused {ref} (HTTP {answer.status}"

@@ -13,9 +13,19 @@ message), tried after the generic rules, in kstatus' order:
 Two additions to kstatus, both for waits that must not return early: a Deployment with
 ``status.terminatingReplicas`` above 0 is still ``InProgress`` (its old pods are Terminating), and a
 Pod's message carries the scheduler's reason when it is not scheduled.
+
+One departure, so that a wait does not sit out its budget in silence: a Deployment or ReplicaSet
+whose ``ReplicaFailure`` condition is True is ``Failed`` when the message says its (current) pods
+``violate PodSecurity`` (:func:`admission_refusal`). kstatus calls any ReplicaFailure of a ReplicaSet
+``InProgress`` ("Replica Failure condition. Check Pods") and ignores it on a Deployment until
+``ProgressDeadlineExceeded`` (600 s by default). That is right for causes that clear by themselves
+(an exhausted ResourceQuota, a webhook that is down), and those stay ``InProgress`` here too, with
+the controller's message. A PodSecurity refusal does not clear: the namespace's label or the pod
+template has to change, and both are the user's to change.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -54,8 +64,43 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
+#: The API server's words when PodSecurity admission refuses a pod (contracts j1, j6-j8).
+PODSECURITY_REFUSAL = "violates PodSecurity"
+
+
+_REFUSED_POD = re.compile(r'pods "(?P<pod>[^"]+)" is forbidden')
+_NEW_REPLICASET = re.compile(r'replica ?set "(?P<rs>[^"]+)"', re.IGNORECASE)
+
+
+def admission_refusal(obj: Json) -> Result | None:
+    """A Deployment's or ReplicaSet's ``ReplicaFailure`` (True): Failed for PodSecurity, else InProgress.
+
+    A Deployment copies the condition from any of its ReplicaSets. After a fixed template is applied,
+    the old ReplicaSet keeps failing until the new one's pods are available (seen on the real 1.36
+    server), so only a refusal of a pod of the new ReplicaSet, the one the ``Progressing`` condition
+    names, is a failure; an older one's leaves the rollout InProgress, with the server's message.
+    """
+    failure = condition(obj, "ReplicaFailure")
+    if failure is None or failure.get("status") != "True":
+        return None
+    message = str(failure.get("message", ""))
+    reason = str(failure.get("reason") or "ReplicaFailure")
+    if PODSECURITY_REFUSAL not in message:
+        return Result(IN_PROGRESS, f"ReplicaFailure {reason}: {message}".rstrip(": "), "ReplicaFailure")
+    if obj.get("kind") == "Deployment":
+        pod = _REFUSED_POD.search(message)
+        named = _NEW_REPLICASET.search(str((condition(obj, "Progressing") or {}).get("message", "")))
+        if pod is None or named is None or not pod["pod"].startswith(f"{named['rs']}-"):
+            return Result(IN_PROGRESS, f"ReplicaFailure {reason} of an older ReplicaSet: {message}",
+                          "OldReplicaSetRefused")
+    return Result(FAILED, f"PodSecurity refused its pods ({reason}): {message}", "PodSecurity")
+
+
 def _deployment(obj: Json) -> Result:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    refused = admission_refusal(obj)
+    if refused is not None and refused.status == FAILED:
+        return refused
     progressing = "progressDeadlineSeconds" not in spec  # without a deadline the controller never says
     available = False
     for entry in status.get("conditions") or []:
@@ -81,7 +126,7 @@ def _deployment(obj: Json) -> Result:
               (not available, "Deployment not Available", "DeploymentNotAvailable"))
     for failed, message, reason in checks:
         if failed:
-            return Result(IN_PROGRESS, message, reason)
+            return refused or Result(IN_PROGRESS, message, reason)
     return Result(CURRENT, f"Deployment is available. Replicas: {have}")
 
 
@@ -110,6 +155,24 @@ def _statefulset(obj: Json) -> Result:
                       f"Waiting for updated revision {status.get('updateRevision')} to match current "
                                    f"{status.get('currentRevision')}", "RevisionMismatch")
     return Result(CURRENT, f"All replicas scheduled as expected. Replicas: {have}")
+
+
+def _replicaset(obj: Json) -> Result:
+    """kstatus' ReplicaSet rule, with the PodSecurity departure above."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    refused = admission_refusal(obj)
+    if refused is not None:
+        return refused
+    want = _int(spec.get("replicas"), 1)
+    for key, label in (("fullyLabeledReplicas", "Labelled"), ("availableReplicas", "Available"),
+                       ("readyReplicas", "Ready")):
+        value = _int(status.get(key), 0)
+        if want > value:
+            return Result(IN_PROGRESS, f"{label}: {value}/{want}", f"Less{label}")
+    if _int(status.get("replicas"), 0) > want:
+        return Result(IN_PROGRESS, f"Pending termination: {_int(status.get('replicas'), 0) - want}",
+                      "ExtraPods")
+    return Result(CURRENT, f"ReplicaSet is available. Replicas: {want}")
 
 
 def _daemonset(obj: Json) -> Result:
@@ -198,7 +261,8 @@ def _namespace(obj: Json) -> Result:
 
 
 RULES: dict[str, Callable[[Json], Result]] = {
-    "Deployment": _deployment, "StatefulSet": _statefulset, "DaemonSet": _daemonset,
+    "Deployment": _deployment, "ReplicaSet": _replicaset, "StatefulSet": _statefulset,
+    "DaemonSet": _daemonset,
     "PersistentVolumeClaim": _pvc, "Job": _job, "CustomResourceDefinition": _crd, "Pod": _pod,
     "Namespace": _namespace,
 }
