@@ -287,11 +287,7 @@ def kind_delivers_to_sink(stack: Stack) -> Verdict:
 
 PROMISES: tuple[Promise, ...] = (
     config_promise("alertmanager", "alertmanager", ALERTMANAGER, ("--config.file",), shown="Alertmanager"),
-    listen_promise(
-        "alertmanager",
-        "alertmanager",
-        title="Alertmanager listens on the ports its container, Service and probes use",
-    ),
+    listen_promise("alertmanager", "alertmanager", shown="Alertmanager"),
     secrets_from_files,
     critical_route,
     warning_route,

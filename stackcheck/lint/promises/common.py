@@ -284,12 +284,15 @@ def reaches(
     return target, problems
 
 
-def listen_promise(app: str, name: str, optional: str | None = None, title: str | None = None) -> Promise:
-    """``<name>.listen_ports`` for the workload ``app`` (see :func:`listen_ports`)."""
+def listen_promise(
+    app: str, name: str, optional: str | None = None, *, shown: str | None = None, title: str | None = None
+) -> Promise:
+    """``<name>.listen_ports`` for the workload ``app`` (``shown`` in the title, unless ``title`` says more;
+    see :func:`listen_ports`)."""
     return workload_promise(
         f"{name}.listen_ports",
         app,
         "its Service, probes and scrape job need it",
         optional=optional,
-        title=title or f"{app} listens on the ports its container, Service and probes use",
+        title=title or f"{shown or app} listens on the ports its container, Service and probes use",
     )(listen_ports)
