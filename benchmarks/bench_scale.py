@@ -40,9 +40,8 @@ from typing import Any
 
 import requests
 import yaml
+from harness import CLI, REPO, local_stack, timed_runs
 
-REPO = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "stackcheck.cli"]
 RULES = REPO / "manifests" / "config" / "prometheus" / "rules"
 DESELECT = "not cpu_usage and not memory_usage"
 MISSING_JOBS = ["payments-api", "checkout-api"]
@@ -281,42 +280,35 @@ def synthetic(count: int, rules: int, keep: bool) -> dict[str, dict[str, Any]]:
 def floor() -> dict[str, Any]:
     """Smoke on the default local stack vs one curl of the same URLs (recorded through proxies)."""
     tmp = Path(tempfile.mkdtemp(prefix="stackcheck-floor-"))
-    state = ["--state-dir", str(tmp / "state")]
-    base = str(20000 + (os.getpid() % 40) * 200)
-    subprocess.run([*CLI, "up", "--time-scale", "20", "--port-base", base, *state], check=True,
-                   capture_output=True, cwd=REPO)
     try:
-        endpoints = json.loads((tmp / "state" / "state.json").read_text())["endpoints"]
-        subprocess.run([*CLI, "verify", *state], check=False, capture_output=True, cwd=REPO)  # warm-up
-        times = []
-        for _ in range(3):
-            started = time.perf_counter()
-            ran = subprocess.run([*CLI, "verify", *state], check=False, capture_output=True, text=True,
-                                 cwd=REPO)
-            times.append(time.perf_counter() - started)
-            if ran.returncode != 0:
-                sys.exit(f"verify failed on the default stack:\n{ran.stdout}\n{ran.stderr}")
-        proxies = {name: CountingProxy(endpoints[name]) for name in ("prometheus", "alertmanager", "sink")}
-        for proxy in proxies.values():
-            serve(proxy)
-        scrape_jobs = json.loads((tmp / "state" / "state.json").read_text())["scrape_jobs"]
-        expect = tmp / "expect.yml"
-        expect.write_text(yaml.safe_dump({"jobs": scrape_jobs}))
-        subprocess.run([*CLI, "verify", "--target", "urls", "--expectations", str(expect),
-                        *(f"--{n}-url={p.url}" for n, p in proxies.items())], check=False,
-                       capture_output=True, cwd=REPO)
-        urls = [(endpoints[n] + path, data) for n, p in proxies.items() for method, path, data in p.urls]
-        gets = [u for u, d in urls if d is None]
-        curl = ["curl", "-s", "--compressed"]
-        for url in gets:
-            curl += ["-o", "/dev/null", url]
-        started = time.perf_counter()
-        subprocess.run(curl, check=True)
-        curl_s = time.perf_counter() - started
-        return {"smoke_s": sorted(times), "curl_s": curl_s, "requests": len(urls), "unique": len(set(gets))}
+        with local_stack(tmp / "state", 20000 + (os.getpid() % 40) * 200) as state:
+            return _floor(tmp, state)
     finally:
-        subprocess.run([*CLI, "down", *state], check=False, capture_output=True, cwd=REPO)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _floor(tmp: Path, state: list[str]) -> dict[str, Any]:
+    endpoints = json.loads((tmp / "state" / "state.json").read_text())["endpoints"]
+    subprocess.run([*CLI, "verify", *state], check=False, capture_output=True, cwd=REPO)  # warm-up
+    times = timed_runs([*CLI, "verify", *state], 3, "verify on the default stack")
+    proxies = {name: CountingProxy(endpoints[name]) for name in ("prometheus", "alertmanager", "sink")}
+    for proxy in proxies.values():
+        serve(proxy)
+    scrape_jobs = json.loads((tmp / "state" / "state.json").read_text())["scrape_jobs"]
+    expect = tmp / "expect.yml"
+    expect.write_text(yaml.safe_dump({"jobs": scrape_jobs}))
+    subprocess.run([*CLI, "verify", "--target", "urls", "--expectations", str(expect),
+                    *(f"--{n}-url={p.url}" for n, p in proxies.items())], check=False,
+                   capture_output=True, cwd=REPO)
+    urls = [(endpoints[n] + path, data) for n, p in proxies.items() for method, path, data in p.urls]
+    gets = [u for u, d in urls if d is None]
+    curl = ["curl", "-s", "--compressed"]
+    for url in gets:
+        curl += ["-o", "/dev/null", url]
+    started = time.perf_counter()
+    subprocess.run(curl, check=True)
+    curl_s = time.perf_counter() - started
+    return {"smoke_s": sorted(times), "curl_s": curl_s, "requests": len(urls), "unique": len(set(gets))}
 
 
 def main() -> None:

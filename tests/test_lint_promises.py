@@ -17,6 +17,8 @@ import pytest
 from stackcheck.lint import context
 from stackcheck.lint.context import Context
 from stackcheck.lint.promises import PROMISES, promise_items
+from stackcheck.lint.promises.model import Verdict
+from stackcheck.lint.promises.stack import Stack
 from stackcheck.lint.result import Item
 from tests.test_lint import MANIFESTS, copy, edit_text, edit_yaml, needs_tools, run_lint
 
@@ -607,3 +609,38 @@ def test_a_section_of_the_wrong_type_fails_naming_it_not_a_lint_bug(copy: Path) 
     item = items["lint.promise[loki.listen_ports]"]
     assert item.status == "failed"
     assert "config/loki/loki.yaml: server is a str, not a mapping" in item.message
+
+
+def test_every_promise_has_a_title() -> None:
+    """Each promise's title (its check's docstring, or the one its factory writes) is a sentence, not its
+    bare name: lint prints "promise <name>: <title>"."""
+    untitled = [p.name for p in PROMISES if not p.title or p.title == p.name]
+    assert not untitled, f"promises whose check has no docstring: {untitled}"
+
+
+#: Promises about one workload, and the app label each looks for.
+WORKLOAD_PROMISES = {
+    "loki.config_mounted": "loki",
+    "loki.compactor_runs": "loki",
+    "jaeger.listen_ports": "jaeger",
+    "jaeger.badger_on_pvc": "jaeger",
+    "grafana.admin_password_from_secret": "grafana",
+    "alertmanager.data_on_pvc": "alertmanager",
+    "prometheus.tsdb_on_pvc": "prometheus",
+    "alloy.env_set": "alloy",
+}
+PROBE_PROMISES = ("probe.otlp_endpoint", "probe.service_name", "probe.scrape_annotations")
+
+
+def test_a_promise_about_a_missing_workload_fails_naming_it_and_a_missing_probe_is_fine() -> None:
+    """Manifests without the workload a promise reads break that promise, naming the app label it looked
+    for; manifests without the probe (the production overlay) keep the probe's promises."""
+    stack = Stack(Context.load(str(MANIFESTS)), {".": []})
+    by_name = {p.name: p for p in PROMISES}
+    for name, app in WORKLOAD_PROMISES.items():
+        verdict = by_name[name].check(stack)
+        assert verdict.problems, name
+        assert f"no workload labelled app.kubernetes.io/name={app}" in verdict.problems[0], verdict
+    for name in PROBE_PROMISES:
+        verdict = by_name[name].check(stack)
+        assert verdict == Verdict("no probe in these manifests (production overlay)"), (name, verdict)

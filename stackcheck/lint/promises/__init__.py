@@ -9,7 +9,11 @@ fails with one message naming the file, the key, the value found, who relies on 
 
 The promises live in one module per component (:mod:`.loki`, :mod:`.jaeger`, :mod:`.grafana`,
 :mod:`.prometheus`, :mod:`.exporters`, :mod:`.alertmanager`, :mod:`.verify`) and share
-:class:`~.stack.Stack`, which follows values through the rendered objects. They are pure Python on
+:class:`~.stack.Stack`, which follows values through the rendered objects. A promise is a check function
+under ``@promise`` (``@workload_promise`` / ``@probe_promise`` when it reads one workload, which then has
+one answer for manifests without it), and its docstring is the title lint prints; the promises every
+component makes alike (``<name>.config_mounted``, ``<name>.listen_ports``) are rows of
+:func:`~.common.config_promise` and :func:`~.common.listen_promise`. They are pure Python on
 already-parsed files: the whole stage renders each kustomization once more with stackcheck's renderer
 (~50 ms each) and adds little to lint.
 """

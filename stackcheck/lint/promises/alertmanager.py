@@ -11,12 +11,13 @@ import yaml
 from stackcheck.lint.k8s import target_name
 from stackcheck.lint.promises.common import (
     RENDERING,
-    config_read,
+    config_promise,
     flag_on_pvc,
-    listen_ports,
+    listen_promise,
     merge_renderings,
-    missing_workload,
+    not_a_secret,
     reaches,
+    workload_promise,
 )
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, Workload
@@ -74,26 +75,10 @@ def _label(config: dict[str, Any], dotted: str) -> str:
     return dotted
 
 
-@promise(
-    "alertmanager.config_mounted", "the Alertmanager container reads config/alertmanager/alertmanager.yml"
-)
-def config_mounted(stack: Stack) -> Verdict:
-    return config_read(stack, "alertmanager", ALERTMANAGER, ("--config.file",))
-
-
-@promise(
-    "alertmanager.listen_ports", "Alertmanager listens on the ports its container, Service and probes use"
-)
-def am_listen_ports(stack: Stack) -> Verdict:
-    return listen_ports(stack, "alertmanager")
-
-
-@promise(
-    "alertmanager.secrets_from_files",
-    "alertmanager.yml holds no credential: each is read from a *_file "
-    "that the StatefulSet mounts from a Secret having that key",
-)
+@promise("alertmanager.secrets_from_files")
 def secrets_from_files(stack: Stack) -> Verdict:
+    """alertmanager.yml holds no credential: each is read from a *_file that the StatefulSet mounts from a
+    Secret having that key"""
     config, where = stack.ctx.alertmanager, stack.rel(ALERTMANAGER)
     relied = "DESIGN.md: Alertmanager secrets read from files (*_file), never in git"
     problems = []
@@ -127,10 +112,9 @@ def _secret_file(
     where = f"{stack.rel(ALERTMANAGER)}: {label} = {path}"
     mounted = w.mount(path)
     if mounted is None or "secret" not in mounted[1]:
-        what = "no volume" if mounted is None else f"volume {mounted[0].get('name')}, not a Secret"
         return [
             (
-                f"{where}: {stack.at(w)} {RENDERING} has {what} there, so the notification "
+                f"{where}: {stack.at(w)} {RENDERING} has {not_a_secret(mounted)} there, so the notification "
                 "fails when it is "
                 f"read; {relied}; mount the Secret at {path.rsplit('/', 1)[0]}"
             )
@@ -205,40 +189,29 @@ def _severity_route(stack: Stack, severity: str, wait: str, needs: tuple[str, ..
     return Verdict(f"severity={severity} → {first.receiver} ({channels}), group_wait {first.group_wait}")
 
 
-@promise(
-    "alertmanager.critical_to_slack_and_email",
-    "critical alerts reach Slack and email at once (group_wait 0s)",
-    needs_objects=False,
-)
+@promise("alertmanager.critical_to_slack_and_email", needs_objects=False)
 def critical_route(stack: Stack) -> Verdict:
+    """critical alerts reach Slack and email at once (group_wait 0s)"""
     return _severity_route(stack, "critical", CRITICAL_WAIT, ("slack_configs", "email_configs"))
 
 
-@promise(
-    "alertmanager.warning_to_slack_after_30s",
-    "warning alerts reach Slack after group_wait 30s",
-    needs_objects=False,
-)
+@promise("alertmanager.warning_to_slack_after_30s", needs_objects=False)
 def warning_route(stack: Stack) -> Verdict:
+    """warning alerts reach Slack after group_wait 30s"""
     return _severity_route(stack, "warning", WARNING_WAIT, ("slack_configs",))
 
 
-@promise("alertmanager.data_on_pvc", "Alertmanager keeps silences and the notification log on its PVC")
-def data_on_pvc(stack: Stack) -> Verdict:
-    w = stack.workload("alertmanager")
-    if w is None:
-        return missing_workload(stack, "alertmanager", "its state belongs on a PVC")
+@workload_promise("alertmanager.data_on_pvc", "alertmanager", "its state belongs on a PVC")
+def data_on_pvc(stack: Stack, w: Workload) -> Verdict:
+    """Alertmanager keeps silences and the notification log on its PVC"""
     path, problems = flag_on_pvc(stack, w, "--storage.path", "/alertmanager",
                                  "a restart must not forget silences nor re-send delivered notifications")
     return Verdict(f"--storage.path={path} on the PVC", problems)
 
 
-@promise(
-    "alertmanager.route_tests_match_rules",
-    "routes.test.yml routes each alert with the severity and component labels its rule gives it",
-    needs_objects=False,
-)
+@promise("alertmanager.route_tests_match_rules", needs_objects=False)
 def route_tests_match_rules(stack: Stack) -> Verdict:
+    """routes.test.yml routes each alert with the severity and component labels its rule gives it"""
     rel = stack.ctx.rel(stack.ctx.route_tests_path)
     entries = (
         [e for e in stack.ctx.route_tests or [] if isinstance(e, dict)]
@@ -270,12 +243,10 @@ KIND = "overlays/kind"
 SINK = "stackcheck-sink"
 
 
-@promise(
-    "alertmanager.kind_delivers_to_sink",
-    "in the kind overlay, every SMTP, webhook and Slack address "
-    "Alertmanager delivers to reaches the stackcheck-sink Service, on a port the sink listens on",
-)
+@promise("alertmanager.kind_delivers_to_sink")
 def kind_delivers_to_sink(stack: Stack) -> Verdict:
+    """in the kind overlay, every SMTP, webhook and Slack address Alertmanager delivers to reaches the
+    stackcheck-sink Service, on a port the sink listens on"""
     objects = stack.renderings.get(KIND)
     if objects is None:
         return Verdict(f"no {KIND} rendering (lint.render[{KIND}] says why, if it exists)")
@@ -315,8 +286,8 @@ def kind_delivers_to_sink(stack: Stack) -> Verdict:
 
 
 PROMISES: tuple[Promise, ...] = (
-    config_mounted,
-    am_listen_ports,
+    config_promise("alertmanager", "alertmanager", ALERTMANAGER, ("--config.file",), shown="Alertmanager"),
+    listen_promise("alertmanager", "alertmanager", shown="Alertmanager"),
     secrets_from_files,
     critical_route,
     warning_route,

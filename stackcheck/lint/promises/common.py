@@ -3,10 +3,11 @@ declares are the ports it listens on, its data lives on a PVC, a URL reaches a l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from stackcheck.lint.promises.model import Promise, Verdict, promise
-from stackcheck.lint.promises.stack import Stack, Target, Workload, volume_kind
+from stackcheck.lint.promises.model import Promise, Verdict, promise, sentence
+from stackcheck.lint.promises.stack import Mounted, Stack, Target, Workload, config_rel, volume_kind
 
 #: Stands for the rendering(s) a message is about; :func:`merge_renderings` fills it in.
 RENDERING = "[@rendering@]"
@@ -21,8 +22,47 @@ def merge_renderings(found: list[tuple[str, str]]) -> list[str]:
     return [m.replace(RENDERING, f"[{', '.join(r)}]") for m, r in grouped.items()]
 
 
-def missing_workload(stack: Stack, app: str, relied: str) -> Verdict:
+#: A check of one workload's container: the stack and that workload.
+WorkloadCheck = Callable[[Stack, Workload], Verdict]
+#: What a probe promise says where the manifests ship no probe (the production overlay runs the real
+#: application instead).
+NO_PROBE = Verdict("no probe in these manifests (production overlay)")
+
+
+def missing_workload(app: str, relied: str) -> Verdict:
     return Verdict("", [f"the manifests have no workload labelled app.kubernetes.io/name={app}; {relied}"])
+
+
+def workload_promise(
+    name: str, app: str, relied: str, *, optional: str | None = None, title: str | None = None
+) -> Callable[[WorkloadCheck], Promise]:
+    """Decorator: a promise checked on the workload labelled ``app`` (title: the check's docstring). A
+    stack without that workload breaks it, saying what ``relied`` on it."""
+    return _on_workload(name, app, lambda: missing_workload(app, relied), optional=optional, title=title)
+
+
+def probe_promise(name: str) -> Callable[[WorkloadCheck], Promise]:
+    """Decorator: a promise checked on the probe's workload; manifests without the probe keep it
+    (:data:`NO_PROBE`)."""
+    return _on_workload(name, "phase5-backend", lambda: NO_PROBE)
+
+
+def _on_workload(
+    name: str,
+    app: str,
+    absent: Callable[[], Verdict],
+    *,
+    optional: str | None = None,
+    title: str | None = None,
+) -> Callable[[WorkloadCheck], Promise]:
+    def wrap(check: WorkloadCheck) -> Promise:
+        def run(stack: Stack) -> Verdict:
+            w = stack.workload(app)
+            return absent() if w is None else check(stack, w)
+
+        return promise(name, optional=optional, title=title or sentence(check, name))(run)
+
+    return wrap
 
 
 def file_in_container(stack: Stack, w: Workload, path: str, rel: str, how: str) -> list[str]:
@@ -77,13 +117,33 @@ def file_in_container(stack: Stack, w: Workload, path: str, rel: str, how: str) 
     return []
 
 
+def config_promise(
+    name: str,
+    app: str,
+    rel: str,
+    flags: tuple[str, ...],
+    *,
+    shown: str | None = None,
+    positional: str | None = None,
+    optional: str | None = None,
+) -> Promise:
+    """``<name>.config_mounted``: the process of ``app`` (``shown`` in the title) reads ``config/<rel>``
+    (see :func:`config_read`)."""
+    verb = "runs" if positional else "reads"
+    return workload_promise(
+        f"{name}.config_mounted",
+        app,
+        f"it should run with {config_rel(rel)}",
+        optional=optional,
+        title=f"the {shown or app} container {verb} {config_rel(rel)}",
+    )(lambda stack, w: config_read(stack, w, rel, flags, positional))
+
+
 def config_read(
-    stack: Stack, app: str, rel: str, flags: tuple[str, ...], positional: str | None = None
+    stack: Stack, w: Workload, rel: str, flags: tuple[str, ...], positional: str | None = None
 ) -> Verdict:
-    """``<app>.config_mounted``: the process's config-file flag names the ConfigMap of ``config/<rel>``."""
-    w = stack.workload(app)
-    if w is None:
-        return missing_workload(stack, app, f"it should run with {stack.rel(rel)}")
+    """The process's config-file flag (or the argument after ``positional``) names the ConfigMap of
+    ``config/<rel>``."""
     used = next((f for f in flags if w.flag(f) is not None), None)
     path = w.flag(used) if used else None
     if path is None and positional is not None:
@@ -107,14 +167,7 @@ def on_pvc(stack: Stack, w: Workload, path: str, key: str, relied: str) -> list[
     """``path`` (set by ``key``) lies on a persistent volume of the workload, not on an emptyDir or the
     (read-only) image filesystem."""
     mounted = w.mount(path)
-    if mounted is None:
-        return [
-            (
-                f"{key} = {path}: {stack.at(w)} mounts no volume there (the root filesystem is read-only "
-                f"and not kept); {relied}; put it under the PVC's mountPath"
-            )
-        ]
-    mount, volume = mounted
+    mount, volume = mounted or ({}, {})
     if volume.get("volumeClaimTemplate"):
         return []
     claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
@@ -127,12 +180,19 @@ def on_pvc(stack: Stack, w: Workload, path: str, key: str, relied: str) -> list[
                 )
             ]
         return []
-    return [
-        (
-            f"{key} = {path}: {stack.at(w)} mounts {volume_kind(volume)} (volume {mount.get('name')}) at "
-            f"{mount.get('mountPath')}, which is lost on restart; {relied}; put it under the PVC's mountPath"
-        )
-    ]
+    held = (
+        "no volume there (the root filesystem is read-only and not kept)"
+        if mounted is None
+        else f"{volume_kind(volume)} (volume {mount.get('name')}) at {mount.get('mountPath')}, which is lost "
+        "on restart"
+    )
+    return [f"{key} = {path}: {stack.at(w)} mounts {held}; {relied}; put it under the PVC's mountPath"]
+
+
+def not_a_secret(mounted: Mounted | None) -> str:
+    """What holds a file that should come from a Secret, when no Secret volume does (:meth:`Workload.mount`
+    of its path): ``no volume`` or ``volume <name>, not a Secret``."""
+    return "no volume" if mounted is None else f"volume {mounted[0].get('name')}, not a Secret"
 
 
 def flag_on_pvc(stack: Stack, w: Workload, flag: str, workdir: str, relied: str) -> tuple[str, list[str]]:
@@ -142,12 +202,9 @@ def flag_on_pvc(stack: Stack, w: Workload, flag: str, workdir: str, relied: str)
     return path, on_pvc(stack, w, path if path.startswith("/") else f"{workdir}/{path}", flag, relied)
 
 
-def listen_ports(stack: Stack, app: str) -> Verdict:
-    """``<app>.listen_ports``: every declared container port (what Services, probes and NetworkPolicies
-    reach) is a port the process listens on, on an address other pods reach; probes name declared ports."""
-    w = stack.workload(app)
-    if w is None:
-        return missing_workload(stack, app, "its Service, probes and scrape job need it")
+def listen_ports(stack: Stack, w: Workload) -> Verdict:
+    """Every declared container port (what Services, probes and NetworkPolicies reach) is a port the
+    process listens on, on an address other pods reach; probes name declared ports."""
     known = stack.listeners(w)
     listeners = known or []
     problems = []
@@ -227,10 +284,15 @@ def reaches(
     return target, problems
 
 
-def listen_promise(app: str, name: str, optional: str | None = None) -> Promise:
-    """``<name>.listen_ports`` for the workload ``app`` (see :func:`listen_ports`)."""
-    return promise(
+def listen_promise(
+    app: str, name: str, optional: str | None = None, *, shown: str | None = None, title: str | None = None
+) -> Promise:
+    """``<name>.listen_ports`` for the workload ``app`` (``shown`` in the title, unless ``title`` says more;
+    see :func:`listen_ports`)."""
+    return workload_promise(
         f"{name}.listen_ports",
-        f"{app} listens on the ports its container, Service and probes use",
+        app,
+        "its Service, probes and scrape job need it",
         optional=optional,
-    )(lambda stack: listen_ports(stack, app))
+        title=title or f"{shown or app} listens on the ports its container, Service and probes use",
+    )(listen_ports)

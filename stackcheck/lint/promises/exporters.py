@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stackcheck.lint.promises.common import config_read, listen_promise, reaches
+from stackcheck.lint.promises.common import config_promise, listen_promise, reaches
 from stackcheck.lint.promises.model import Promise, Verdict, promise
 from stackcheck.lint.promises.stack import Stack, Target
 
@@ -22,21 +22,13 @@ def _jobs(stack: Stack) -> list[dict[str, Any]]:
     return [j for j in stack.ctx.prometheus.get("scrape_configs") or [] if isinstance(j, dict)]
 
 
-@promise("blackbox.config_mounted", "the blackbox-exporter container reads config/blackbox/blackbox.yml")
-def blackbox_config_mounted(stack: Stack) -> Verdict:
-    return config_read(stack, "blackbox-exporter", BLACKBOX, ("--config.file",))
-
-
 def _probe_jobs(stack: Stack) -> list[dict[str, Any]]:
     return [j for j in _jobs(stack) if j.get("metrics_path") == "/probe"]
 
 
-@promise(
-    "blackbox.modules_exist",
-    "every blackbox module prometheus.yml asks for is defined in blackbox.yml",
-    needs_objects=False,
-)
+@promise("blackbox.modules_exist", needs_objects=False)
 def modules_exist(stack: Stack) -> Verdict:
+    """every blackbox module prometheus.yml asks for is defined in blackbox.yml"""
     modules = stack.yaml(BLACKBOX).get("modules") or {}
     problems, used = [], []
     for job in _probe_jobs(stack):
@@ -51,12 +43,10 @@ def modules_exist(stack: Stack) -> Verdict:
     return Verdict(f"modules {', '.join(used) or 'none'} defined", problems)
 
 
-@promise(
-    "blackbox.probe_targets",
-    "the blackbox job goes through the blackbox-exporter Service, and every "
-    "URL it probes reaches its component",
-)
+@promise("blackbox.probe_targets")
 def probe_targets(stack: Stack) -> Verdict:
+    """the blackbox job goes through the blackbox-exporter Service, and every URL it probes reaches its
+    component"""
     problems, urls = [], []
     for job in _probe_jobs(stack):
         label = f"job {job.get('job_name')!r}"
@@ -104,7 +94,7 @@ def _health_path(stack: Stack, label: str, url: str, target: Target) -> list[str
 
 
 PROMISES: tuple[Promise, ...] = (
-    blackbox_config_mounted,
+    config_promise("blackbox", "blackbox-exporter", BLACKBOX, ("--config.file",)),
     listen_promise("blackbox-exporter", "blackbox"),
     modules_exist,
     probe_targets,

@@ -7,9 +7,15 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-from stackcheck.lint.promises.common import file_in_container, listen_promise, missing_workload, reaches
+from stackcheck.lint.promises.common import (
+    file_in_container,
+    listen_promise,
+    not_a_secret,
+    reaches,
+    workload_promise,
+)
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
-from stackcheck.lint.promises.stack import Stack, dig
+from stackcheck.lint.promises.stack import Stack, Workload, dig
 
 DATASOURCES = "grafana/datasources.yml"
 PROVIDERS = "grafana/dashboards.yml"
@@ -31,13 +37,10 @@ def _sources(stack: Stack) -> list[dict[str, Any]]:
     return stack.datasources()
 
 
-@promise(
-    "grafana.datasource_uids",
-    "Grafana's Prometheus, Loki and Jaeger datasources have fixed, unique "
-    "uids, and every link between them names one",
-    needs_objects=False,
-)
+@promise("grafana.datasource_uids", needs_objects=False)
 def datasource_uids(stack: Stack) -> Verdict:
+    """Grafana's Prometheus, Loki and Jaeger datasources have fixed, unique uids, and every link between them
+    names one"""
     where = stack.rel(DATASOURCES)
     relied = "the dashboards, the datasource links and verify's grafana checks refer to datasources by uid"
     sources = _sources(stack)
@@ -104,11 +107,9 @@ def _refs(node: Any) -> set[tuple[str, str]]:
     return found
 
 
-@promise(
-    "grafana.datasource_urls",
-    "every Grafana datasource URL reaches its component's Service, on the port the component listens on",
-)
+@promise("grafana.datasource_urls")
 def datasource_urls(stack: Stack) -> Verdict:
+    """every Grafana datasource URL reaches its component's Service, on the port the component listens on"""
     w = stack.workload("grafana")
     namespace = w.namespace if w else "monitoring"
     problems = []
@@ -124,13 +125,11 @@ def datasource_urls(stack: Stack) -> Verdict:
     return Verdict(", ".join(shown), problems)
 
 
-@promise(
-    "grafana.admin_password_from_secret", "Grafana's admin password comes from a Secret, never a literal"
+@workload_promise(
+    "grafana.admin_password_from_secret", "grafana", "its admin password must come from a Secret"
 )
-def admin_password(stack: Stack) -> Verdict:
-    w = stack.workload("grafana")
-    if w is None:
-        return missing_workload(stack, "grafana", "its admin password must come from a Secret")
+def admin_password(stack: Stack, w: Workload) -> Verdict:
+    """Grafana's admin password comes from a Secret, never a literal"""
     where, relied = stack.at(w), "DESIGN.md: admin password generated into a Secret, never a literal"
     literal, from_file = w.env(PASSWORD_ENV), w.env(PASSWORD_ENV + "__FILE")
     problems = []
@@ -153,9 +152,8 @@ def admin_password(stack: Stack) -> Verdict:
         path = str(from_file.get("value", ""))
         mounted = w.mount(path)
         if mounted is None or "secret" not in mounted[1]:
-            kind = "no volume" if mounted is None else f"volume {mounted[0].get('name')}, not a Secret"
             problems.append(
-                f"{where}: {PASSWORD_ENV}__FILE = {path} is on {kind}; {relied}; mount the "
+                f"{where}: {PASSWORD_ENV}__FILE = {path} is on {not_a_secret(mounted)}; {relied}; mount the "
                 "grafana-admin Secret there"
             )
         if w.container.get("command"):
@@ -173,14 +171,9 @@ def admin_password(stack: Stack) -> Verdict:
     return Verdict(f"{PASSWORD_ENV}{how}", problems)
 
 
-@promise(
-    "grafana.provisioning_mounted",
-    "Grafana reads datasources.yml and dashboards.yml from its provisioning directories",
-)
-def provisioning_mounted(stack: Stack) -> Verdict:
-    w = stack.workload("grafana")
-    if w is None:
-        return missing_workload(stack, "grafana", "it provisions the datasources and dashboards")
+@workload_promise("grafana.provisioning_mounted", "grafana", "it provisions the datasources and dashboards")
+def provisioning_mounted(stack: Stack, w: Workload) -> Verdict:
+    """Grafana reads datasources.yml and dashboards.yml from its provisioning directories"""
     env = w.env("GF_PATHS_PROVISIONING") or {}
     base = PurePosixPath(str(env.get("value") or PROVISIONING_DEFAULT))
     problems = []
@@ -190,15 +183,10 @@ def provisioning_mounted(stack: Stack) -> Verdict:
     return Verdict(f"{base}/datasources and {base}/dashboards hold config/grafana's files", problems)
 
 
-@promise(
-    "grafana.dashboards_provisioned",
-    "every dashboard JSON of config/grafana/dashboards/ is mounted "
-    "where dashboards.yml tells Grafana to look",
-)
-def dashboards_provisioned(stack: Stack) -> Verdict:
-    w = stack.workload("grafana")
-    if w is None:
-        return missing_workload(stack, "grafana", "it serves the dashboards")
+@workload_promise("grafana.dashboards_provisioned", "grafana", "it serves the dashboards")
+def dashboards_provisioned(stack: Stack, w: Workload) -> Verdict:
+    """every dashboard JSON of config/grafana/dashboards/ is mounted where dashboards.yml tells Grafana to
+    look"""
     providers = [p for p in stack.yaml(PROVIDERS).get("providers") or [] if isinstance(p, dict)]
     paths = [str(dig(p, "options.path")) for p in providers if p.get("type", "file") == "file"]
     problems = []
@@ -216,12 +204,9 @@ def dashboards_provisioned(stack: Stack) -> Verdict:
     return Verdict(f"{len(stack.ctx.dashboard_files)} dashboards under {', '.join(paths)}", problems)
 
 
-@promise(
-    "grafana.scrape_interval_matches",
-    "the Prometheus datasource's timeInterval equals prometheus.yml's scrape_interval",
-    needs_objects=False,
-)
+@promise("grafana.scrape_interval_matches", needs_objects=False)
 def scrape_interval_matches(stack: Stack) -> Verdict:
+    """the Prometheus datasource's timeInterval equals prometheus.yml's scrape_interval"""
     scrape = str((stack.ctx.prometheus.get("global") or {}).get("scrape_interval", "1m"))
     problems = []
     for s in _sources(stack):
@@ -244,12 +229,9 @@ LOKI_MAX_ENTRIES = 5000
 MAX_UID_LENGTH = 40
 
 
-@promise(
-    "grafana.loki_max_lines_within_limit",
-    "the Loki datasource's maxLines is within Loki's max_entries_limit_per_query",
-    needs_objects=False,
-)
+@promise("grafana.loki_max_lines_within_limit", needs_objects=False)
 def loki_max_lines(stack: Stack) -> Verdict:
+    """the Loki datasource's maxLines is within Loki's max_entries_limit_per_query"""
     limit = dig(stack.yaml("loki/loki.yaml"), "limits_config.max_entries_limit_per_query") or LOKI_MAX_ENTRIES
     problems, shown_lines = [], []
     for s in _sources(stack):
@@ -267,12 +249,9 @@ def loki_max_lines(stack: Stack) -> Verdict:
     return Verdict(f"{', '.join(shown_lines) or 'no Loki datasource'} <= {limit}", problems)
 
 
-@promise(
-    "grafana.dashboard_uids",
-    "every dashboard has a fixed, unique uid (verify's grafana.dashboard_loads[<uid>] asks Grafana by it)",
-    needs_objects=False,
-)
+@promise("grafana.dashboard_uids", needs_objects=False)
 def dashboard_uids(stack: Stack) -> Verdict:
+    """every dashboard has a fixed, unique uid (verify's grafana.dashboard_loads[<uid>] asks Grafana by it)"""
     seen: dict[str, str] = {}
     problems = []
     for path in stack.ctx.dashboard_files:

@@ -3,9 +3,16 @@ that sends its spans to that OTLP port."""
 
 from __future__ import annotations
 
-from stackcheck.lint.promises.common import config_read, listen_ports, missing_workload, on_pvc, reaches
+from stackcheck.lint.promises.common import (
+    config_promise,
+    listen_promise,
+    on_pvc,
+    probe_promise,
+    reaches,
+    workload_promise,
+)
 from stackcheck.lint.promises.model import Promise, Verdict, promise, shown
-from stackcheck.lint.promises.stack import Stack, dig, jaeger_endpoints
+from stackcheck.lint.promises.stack import Stack, Workload, dig, jaeger_endpoints
 
 JAEGER = "jaeger/config.yaml"
 #: DESIGN.md: "OTLP gRPC 4317 and HTTP 4318, query UI/API 16686".
@@ -30,22 +37,10 @@ def _through(stack: Stack, service: str, port: int) -> list[str]:
     return reaches(stack, url, "tracing", stack.at(found), f"port {port}", "jaeger")[1]
 
 
-@promise("jaeger.config_mounted", "the Jaeger container reads config/jaeger/config.yaml")
-def config_mounted(stack: Stack) -> Verdict:
-    return config_read(stack, "jaeger", JAEGER, ("--config",))
-
-
-@promise("jaeger.listen_ports", "Jaeger listens (config.yaml endpoints) on every port its container declares")
-def jaeger_listen_ports(stack: Stack) -> Verdict:
-    return listen_ports(stack, "jaeger")
-
-
-@promise(
-    "jaeger.otlp_receivers",
-    "Jaeger receives OTLP gRPC on 4317 and HTTP on 4318, in its traces "
-    "pipeline, reachable through Service jaeger-collector",
-)
+@promise("jaeger.otlp_receivers")
 def otlp_receivers(stack: Stack) -> Verdict:
+    """Jaeger receives OTLP gRPC on 4317 and HTTP on 4318, in its traces pipeline, reachable through Service
+    jaeger-collector"""
     doc, where = stack.yaml(JAEGER), stack.rel(JAEGER)
     endpoints = jaeger_endpoints(doc)
     problems = []
@@ -76,10 +71,9 @@ def otlp_receivers(stack: Stack) -> Verdict:
     return Verdict("OTLP gRPC 4317, HTTP 4318 via Service jaeger-collector", problems)
 
 
-@promise(
-    "jaeger.query_on_16686", "Jaeger's query UI/API listens on 16686, reachable through Service jaeger-query"
-)
+@promise("jaeger.query_on_16686")
 def query_on_16686(stack: Stack) -> Verdict:
+    """Jaeger's query UI/API listens on 16686, reachable through Service jaeger-query"""
     doc, where = stack.yaml(JAEGER), stack.rel(JAEGER)
     problems = []
     if "jaeger_query" not in (dig(doc, "service.extensions") or []):
@@ -99,14 +93,10 @@ def query_on_16686(stack: Stack) -> Verdict:
     return Verdict(f"query API on {QUERY_PORT} via Service jaeger-query", problems)
 
 
-@promise(
-    "jaeger.badger_on_pvc", "Jaeger stores traces in persistent Badger directories on the jaeger-data PVC"
-)
-def badger_on_pvc(stack: Stack) -> Verdict:
+@workload_promise("jaeger.badger_on_pvc", "jaeger", "traces belong on a PVC")
+def badger_on_pvc(stack: Stack, w: Workload) -> Verdict:
+    """Jaeger stores traces in persistent Badger directories on the jaeger-data PVC"""
     doc, where = stack.yaml(JAEGER), stack.rel(JAEGER)
-    w = stack.workload("jaeger")
-    if w is None:
-        return missing_workload(stack, "jaeger", "traces belong on a PVC")
     backends = dig(doc, "extensions.jaeger_storage.backends") or {}
     problems = []
     used = {
@@ -146,11 +136,9 @@ def badger_on_pvc(stack: Stack) -> Verdict:
     return Verdict(f"Badger backend(s) {', '.join(sorted(backends))} on the PVC", problems)
 
 
-@promise("probe.otlp_endpoint", "the probe sends spans to Jaeger's OTLP HTTP receiver (/v1/traces)")
-def probe_otlp_endpoint(stack: Stack) -> Verdict:
-    w = stack.workload("phase5-backend")
-    if w is None:
-        return Verdict("no probe in these manifests (production overlay)")
+@probe_promise("probe.otlp_endpoint")
+def probe_otlp_endpoint(stack: Stack, w: Workload) -> Verdict:
+    """the probe sends spans to Jaeger's OTLP HTTP receiver (/v1/traces)"""
     url = w.flag("--otlp-endpoint")
     if url is None:
         return Verdict(
@@ -175,18 +163,13 @@ def probe_otlp_endpoint(stack: Stack) -> Verdict:
     return Verdict(f"--otlp-endpoint {url}", problems)
 
 
-@promise(
-    "probe.service_name",
-    "the probe's --service is the service traces.fresh looks for and its pods' app label (the Loki label "
-    "Grafana's trace-to-logs link selects on)",
-)
-def probe_service_name(stack: Stack) -> Verdict:
+@probe_promise("probe.service_name")
+def probe_service_name(stack: Stack, w: Workload) -> Verdict:
+    """the probe's --service is the service traces.fresh looks for and its pods' app label (the Loki label
+    Grafana's trace-to-logs link selects on)"""
     # Imported here: stackcheck.checks pulls in the HTTP clients (~0.1 s), which the rest of lint never needs.
     from stackcheck.checks.telemetry import PHASE5_SERVICE
 
-    w = stack.workload("phase5-backend")
-    if w is None:
-        return Verdict("no probe in these manifests (production overlay)")
     given = w.flag("--service")
     problems = []
     if given != PHASE5_SERVICE:
@@ -207,8 +190,12 @@ def probe_service_name(stack: Stack) -> Verdict:
 
 
 PROMISES: tuple[Promise, ...] = (
-    config_mounted,
-    jaeger_listen_ports,
+    config_promise("jaeger", "jaeger", JAEGER, ("--config",), shown="Jaeger"),
+    listen_promise(
+        "jaeger",
+        "jaeger",
+        title="Jaeger listens (config.yaml endpoints) on every port its container declares",
+    ),
     otlp_receivers,
     query_on_16686,
     badger_on_pvc,

@@ -8,15 +8,14 @@ import re
 
 from stackcheck.dashboards import iter_targets, loki_stream_selector, target_datasource
 from stackcheck.lint.promises.common import (
-    config_read,
-    listen_ports,
+    config_promise,
     listen_promise,
-    missing_workload,
     on_pvc,
     reaches,
+    workload_promise,
 )
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration, shown
-from stackcheck.lint.promises.stack import Stack, dig
+from stackcheck.lint.promises.stack import Stack, Workload, dig
 from stackcheck.local.services.loki import LOKI_PATH_KEYS
 
 LOKI = "loki/loki.yaml"
@@ -34,12 +33,10 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
 _LABEL = re.compile(r"([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)")
 
 
-@promise(
-    "loki.retention_in_force",
-    "Loki deletes logs after 744h: compactor retention enabled, delete_request_store set, 24h index period",
-    needs_objects=False,
-)
+@promise("loki.retention_in_force", needs_objects=False)
 def retention_in_force(stack: Stack) -> Verdict:
+    """Loki deletes logs after 744h: compactor retention enabled, delete_request_store set, 24h index
+    period"""
     doc, where = stack.yaml(LOKI), stack.rel(LOKI)
     relied = f"DESIGN.md promises {RETENTION} (31 days) of logs, really in force"
     problems = []
@@ -89,13 +86,10 @@ def retention_in_force(stack: Stack) -> Verdict:
     )
 
 
-@promise(
-    "loki.single_tenant",
-    "Loki runs single-tenant (auth_enabled: false), as Grafana, Alloy and "
-    "the log checks send no X-Scope-OrgID",
-    needs_objects=False,
-)
+@promise("loki.single_tenant", needs_objects=False)
 def single_tenant(stack: Stack) -> Verdict:
+    """Loki runs single-tenant (auth_enabled: false), as Grafana, Alloy and the log checks send no
+    X-Scope-OrgID"""
     value = stack.yaml(LOKI).get("auth_enabled", True)
     problems = (
         []
@@ -113,16 +107,9 @@ def single_tenant(stack: Stack) -> Verdict:
     return Verdict("auth_enabled: false", problems)
 
 
-@promise("loki.config_mounted", "the Loki container reads config/loki/loki.yaml")
-def loki_config_mounted(stack: Stack) -> Verdict:
-    return config_read(stack, "loki", LOKI, ("-config.file", "--config.file"))
-
-
-@promise("loki.compactor_runs", "the Loki process runs the compactor (the part that applies retention), once")
-def compactor_runs(stack: Stack) -> Verdict:
-    w = stack.workload("loki")
-    if w is None:
-        return missing_workload(stack, "loki", "retention needs a running compactor")
+@workload_promise("loki.compactor_runs", "loki", "retention needs a running compactor")
+def compactor_runs(stack: Stack, w: Workload) -> Verdict:
+    """the Loki process runs the compactor (the part that applies retention), once"""
     target = w.flag("-target", "--target") or "all"
     replicas = (w.obj.body.get("spec") or {}).get("replicas", 1)
     problems = []
@@ -139,20 +126,9 @@ def compactor_runs(stack: Stack) -> Verdict:
     return Verdict(f"-target={target}, replicas {replicas}", problems)
 
 
-@promise(
-    "loki.listen_ports",
-    "Loki listens (server.http_listen_port/grpc_listen_port) on the ports its "
-    "container, Service and probes use",
-)
-def loki_listen_ports(stack: Stack) -> Verdict:
-    return listen_ports(stack, "loki")
-
-
-@promise("loki.storage_on_pvc", "every Loki path (path_prefix, chunks, rules, compactor) is on the PVC")
-def storage_on_pvc(stack: Stack) -> Verdict:
-    w = stack.workload("loki")
-    if w is None:
-        return missing_workload(stack, "loki", "its data belongs on a PVC")
+@workload_promise("loki.storage_on_pvc", "loki", "its data belongs on a PVC")
+def storage_on_pvc(stack: Stack, w: Workload) -> Verdict:
+    """every Loki path (path_prefix, chunks, rules, compactor) is on the PVC"""
     relied = "chunks, index and retention markers must survive a restart (DESIGN.md: PVC)"
     found = list(_paths(stack.yaml(LOKI), ""))
     problems = [p for key, path in found for p in on_pvc(stack, w, path, f"{stack.rel(LOKI)} {key}", relied)]
@@ -182,17 +158,9 @@ def alloy_text(stack: Stack) -> str:
     return _TOKEN.sub(lambda m: m.group(0) if m.group(0).startswith('"') else "", stack.text(ALLOY))
 
 
-@promise("alloy.config_mounted", "the Alloy container runs config/alloy/config.alloy", optional=ALLOY)
-def alloy_config_mounted(stack: Stack) -> Verdict:
-    return config_read(stack, "alloy", ALLOY, (), positional="run")
-
-
-@promise(
-    "alloy.loki_push_url",
-    "Alloy's loki.write pushes to Loki's Service, on the port Loki listens on",
-    optional=ALLOY,
-)
+@promise("alloy.loki_push_url", optional=ALLOY)
 def loki_push_url(stack: Stack) -> Verdict:
+    """Alloy's loki.write pushes to Loki's Service, on the port Loki listens on"""
     where = stack.rel(ALLOY)
     w = stack.workload("alloy")
     block = re.search(r'loki\.write\s+"[^"]*"\s*\{(.*)', alloy_text(stack), re.DOTALL)
@@ -238,13 +206,9 @@ def alloy_components(text: str) -> dict[str, str]:
     return found
 
 
-@promise(
-    "alloy.pipeline_reaches_loki",
-    "every Alloy log source forwards, through its stages, to a loki.write",
-    needs_objects=False,
-    optional=ALLOY,
-)
+@promise("alloy.pipeline_reaches_loki", needs_objects=False, optional=ALLOY)
 def pipeline_reaches_loki(stack: Stack) -> Verdict:
+    """every Alloy log source forwards, through its stages, to a loki.write"""
     where = stack.rel(ALLOY)
     components = alloy_components(alloy_text(stack))
     edges = {
@@ -279,13 +243,9 @@ def pipeline_reaches_loki(stack: Stack) -> Verdict:
     return Verdict(f"{', '.join(sources)} → loki.write", problems)
 
 
-@promise(
-    "alloy.labels_for_checks",
-    "Alloy attaches every label the log checks, dashboards and datasource links select on",
-    needs_objects=False,
-    optional=ALLOY,
-)
+@promise("alloy.labels_for_checks", needs_objects=False, optional=ALLOY)
 def labels_for_checks(stack: Stack) -> Verdict:
+    """Alloy attaches every label the log checks, dashboards and datasource links select on"""
     # Imported here: stackcheck.checks pulls in the HTTP clients (~0.1 s), which the rest of lint never needs.
     from stackcheck.checks.telemetry import PHASE5_LOG_SELECTOR
 
@@ -327,15 +287,9 @@ def _labels(selector: str) -> list[str]:
     return _LABEL.findall(selector.strip("{}"))
 
 
-@promise(
-    "alloy.env_set",
-    "every environment variable config.alloy reads is set on the Alloy container",
-    optional=ALLOY,
-)
-def env_set(stack: Stack) -> Verdict:
-    w = stack.workload("alloy")
-    if w is None:
-        return missing_workload(stack, "alloy", "it ships the pod logs")
+@workload_promise("alloy.env_set", "alloy", "it ships the pod logs", optional=ALLOY)
+def env_set(stack: Stack, w: Workload) -> Verdict:
+    """every environment variable config.alloy reads is set on the Alloy container"""
     names = sorted(set(re.findall(r'sys\.env\("([^"]+)"\)', alloy_text(stack))))
     problems = [
         f"{stack.rel(ALLOY)}: reads sys.env({json.dumps(n)}), which {stack.at(w)} does not set; "
@@ -349,11 +303,16 @@ def env_set(stack: Stack) -> Verdict:
 PROMISES: tuple[Promise, ...] = (
     retention_in_force,
     single_tenant,
-    loki_config_mounted,
+    config_promise("loki", "loki", LOKI, ("-config.file", "--config.file"), shown="Loki"),
     compactor_runs,
-    loki_listen_ports,
+    listen_promise(
+        "loki",
+        "loki",
+        title="Loki listens (server.http_listen_port/grpc_listen_port) on the ports its container, Service "
+        "and probes use",
+    ),
     storage_on_pvc,
-    alloy_config_mounted,
+    config_promise("alloy", "alloy", ALLOY, (), shown="Alloy", positional="run", optional=ALLOY),
     loki_push_url,
     pipeline_reaches_loki,
     labels_for_checks,

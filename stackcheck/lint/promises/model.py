@@ -32,14 +32,20 @@ class Promise:
 
 
 def promise(
-    name: str, title: str, *, needs_objects: bool = True, optional: str | None = None
+    name: str, *, needs_objects: bool = True, optional: str | None = None, title: str | None = None
 ) -> Callable[[Callable[[Stack], Verdict]], Promise]:
-    """Decorator: turn a check function into a :class:`Promise`."""
+    """Decorator: turn a check function into a :class:`Promise` whose title is the check's docstring (the
+    sentence the promise makes, as a pytest check's docstring is), unless ``title`` is given."""
 
     def wrap(check: Callable[[Stack], Verdict]) -> Promise:
-        return Promise(name, title, check, needs_objects, optional)
+        return Promise(name, title or sentence(check, name), check, needs_objects, optional)
 
     return wrap
+
+
+def sentence(check: Callable[..., Verdict], name: str) -> str:
+    """The docstring of ``check`` on one line (its name where ``python -OO`` dropped docstrings)."""
+    return " ".join((check.__doc__ or name).split())
 
 
 def shown(value: object) -> str:

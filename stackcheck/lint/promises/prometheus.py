@@ -11,11 +11,12 @@ from typing import Any
 from stackcheck.lint.k8s import target_name
 from stackcheck.lint.promises.common import (
     RENDERING,
-    config_read,
+    config_promise,
     flag_on_pvc,
     listen_promise,
     merge_renderings,
-    missing_workload,
+    probe_promise,
+    workload_promise,
 )
 from stackcheck.lint.promises.model import Promise, Verdict, promise, same_duration
 from stackcheck.lint.promises.stack import Stack, Workload
@@ -35,17 +36,9 @@ def _where(stack: Stack) -> str:
     return stack.rel(PROMETHEUS)
 
 
-@promise("prometheus.config_mounted", "the Prometheus container reads config/prometheus/prometheus.yml")
-def config_mounted(stack: Stack) -> Verdict:
-    return config_read(stack, "prometheus", PROMETHEUS, ("--config.file",))
-
-
-@promise(
-    "prometheus.scrape_interval_15s",
-    "prometheus.yml scrapes every 15s (global scrape_interval)",
-    needs_objects=False,
-)
+@promise("prometheus.scrape_interval_15s", needs_objects=False)
 def scrape_interval(stack: Stack) -> Verdict:
+    """prometheus.yml scrapes every 15s (global scrape_interval)"""
     given = (stack.ctx.prometheus.get("global") or {}).get("scrape_interval")
     ok = same_duration(given, SCRAPE_INTERVAL)
     problems = (
@@ -73,12 +66,10 @@ def _jobs(stack: Stack) -> list[dict[str, Any]]:
     return [j for j in stack.ctx.prometheus.get("scrape_configs") or [] if isinstance(j, dict)]
 
 
-@promise(
-    "prometheus.jobs_relied_on",
-    "every scrape job that the rules, dashboards and the local runtime name exists in prometheus.yml, once",
-    needs_objects=False,
-)
+@promise("prometheus.jobs_relied_on", needs_objects=False)
 def jobs_relied_on(stack: Stack) -> Verdict:
+    """every scrape job that the rules, dashboards and the local runtime name exists in prometheus.yml,
+    once"""
     names = [str(j.get("job_name")) for j in _jobs(stack)]
     wanted: dict[str, str] = {}
     for rule in stack.ctx.rules:
@@ -109,12 +100,10 @@ def _prometheus(stack: Stack, objects: list[Any] | None = None) -> Workload | No
     return None
 
 
-@promise(
-    "prometheus.rule_files_mounted",
-    "prometheus.yml's rule_files globs find, in the container, exactly "
-    "the rule files lint and promtool check, in every rendering",
-)
+@promise("prometheus.rule_files_mounted")
 def rule_files_mounted(stack: Stack) -> Verdict:
+    """prometheus.yml's rule_files globs find, in the container, exactly the rule files lint and promtool
+    check, in every rendering"""
     patterns = [str(p) for p in stack.ctx.prometheus.get("rule_files") or []]
     expected = sorted(p.name for p in stack.ctx.rule_files)
     found: list[tuple[str, str]] = []
@@ -149,11 +138,9 @@ def rule_files_mounted(stack: Stack) -> Verdict:
     return Verdict(f"{', '.join(expected)} loaded in every rendering", merge_renderings(found))
 
 
-@promise("prometheus.tsdb_on_pvc", "Prometheus keeps its TSDB on the PVC, with an explicit retention")
-def tsdb_on_pvc(stack: Stack) -> Verdict:
-    w = stack.workload("prometheus")
-    if w is None:
-        return missing_workload(stack, "prometheus", "its TSDB belongs on a PVC")
+@workload_promise("prometheus.tsdb_on_pvc", "prometheus", "its TSDB belongs on a PVC")
+def tsdb_on_pvc(stack: Stack, w: Workload) -> Verdict:
+    """Prometheus keeps its TSDB on the PVC, with an explicit retention"""
     path, problems = flag_on_pvc(stack, w, "--storage.tsdb.path", "/prometheus",
                                  "DESIGN.md: Prometheus with a PVC (series survive a restart)")
     retention = w.flag("--storage.tsdb.retention.time")
@@ -278,12 +265,10 @@ def _sd_problems(stack: Stack, label: str, job: dict[str, Any]) -> tuple[list[st
     return problems, kept
 
 
-@promise(
-    "prometheus.discovery_finds_services",
-    "every endpointslice job keeps a Service port that exists, "
-    "in the namespaces it watches, and reaches a listener",
-)
+@promise("prometheus.discovery_finds_services")
 def discovery_finds_services(stack: Stack) -> Verdict:
+    """every endpointslice job keeps a Service port that exists, in the namespaces it watches, and reaches a
+    listener"""
     problems, kept = [], []
     for label, job in _endpointslice_jobs(stack):
         if label.startswith("alerting"):
@@ -294,8 +279,9 @@ def discovery_finds_services(stack: Stack) -> Verdict:
     return Verdict(f"{len(kept)} Service ports: {', '.join(kept)}", problems)
 
 
-@promise("prometheus.alerting_target", "Prometheus discovers Alertmanager through its Service's http port")
+@promise("prometheus.alerting_target")
 def alerting_target(stack: Stack) -> Verdict:
+    """Prometheus discovers Alertmanager through its Service's http port"""
     problems, kept = [], []
     alertmanagers = [(label, j) for label, j in _endpointslice_jobs(stack) if label.startswith("alerting")]
     if not alertmanagers:
@@ -319,14 +305,9 @@ def alerting_target(stack: Stack) -> Verdict:
     return Verdict(f"alertmanagers via {', '.join(kept)}", problems)
 
 
-@promise(
-    "probe.scrape_annotations",
-    "the probe's pods carry the annotations the phase5 job keeps, naming the port the probe listens on",
-)
-def probe_scrape_annotations(stack: Stack) -> Verdict:
-    w = stack.workload("phase5-backend")
-    if w is None:
-        return Verdict("no probe in these manifests (production overlay)")
+@probe_promise("probe.scrape_annotations")
+def probe_scrape_annotations(stack: Stack, w: Workload) -> Verdict:
+    """the probe's pods carry the annotations the phase5 job keeps, naming the port the probe listens on"""
     annotations, where = w.pod_annotations, stack.at(w)
     job = next((j for j in _jobs(stack) if j.get("job_name") == "phase5"), {})
     problems = []
@@ -360,7 +341,7 @@ def probe_scrape_annotations(stack: Stack) -> Verdict:
 
 
 PROMISES: tuple[Promise, ...] = (
-    config_mounted,
+    config_promise("prometheus", "prometheus", PROMETHEUS, ("--config.file",), shown="Prometheus"),
     listen_promise("prometheus", "prometheus"),
     scrape_interval,
     jobs_relied_on,

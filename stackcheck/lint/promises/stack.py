@@ -24,6 +24,15 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 DEFAULT_LISTEN = {"prometheus": 9090, "alertmanager": 9093, "blackbox-exporter": 9115, "grafana": 3000}
 
 
+#: What holds a path in a container: its (volumeMount, volume).
+Mounted = tuple[dict[str, Any], dict[str, Any]]
+
+
+def config_rel(rel: str) -> str:
+    """How messages name a file of config/: ``config/<rel>``."""
+    return f"config/{rel}"
+
+
 @dataclass(frozen=True)
 class Workload:
     """One container of a Deployment/StatefulSet/DaemonSet (the first, the app's own)."""
@@ -99,7 +108,7 @@ class Workload:
         spec = self.obj.body.get("spec") or {}
         return {str((t.get("metadata") or {}).get("name")) for t in spec.get("volumeClaimTemplates") or []}
 
-    def mount(self, path: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    def mount(self, path: str) -> Mounted | None:
         """The (volumeMount, volume) that holds ``path`` in the container (longest mountPath wins)."""
         target = PurePosixPath(path)
         best: dict[str, Any] | None = None
@@ -176,7 +185,7 @@ class Stack:
         return self.ctx.config / rel
 
     def rel(self, rel: str) -> str:
-        return f"config/{rel}"
+        return config_rel(rel)
 
     def yaml(self, rel: str) -> dict[str, Any]:
         """A config file as a mapping ({} when missing; Context.load already refused malformed YAML)."""

@@ -22,12 +22,10 @@ COMPONENT_APPS = {
 }
 
 
-@promise(
-    "verify.component_services",
-    "every Service and port name verify's kubernetes target reaches a component by exists, and reaches "
-    "that component's listener",
-)
+@promise("verify.component_services")
 def component_services(stack: Stack) -> Verdict:
+    """every Service and port name verify's kubernetes target reaches a component by exists, and reaches that
+    component's listener"""
     # Imported here: the kubernetes target pulls in requests (~0.1 s), which the rest of lint never needs.
     from stackcheck.targets.kubernetes import COMPONENT_SERVICES
 
