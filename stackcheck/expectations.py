@@ -88,7 +88,8 @@ class Expectations:
             log_max_age_s=_duration(logs.get("max_age"), defaults.log_max_age_s, f"{source}: logs.max_age"),
             trace_services=_names(traces.get("services", list(defaults.trace_services)),
                                   f"{source}: traces.services"),
-            trace_window_s=_duration(traces.get("window"), defaults.trace_window_s, f"{source}: traces.window"),
+            trace_window_s=_duration(traces.get("window"), defaults.trace_window_s,
+                                     f"{source}: traces.window"),
             source=source,
         )
 

@@ -18,7 +18,8 @@ def local_target(state_dir: Path) -> Target:
     """Build the target from ``state.json``; no running stack is an Unreachable error (exit 3)."""
     state = LocalState.require(state_dir)
     endpoints = {name: url for name, url in state.endpoints.items() if url.startswith("http")}
-    missing = {name: reason for name, reason in state.skipped.items() if name in ("grafana", "loki", "jaeger")}
+    missing = {name: reason for name, reason in state.skipped.items()
+               if name in ("grafana", "loki", "jaeger")}
     collector = state.skipped.get("alloy")  # e.g. "alloy binary not found; download Grafana Alloy from …"
     logs = state_dir / "logs"
     # Grafana's datasource API needs an org admin; the local runtime generated that password (0600 file).
