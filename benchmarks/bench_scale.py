@@ -103,7 +103,7 @@ class CountingProxy(ThreadingHTTPServer):
                     proxy.requests += 1
                     proxy.wire += len(raw)
                     proxy.decoded += decoded
-                    proxy.paths[(self.command, self.path.split("?")[0])] += 1
+                    proxy.paths[(self.command, _counted_path(self.path))] += 1
                     proxy.urls.append((self.command, self.path, data))
                 self.send_response(answer.status_code)
                 for key, value in answer.headers.items():
@@ -125,6 +125,13 @@ class CountingProxy(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+def _counted_path(path: str) -> str:
+    """The path a request is counted under: without its query (PromQL), except the rules API's ``type``
+    (``/api/v1/rules?type=record``), which tells the recording-rule checks from the alert checks."""
+    base, _, query = path.partition("?")
+    return path if base == "/api/v1/rules" and query.startswith("type=") else base
 
 
 def _decoded_size(raw: bytes, headers: Any) -> int:

@@ -63,7 +63,8 @@ OPTIONAL = (
 )
 
 PROMTOOL = Binary("promtool", ("promtool",), "prometheus", "promtool (ships with prometheus)")
-AMTOOL = Binary("amtool", ("amtool",), "prometheus-alertmanager", "amtool (ships with prometheus-alertmanager)")
+AMTOOL = Binary("amtool", ("amtool",), "prometheus-alertmanager",
+                "amtool (ships with prometheus-alertmanager)")
 
 
 def require(binaries: tuple[Binary, ...] | list[Binary]) -> dict[str, Path]:

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackcheck.checks.telemetry import PHASE5_SERVICE, TRACE_LOOKBACK_S, log_fresh_s, trace_fresh_s
+from stackcheck.checks.telemetry import (
+    PHASE5_SERVICE,
+    PROBE_LOG_LIMIT,
+    PROBE_TRACE_LIMIT,
+    TRACE_LOOKBACK_S,
+    log_fresh_s,
+    trace_fresh_s,
+)
 from stackcheck.errors import UsageError
 from stackcheck.manifests import load_yaml
 from stackcheck.timescale import parse_duration
@@ -34,6 +41,11 @@ PHASE5_NAMESPACES = ("phase5",)
 PRODUCTION_LOG_MAX_AGE_S = 300.0
 #: traces.fresh's default window on a stack without the probe: a real service may trace rarely.
 PRODUCTION_TRACE_WINDOW_S = TRACE_LOOKBACK_S
+#: Where those two defaults come from, as the stale messages say it.
+PRODUCTION_LOG_LIMIT = ("the default without stackcheck's probe, which logs.max_age in --expectations "
+                        "overrides")
+PRODUCTION_TRACE_LIMIT = ("the default without stackcheck's probe, which traces.window in --expectations "
+                          "overrides")
 _KEYS = {"jobs": None, "logs": {"namespaces", "max_age"}, "traces": {"services", "window"}}
 
 
@@ -44,8 +56,12 @@ class Expectations:
     jobs: tuple[str, ...] | None = None
     log_namespaces: tuple[str, ...] = PHASE5_NAMESPACES
     log_max_age_s: float = field(default_factory=log_fresh_s)
+    #: Where ``log_max_age_s`` came from, for logs.fresh's message (``logs.max_age in prod.yml``).
+    log_max_age_from: str = PROBE_LOG_LIMIT
     trace_services: tuple[str, ...] = (PHASE5_SERVICE,)
     trace_window_s: float = field(default_factory=trace_fresh_s)
+    #: Where ``trace_window_s`` came from, for traces.fresh's message.
+    trace_window_from: str = PROBE_TRACE_LIMIT
     source: str = "defaults (Phase 5)"
 
     @classmethod
@@ -54,7 +70,8 @@ class Expectations:
         traces 15 minutes."""
         if with_probe:
             return cls()
-        return cls(log_max_age_s=PRODUCTION_LOG_MAX_AGE_S, trace_window_s=PRODUCTION_TRACE_WINDOW_S,
+        return cls(log_max_age_s=PRODUCTION_LOG_MAX_AGE_S, log_max_age_from=PRODUCTION_LOG_LIMIT,
+                   trace_window_s=PRODUCTION_TRACE_WINDOW_S, trace_window_from=PRODUCTION_TRACE_LIMIT,
                    source="defaults (Phase 5, production)")
 
     @classmethod
@@ -86,9 +103,14 @@ class Expectations:
             log_namespaces=_names(logs.get("namespaces", list(defaults.log_namespaces)),
                                   f"{source}: logs.namespaces"),
             log_max_age_s=_duration(logs.get("max_age"), defaults.log_max_age_s, f"{source}: logs.max_age"),
+            log_max_age_from=(f"logs.max_age in {source}" if "max_age" in logs
+                              else defaults.log_max_age_from),
             trace_services=_names(traces.get("services", list(defaults.trace_services)),
                                   f"{source}: traces.services"),
-            trace_window_s=_duration(traces.get("window"), defaults.trace_window_s, f"{source}: traces.window"),
+            trace_window_s=_duration(traces.get("window"), defaults.trace_window_s,
+                                     f"{source}: traces.window"),
+            trace_window_from=(f"traces.window in {source}" if "window" in traces
+                               else defaults.trace_window_from),
             source=source,
         )
 

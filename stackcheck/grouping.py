@@ -75,9 +75,9 @@ def first_notification_wait(config: dict[str, Any], labels: dict[str, str],
     earlier = [(other, since) for other, since in others if other != labels]
     worst: Wait | None = None
     for match in route(config, labels):
-        key, group_wait = match.group_key(labels), parse_duration(match.group_wait)
-        first = next((other for other, since in earlier if since + group_wait <= arrived_at
-                      and any(m.path == match.path and m.group_key(other) == key for m in route(config, other))),
+        group_wait = parse_duration(match.group_wait)
+        first = next((other for other, since in earlier
+                      if since + group_wait <= arrived_at and _same_group(config, match, labels, other)),
                      None)
         if first is not None:
             name = _name(first, labels)
@@ -88,6 +88,12 @@ def first_notification_wait(config: dict[str, Any], labels: dict[str, str],
         if worst is None or wait.seconds > worst.seconds:
             worst = wait
     return worst or Wait("group_wait", 0.0)
+
+
+def _same_group(config: dict[str, Any], match: Match, labels: dict[str, str], other: dict[str, str]) -> bool:
+    """True when ``other`` reaches ``match``'s route too and joins the group ``labels`` joins there."""
+    key = match.group_key(labels)
+    return any(m.path == match.path and m.group_key(other) == key for m in route(config, other))
 
 
 def lingering_group_wait(alert: str, matches: Iterable[Any], last_notified: float | None, *,
@@ -103,8 +109,9 @@ def lingering_group_wait(alert: str, matches: Iterable[Any], last_notified: floa
     if age >= RESOLVED_RETENTION_S + interval + GROUP_CLEANUP_S:
         return None
     return Wait("group_interval", interval, because=(
-        f"its group was still open: an earlier {alert} was notified {age:.0f}s before, and Prometheus re-sends "
-        f"a resolved alert for {RESOLVED_RETENTION_S / 60:g} minutes, so Alertmanager keeps its group"))
+        f"its group was still open: an earlier {alert} was notified {age:.0f}s before, and Prometheus "
+        f"re-sends a resolved alert for {RESOLVED_RETENTION_S / 60:g} minutes, so Alertmanager keeps its "
+        "group"))
 
 
 def resend_interval_s(matches: Iterable[Match]) -> float:

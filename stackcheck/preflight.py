@@ -37,7 +37,8 @@ REQUIRED = ("prometheus",)
 #: The report's component for each endpoint (stackcheck.report/v1 has no "sink": it is on the delivery path).
 REPORT_COMPONENT = {"sink": "alertmanager"}
 
-UNREACHABLE = "{c} is unreachable at {url} (GET {path}: {reason}); check that it is running and the URL is right"
+UNREACHABLE = ("{c} is unreachable at {url} (GET {path}: {reason}); check that it is running and the URL "
+               "is right")
 REFUSED = "{c} at {url} refused the request ({said}); check the credentials (expired or wrong token?)"
 NOT_READY = "{c} at {url} is not ready (GET {path}: {said}); wait for its start-up, or check its log"
 
@@ -92,7 +93,8 @@ def ask(http: Http, component: str) -> Problem | None:
 def ask_all(target: Target, http_of: Callable[[Target, str], Http]) -> tuple[list[Failure], bool]:
     """Ask every component of the target whether it answers; each that does not becomes an entry quoting
     its reason. Fatal (no check can run) when a :data:`REQUIRED` component does not."""
-    problems = [p for c in PATHS if target.url(c) is not None and (p := ask(http_of(target, c), c)) is not None]
+    asked = (ask(http_of(target, c), c) for c in PATHS if target.url(c) is not None)
+    problems = [p for p in asked if p is not None]
     failures: list[Failure] = [
         (f"preflight.reachable[{p.component}]", REPORT_COMPONENT.get(p.component, p.component),
          (Unauthorized if p.unauthorised else Unreachable)(p.message)) for p in problems]

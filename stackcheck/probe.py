@@ -711,8 +711,8 @@ class ProbeHandler(BaseHTTPRequestHandler):
         encoding = (self.headers.get("Transfer-Encoding") or "").lower()
         if encoding:
             if [part.strip() for part in encoding.split(",")][-1] != "chunked":
-                raise ProbeError(f"unsupported Transfer-Encoding {encoding!r}; send chunked or Content-Length",
-                                 501)
+                raise ProbeError(f"unsupported Transfer-Encoding {encoding!r}; "
+                                 "send chunked or Content-Length", 501)
             return self._read_chunked()
         length_header = self.headers.get("Content-Length")
         if length_header is None:

@@ -85,7 +85,8 @@ class Report:
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
 
     def verdict_line(self) -> str:
-        """One line a monitor can parse: ``STACKCHECK OK - 5 passed, 0 failed, 1 skipped, 0 errors in 2.1s``."""
+        """One line a monitor can parse, such as
+        ``STACKCHECK OK - 5 passed, 0 failed, 1 skipped, 0 errors in 2.1s``."""
         s = self.summary()
         word = "OK" if s["failed"] == 0 and s["errors"] == 0 else "FAILED"
         return (f"STACKCHECK {word} - {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
@@ -118,7 +119,8 @@ class Report:
         if wide:
             table.add_column("message", overflow="fold", ratio=1)
         for c in self.checks:
-            latency = f"{c.latency_s:.1f}s / {c.bound_s:.1f}s" if c.latency_s is not None and c.bound_s else ""
+            latency = (f"{c.latency_s:.1f}s / {c.bound_s:.1f}s"
+                       if c.latency_s is not None and c.bound_s else "")
             row = [f"[{_STYLE[c.status]}]{c.status}[/]", f"{c.duration_s:.2f}s", escape(c.id)]
             if wide:
                 row += [latency, escape(scrub(c.message))] if with_latency else [escape(scrub(c.message))]
@@ -146,5 +148,6 @@ class Report:
 
     @staticmethod
     def _print_entry(console: Console, status: str, ids: list[str], message: str) -> None:
-        console.print(f"\n[bold {_STYLE[status]}]{status.upper()}[/] {escape(', '.join(ids))}", overflow="fold")
+        heading = f"\n[bold {_STYLE[status]}]{status.upper()}[/] {escape(', '.join(ids))}"
+        console.print(heading, overflow="fold")
         console.print(Padding(escape(scrub(message)), (0, 0, 0, 2)), overflow="fold")

@@ -65,7 +65,8 @@ _NAME = r"[A-Za-z_:][A-Za-z0-9_:]*"
 _TITLE_RE = re.compile(rf"^\s*\[(FIRING|RESOLVED)(?::\d+)?\]\s*({_NAME})?", re.IGNORECASE)
 # `alertname=X`, `alertname = X` (default email template) or `alertname="X"` (label sets) anywhere in a line.
 _LABEL_RE = re.compile(rf"\balertname\s*=\s*\"?({_NAME})")
-# A whole line `Alert: X` (optionally bulleted / Slack-bold); a summary sentence after `Alert:` does not match.
+# A whole line `Alert: X` (optionally bulleted / Slack-bold); a summary sentence after `Alert:` does not
+# match.
 _ALERT_LINE_RE = re.compile(rf"^\s*(?:[-*•]\s*)?\*?Alert:\*?\s*({_NAME})\s*$", re.MULTILINE)
 
 

@@ -60,7 +60,8 @@ def test_loki_holds_fresh_lines_of_the_phase5_workload(loki: LokiClient, stackch
             now = time.time_ns()
             streams = newest_lines(loki, now, selector, lookback)
             problem = log_freshness_problem(streams, selector=selector, now_ns=now, max_age_s=limit,
-                                            lookback_s=lookback, hint=stackcheck_target.log_shipper_hint)
+                                            limit_from=expect.log_max_age_from, lookback_s=lookback,
+                                            hint=stackcheck_target.log_shipper_hint)
             if problem is not None and stackcheck_target.log_collector_missing and not shipped_recently(
                     streams, now_ns=now, within_s=limit):
                 # Nothing will ship a line while we wait: say so now instead of waiting out the budget.

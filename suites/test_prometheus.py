@@ -15,7 +15,7 @@ from stackcheck.checks.prometheus import (
     rule_health_problems,
     up_problems,
 )
-from stackcheck.clients.prometheus import PrometheusClient
+from stackcheck.clients.prometheus import PrometheusClient, RuleGroup
 from stackcheck.inventory import ALERTS
 from stackcheck.manifests import Manifests, RuleDef
 from stackcheck.promql import metric_names
@@ -83,8 +83,8 @@ def test_recording_rule_returns_data(
                 pytest.skip(f"{recording_rule.name} reads {name}: "
                             f"{stackcheck_target.missing_sources[source]}")
 
-    def judge() -> Verdict:
-        found = find_rule(prometheus.rule_groups("record"), recording_rule.name, "recording")
+    def judge(groups: list[RuleGroup]) -> Verdict:
+        found = find_rule(groups, recording_rule.name, "recording")
         if found is None:
             return Verdict(False, NOT_LOADED.format(name=recording_rule.name, file=recording_rule.file.name))
         group, rule = found
@@ -94,10 +94,18 @@ def test_recording_rule_returns_data(
         return recording_verdict(recording_rule.name, group, rule, written, expr_series, loaded_reads)
 
     # A group may evaluate less often than the global interval: wait two of its own evaluations.
-    found = find_rule(prometheus.rule_groups("record"), recording_rule.name, "recording")
+    groups = prometheus.rule_groups("record")
+    found = find_rule(groups, recording_rule.name, "recording")
     group_s = float(found[0].get("interval") or 0) if found else 0.0
     budget = max(budgets.recording_s, budgets.recording_s + 2 * (group_s - budgets.evaluation_s))
-    verdict = until(judge, budget, max_interval_s=budgets.evaluation_s)
+    # That read, taken as the first poll starts, is the first poll's; every later poll reads the rules
+    # afresh. Each poll reads them before the samples, as recording_verdict requires.
+    unused = [groups]
+
+    def poll() -> Verdict:
+        return judge(unused.pop() if unused else prometheus.rule_groups("record"))
+
+    verdict = until(poll, budget, max_interval_s=budgets.evaluation_s)
     assert verdict.ok, f"{verdict.message} (waited {budget:.0f}s)"
     record_property("message", verdict.message)
 

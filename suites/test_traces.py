@@ -34,11 +34,12 @@ def test_jaeger_holds_a_recent_trace_of_the_phase5_backend(jaeger: JaegerClient,
         # The fresh window first: a search over a longer one may return older traces and miss the newest.
         spans = jaeger.find_traces(service, limit, limit=5, now=now)
         found = trace_freshness_problem(services, spans, service=service, now_s=now, max_age_s=limit,
-                                        lookback_s=limit)
+                                        limit_from=expect.trace_window_from, lookback_s=limit)
         if found is not None and service in services and limit < TRACE_LOOKBACK_S:
             older = jaeger.find_traces(service, TRACE_LOOKBACK_S, limit=20, now=now)
             found = trace_freshness_problem(services, [*spans, *older], service=service, now_s=now,
-                                            max_age_s=limit, lookback_s=TRACE_LOOKBACK_S)
+                                            max_age_s=limit, limit_from=expect.trace_window_from,
+                                            lookback_s=TRACE_LOOKBACK_S)
         return found if found is None else f"{found} ({jaeger.search_form})"
 
     def problems() -> list[str]:

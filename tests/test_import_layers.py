@@ -42,7 +42,8 @@ def layered_names() -> set[str]:
 
 def test_every_contract_is_kept() -> None:
     result = run_contracts(REPO)
-    assert result.returncode == 0, f"an import crosses the layers in .importlinter:\n{result.stdout}{result.stderr}"
+    assert result.returncode == 0, (f"an import crosses the layers in .importlinter:\n"
+                                    f"{result.stdout}{result.stderr}")
     assert "0 broken" in result.stdout
 
 
@@ -50,7 +51,8 @@ def test_every_top_level_module_has_a_layer() -> None:
     modules = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
     modules |= {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
     missing = modules - layered_names()
-    assert not missing, f"stackcheck modules with no layer in .importlinter: {sorted(missing)}; add each to its layer"
+    assert not missing, (f"stackcheck modules with no layer in .importlinter: {sorted(missing)}; "
+                         "add each to its layer")
 
 
 def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:

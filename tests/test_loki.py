@@ -18,6 +18,7 @@ from stackcheck.checks import telemetry as t
 from stackcheck.clients.http import Http
 from stackcheck.clients.loki import MAX_ENTRIES_LIMIT, NS, LokiClient, Stream
 from stackcheck.errors import ApiError
+from stackcheck.expectations import Expectations
 from stackcheck.probe import JsonLog, Probe, ProbeConfig
 from tests.fakes import PLAIN, Reply
 from tests.lokifake import (  # noqa: F401
@@ -205,17 +206,41 @@ def test_the_line_the_probe_writes_carries_a_readable_ts() -> None:
 def test_fresh_lines_pass() -> None:
     """The newest captured line was written 5 s before now: no problem."""
     assert t.log_freshness_problem(captured_streams(), selector="{}", now_ns=CANARY_NEWEST_TS_NS + 5 * NS,
-                                   max_age_s=t.log_fresh_s(), lookback_s=3600) is None
+                                   max_age_s=t.log_fresh_s(), limit_from=t.PROBE_LOG_LIMIT,
+                                   lookback_s=3600) is None
 
 
 def test_stale_lines_report_their_age_by_their_own_ts() -> None:
     """The newest line is 100 s old: the message gives its age, by which clock, the limit and the line."""
     problem = t.log_freshness_problem(captured_streams(), selector='{namespace="phase5"}',
-                                      now_ns=CANARY_NEWEST_TS_NS + 100 * NS, max_age_s=17, lookback_s=3600)
+                                      now_ns=CANARY_NEWEST_TS_NS + 100 * NS, max_age_s=17,
+                                      limit_from=t.PROBE_LOG_LIMIT, lookback_s=3600)
     assert problem is not None
     assert problem.startswith('the newest log line for {namespace="phase5"} in Loki is 100s old by its own '
                               "ts (limit 17s: one probe summary period + delivery); newest: ")
     assert '"service": "phase5-canary"' in problem
+
+
+PRODUCTION_LOG_LIMIT = ("the default without stackcheck's probe, which logs.max_age in --expectations "
+                        "overrides")
+
+
+@pytest.mark.parametrize("expect, limit", [
+    (Expectations(), "limit 17s: one probe summary period + delivery"),
+    (Expectations.defaults(with_probe=False), f"limit 5m: {PRODUCTION_LOG_LIMIT}"),
+    (Expectations.parse({"logs": {"max_age": "10m"}}, "prod.yml"), "limit 10m: logs.max_age in prod.yml"),
+    (Expectations.parse({"logs": {"namespaces": ["shop"]}}, "prod.yml", with_probe=False),
+     f"limit 5m: {PRODUCTION_LOG_LIMIT}"),
+], ids=["probe", "production", "file", "file-without-max_age"])
+def test_a_stale_line_names_the_limit_that_applied_and_where_it_came_from(expect: Expectations,
+                                                                          limit: str) -> None:
+    """The limit in logs.fresh's message is the one the expectations set, with its origin: the probe's
+    cadence, the production default, or the file's ``logs.max_age``."""
+    an_hour_later = CANARY_NEWEST_TS_NS + 3600 * NS
+    problem = t.log_freshness_problem(captured_streams(), selector="{}", now_ns=an_hour_later,
+                                      max_age_s=expect.log_max_age_s, limit_from=expect.log_max_age_from,
+                                      lookback_s=7200)
+    assert problem is not None and f" is 60m old by its own ts ({limit}); newest: " in problem
 
 
 def test_a_backlog_with_fresh_stamps_is_stale() -> None:
@@ -224,7 +249,8 @@ def test_a_backlog_with_fresh_stamps_is_stale() -> None:
     now = CANARY_NEWEST_TS_NS + 600 * NS
     backlog = [(labels, [(now - 1 * NS, line) for _, line in entries]) for labels,
                entries in captured_streams()]
-    problem = t.log_freshness_problem(backlog, selector="{}", now_ns=now, max_age_s=17, lookback_s=3600)
+    problem = t.log_freshness_problem(backlog, selector="{}", now_ns=now, max_age_s=17,
+                                      limit_from=t.PROBE_LOG_LIMIT, lookback_s=3600)
     assert problem is not None and " is 10m old by its own ts " in problem
     assert "Loki stamped it only 1s ago: a backlog shipped late, not a live stream" in problem
 
@@ -238,19 +264,22 @@ def test_a_fresh_line_among_a_backlog_is_found(loki_fake: LokiFake) -> None:
     loki_fake.add(1, now, captured_streams()[1][1][0][1])  # an old line, stamped last
     streams = loki(loki_fake).query_range("{}", start_ns=now - 3600 * NS, end_ns=now + 1,
                                           limit=t.LOG_FRESH_SAMPLE)
-    assert t.log_freshness_problem(streams, selector="{}", now_ns=now, max_age_s=17, lookback_s=3600) is None
+    assert t.log_freshness_problem(streams, selector="{}", now_ns=now, max_age_s=17,
+                                   limit_from=t.PROBE_LOG_LIMIT, lookback_s=3600) is None
 
 
 def test_a_line_without_ts_is_judged_by_loki_stamp_and_says_so() -> None:
     """A line that carries no ts (not the probe's) falls back to Loki's stamp, named in the message."""
     streams = [({"namespace": "phase5"}, [(1000 * NS, "plain text line")])]
-    problem = t.log_freshness_problem(streams, selector="{}", now_ns=1100 * NS, max_age_s=17, lookback_s=3600)
+    problem = t.log_freshness_problem(streams, selector="{}", now_ns=1100 * NS, max_age_s=17,
+                                      limit_from=t.PROBE_LOG_LIMIT, lookback_s=3600)
     assert problem is not None and "100s old by Loki's stamp (the line carries no ts)" in problem
 
 
 def test_no_lines_at_all_name_the_selector_window_and_hint() -> None:
     """An empty answer says which selector and window were searched, and what to look at."""
-    assert t.log_freshness_problem([], selector="{a}", now_ns=0, max_age_s=17, lookback_s=3600,
+    assert t.log_freshness_problem([], selector="{a}", now_ns=0, max_age_s=17, limit_from=t.PROBE_LOG_LIMIT,
+                                   lookback_s=3600,
                                    hint="is the local Alloy tailing x?") == (
         "no log line for {a} in Loki in the last 3600s; is the local Alloy tailing x?")
 

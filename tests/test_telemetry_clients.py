@@ -27,6 +27,7 @@ from stackcheck.clients.http import Credentials, Http
 from stackcheck.clients.jaeger import JaegerClient, Span, same_trace_id, spans_from_otlp, spans_from_ui
 from stackcheck.clients.loki import LokiClient
 from stackcheck.errors import ApiError, StackcheckError, Unauthorized, Unreachable
+from stackcheck.expectations import Expectations
 from stackcheck.manifests import Manifests
 from stackcheck.probe import ProbeConfig, Ticker, build_span
 from stackcheck.targets.base import SIGNAL_SOURCES
@@ -370,14 +371,15 @@ def test_fresh_trace_of_a_listed_service_passes() -> None:
     spans = otlp_spans()
     newest = max(s.start_s for s in spans if s.start_s is not None)
     assert t.trace_freshness_problem(["telemetrygen"], spans, service="telemetrygen", now_s=newest + 5,
-                                     max_age_s=t.trace_fresh_s(), lookback_s=900) is None
+                                     max_age_s=t.trace_fresh_s(), limit_from=t.PROBE_TRACE_LIMIT,
+                                     lookback_s=900) is None
 
 
 def test_unlisted_service_is_reported_with_what_jaeger_lists() -> None:
     """phase5-backend missing from the api_v3 services list: the message names both."""
     services = fixture_json("jaeger/apiv3_GetServices.json")["services"]
     assert t.trace_freshness_problem(services, [], service="phase5-backend", now_s=0, max_age_s=15,
-                                     lookback_s=900) == (
+                                     limit_from=t.PROBE_TRACE_LIMIT, lookback_s=900) == (
         "Jaeger does not list service 'phase5-backend'; it lists ['foo']")
 
 
@@ -386,21 +388,47 @@ def test_a_trace_that_started_long_ago_is_stale_whatever_the_store_returned() ->
     spans = otlp_spans()
     newest = max(s.start_s for s in spans if s.start_s is not None)
     problem = t.trace_freshness_problem(["telemetrygen"], spans, service="telemetrygen", now_s=newest + 600,
-                                        max_age_s=15.2, lookback_s=900)
-    assert problem == ("Jaeger has no trace of 'telemetrygen' that started in the last 15s (one probe "
+                                        max_age_s=15.2, limit_from=t.PROBE_TRACE_LIMIT, lookback_s=900)
+    assert problem == ("Jaeger has no trace of 'telemetrygen' that started in the last 15.2s (one probe "
                        "heartbeat period + delivery); the newest started 10m ago")
+
+
+PRODUCTION_TRACE_LIMIT = ("the default without stackcheck's probe, which traces.window in --expectations "
+                          "overrides")
+
+
+@pytest.mark.parametrize("expect, limit", [
+    (Expectations(), "15.2s (one probe heartbeat period + delivery)"),
+    (Expectations.defaults(with_probe=False), f"15m ({PRODUCTION_TRACE_LIMIT})"),
+    (Expectations.parse({"traces": {"window": "1h"}}, "prod.yml"), "1h (traces.window in prod.yml)"),
+    (Expectations.parse({"traces": {"services": ["x"]}}, "prod.yml"),
+     "15.2s (one probe heartbeat period + delivery)"),
+], ids=["probe", "production", "file", "file-without-window"])
+def test_a_stale_trace_names_the_window_that_applied_and_where_it_came_from(expect: Expectations,
+                                                                            limit: str) -> None:
+    """The window in traces.fresh's message is the one the expectations set, with its origin: the probe's
+    heartbeat, the production default, or the file's ``traces.window``."""
+    spans = otlp_spans()
+    newest = max(s.start_s for s in spans if s.start_s is not None)
+    problem = t.trace_freshness_problem(["telemetrygen"], spans, service="telemetrygen", now_s=newest + 7200,
+                                        max_age_s=expect.trace_window_s, limit_from=expect.trace_window_from,
+                                        lookback_s=7200)
+    assert problem == (f"Jaeger has no trace of 'telemetrygen' that started in the last {limit}; "
+                       "the newest started 2h ago")
 
 
 def test_listed_service_without_any_trace_is_stale() -> None:
     """Listed but nothing in the whole lookback: stale, naming the lookback."""
-    problem = t.trace_freshness_problem(["foo"], [], service="foo", now_s=0, max_age_s=15, lookback_s=900)
+    problem = t.trace_freshness_problem(["foo"], [], service="foo", now_s=0, max_age_s=15,
+                                        limit_from=t.PROBE_TRACE_LIMIT, lookback_s=900)
     assert problem is not None and problem.endswith("none at all in the last 15m")
 
 
 def test_spans_without_a_start_time_are_not_fresh() -> None:
     """The api_v3 FindTraces snapshot has no start time: nothing proves it is recent."""
     spans = spans_from_otlp(fixture_json("jaeger/apiv3_FindTraces.json")["result"]["resourceSpans"])
-    assert t.trace_freshness_problem(["foo"], spans, service="foo", now_s=0, max_age_s=15, lookback_s=900)
+    assert t.trace_freshness_problem(["foo"], spans, service="foo", now_s=0, max_age_s=15,
+                                     limit_from=t.PROBE_TRACE_LIMIT, lookback_s=900)
 
 
 def ui_spans() -> list[Span]:

@@ -15,8 +15,8 @@ STALE_TARGET = ("job {job!r}: target {instance} says {health}, but its last scra
                 "is scraped every {interval}; its scrape loop has stalled (Prometheus overloaded, or a "
                 "stuck scrape)")
 RULE_ERROR = "rule {name!r} (group {group!r}, {file}): {error}"
-STALE_RULE = ("rule {name!r} (group {group!r}) says ok, but its last evaluation was {age:.1f}s ago and its group "
-              "runs every {interval:g}s; the group's evaluation has stalled (Prometheus overloaded?)")
+STALE_RULE = ("rule {name!r} (group {group!r}) says ok, but its last evaluation was {age:.1f}s ago and its "
+              "group runs every {interval:g}s; the group's evaluation has stalled (Prometheus overloaded?)")
 
 
 def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str],

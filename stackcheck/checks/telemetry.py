@@ -12,7 +12,8 @@ Budgets. Prometheus' intervals do not govern these paths, so each budget is buil
 pipeline itself, written down below as named constants with their source, plus :data:`MARGIN_S`.
 ``tests/test_telemetry_clients.py`` fails when a constant no longer matches the probe or manifests/.
 
->>> log_freshness_problem([], selector="{app}", now_ns=100 * NS, max_age_s=17.0, lookback_s=60)
+>>> log_freshness_problem([], selector="{app}", now_ns=100 * NS, max_age_s=17.0, limit_from=PROBE_LOG_LIMIT,
+...                       lookback_s=60)
 'no log line for {app} in Loki in the last 60s; is the collector (Alloy) shipping the phase5 pods?'
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from stackcheck.budgets import MARGIN_S
 from stackcheck.clients.jaeger import Span, same_trace_id
 from stackcheck.clients.loki import NS, Stream
-from stackcheck.timescale import parse_duration
+from stackcheck.timescale import format_duration, parse_duration
 
 # --- pipeline delays and budgets ------------------------------------------------------------------
 
@@ -66,6 +67,21 @@ RUN_ID_ATTRIBUTE = "stackcheck.run_id"
 PHASE5_LOG_SELECTOR = '{namespace="phase5"}'
 #: The service name of the probe's spans and of the Phase 5 backend.
 PHASE5_SERVICE = "phase5-backend"
+
+
+#: Where :func:`log_fresh_s` and :func:`trace_fresh_s`, the limits of a stack the probe feeds, come from;
+#: the stale messages quote them, or another limit's origin (see :mod:`stackcheck.expectations`).
+PROBE_LOG_LIMIT = "one probe summary period + delivery"
+PROBE_TRACE_LIMIT = "one probe heartbeat period + delivery"
+
+
+def limit_text(seconds: float) -> str:
+    """An age limit as written in an expectations file, exact (unlike :func:`age_text`, which rounds).
+
+    >>> [limit_text(s) for s in (17, 15.2, 90, 300, 900, 5400)]
+    ['17s', '15.2s', '1m30s', '5m', '15m', '1h30m']
+    """
+    return format_duration(seconds) if seconds >= 60 else f"{seconds:g}s"
 
 
 def log_delivery_s() -> float:
@@ -109,8 +125,8 @@ def datasource_settle_s(loki_config: Mapping[str, Any]) -> float:
 #: What to look at when no line arrives: the cluster's collector (a local stack passes its own hint).
 CLUSTER_SHIPPER_HINT = "is the collector (Alloy) shipping the phase5 pods?"
 LOG_NONE = "no log line for {selector} in Loki in the last {lookback:.0f}s; {hint}"
-LOG_STALE = ("the newest log line for {selector} in Loki is {age} old by {clock} (limit {limit:.0f}s: "
-             "one probe summary period + delivery){stamped}; newest: {line}")
+LOG_STALE = ("the newest log line for {selector} in Loki is {age} old by {clock} (limit {limit}: "
+             "{limit_from}){stamped}; newest: {line}")
 LOG_NO_COLLECTOR = "nothing ships the probe's logs to Loki: {why}. Loki: {seen}"
 CANARY_LOG_MISSING = ("log canary of run {run_id} not found in Loki within {waited:.0f}s: "
                       "no line of {selector} carries run_id {run_id} and message {message!r}; {seen}")
@@ -183,8 +199,9 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 def log_freshness_problem(streams: Iterable[Stream], *, selector: str, now_ns: int, max_age_s: float,
-                          lookback_s: float, hint: str = CLUSTER_SHIPPER_HINT) -> str | None:
+                          limit_from: str, lookback_s: float, hint: str = CLUSTER_SHIPPER_HINT) -> str | None:
     """None when the newest line, by the time it carries, is at most ``max_age_s`` old at ``now_ns``.
+    ``limit_from`` says where that limit came from (:data:`PROBE_LOG_LIMIT`, an expectations file, …).
 
     A line Loki stamped recently but that says it was written long ago (a backlog shipped after an outage)
     is stale, and the message gives both times.
@@ -201,8 +218,8 @@ def log_freshness_problem(streams: Iterable[Stream], *, selector: str, now_ns: i
         stamped = (f"; Loki stamped it only {age_text((now_ns - newest.ts_ns) / NS)} ago: a backlog shipped "
                    "late, not a live stream")
     clock = "its own ts" if newest.own_ns is not None else "Loki's stamp (the line carries no ts)"
-    return LOG_STALE.format(selector=selector, age=age_text(age), clock=clock, limit=max_age_s,
-                            stamped=stamped, line=_short(newest.line))
+    return LOG_STALE.format(selector=selector, age=age_text(age), clock=clock, limit=limit_text(max_age_s),
+                            limit_from=limit_from, stamped=stamped, line=_short(newest.line))
 
 
 def shipped_recently(streams: Iterable[Stream], *, now_ns: int, within_s: float) -> bool:
@@ -269,8 +286,7 @@ def canary_latency_problem(canary: LogLine, *, run_id: str, found_ns: int, bound
 # --- traces ---------------------------------------------------------------------------------------
 
 SERVICE_UNKNOWN = "Jaeger does not list service {service!r}; it lists {services}"
-TRACE_STALE = ("Jaeger has no trace of {service!r} that started in the last {limit:.0f}s (one probe "
-               "heartbeat period + delivery); {newest}")
+TRACE_STALE = "Jaeger has no trace of {service!r} that started in the last {limit} ({limit_from}); {newest}"
 CANARY_TRACE_MISSING = ("trace {trace_id} of run {run_id} is not in Jaeger after {waited:.0f}s "
                         "(GET /api/traces/{trace_id} still answers 404)")
 CANARY_TRACE_WRONG = ("trace {trace_id} of run {run_id} is in Jaeger, but no span of service {service!r} "
@@ -278,9 +294,10 @@ CANARY_TRACE_WRONG = ("trace {trace_id} of run {run_id} is in Jaeger, but no spa
 
 
 def trace_freshness_problem(services: Sequence[str], spans: Sequence[Span], *, service: str, now_s: float,
-                            max_age_s: float, lookback_s: float) -> str | None:
+                            max_age_s: float, limit_from: str, lookback_s: float) -> str | None:
     """None when ``service`` is listed and one of its ``spans`` started at most ``max_age_s`` before
-    ``now_s``, by the span's own start time (not by what the search window let through).
+    ``now_s``, by the span's own start time (not by what the search window let through). ``limit_from``
+    says where that limit came from (:data:`PROBE_TRACE_LIMIT`, an expectations file, …).
 
     ``spans`` come from a search over the last ``lookback_s``; when none is fresh, the newest one's age is
     reported.
@@ -292,7 +309,8 @@ def trace_freshness_problem(services: Sequence[str], spans: Sequence[Span], *, s
         return None
     newest = (f"the newest started {age_text(now_s - max(starts))} ago" if starts
               else f"none at all in the last {age_text(lookback_s)}")
-    return TRACE_STALE.format(service=service, limit=max_age_s, newest=newest)
+    return TRACE_STALE.format(service=service, limit=limit_text(max_age_s), limit_from=limit_from,
+                              newest=newest)
 
 
 def trace_canary_problem(spans: Sequence[Span] | None, *, trace_id: str, run_id: str, service: str,

@@ -149,8 +149,8 @@ class JaegerClient(ComponentClient):
             older = self._search(values, SNAKE_CASE)
             if older.status_code != 400:  # the old names worked: remember them for every later search
                 self._names = SNAKE_CASE
-                self.search_form = (f"api_v3 search, snake_case parameters: Jaeger answered the camelCase ones "
-                                    f"with HTTP 400 ({refused}), so it is older than v2.19.0")
+                self.search_form = ("api_v3 search, snake_case parameters: Jaeger answered the camelCase "
+                                    f"ones with HTTP 400 ({refused}), so it is older than v2.19.0")
             response = older
         if response.status_code == 404:
             return []
@@ -164,8 +164,8 @@ class JaegerClient(ComponentClient):
 
 
 def _error_message(response: requests.Response) -> str:
-    """The ``message`` of an api_v3 error body ``{"error": {"httpCode": 400, "message": ...}}`` (jaeger.md §7),
-    else the body itself, scrubbed and cut."""
+    """The ``message`` of an api_v3 error body ``{"error": {"httpCode": 400, "message": ...}}``
+    (jaeger.md §7), else the body itself, scrubbed and cut."""
     try:
         message = response.json()["error"]["message"]
     except (ValueError, KeyError, TypeError):

@@ -15,7 +15,8 @@ Shapes and limits follow ``shared/contracts/loki.md`` and its real Loki 3.6.11 c
 
 >>> loki = LokiClient(Http("loki", "http://127.0.0.1:3100"))  # doctest: +SKIP
 >>> now = time.time_ns()  # doctest: +SKIP
->>> loki.query_range('{namespace="phase5"}', start_ns=now - 60 * NS, end_ns=now + 1, limit=1)  # doctest: +SKIP
+>>> loki.query_range('{namespace="phase5"}', start_ns=now - 60 * NS, end_ns=now + 1,
+...                  limit=1)  # doctest: +SKIP
 [({'namespace': 'phase5', 'app': 'phase5-backend', 'service_name': 'phase5-backend', ...},
   [(1796110148379800470, '{"ts": "2026-12-01T07:29:08.218Z", ...}')])]
 """
@@ -51,7 +52,8 @@ class LokiClient(ComponentClient):
 
     def ready(self) -> bool:
         """True when ``/ready`` answers 200. A starting Loki answers 503 until its ingester's
-        ``min_ready_duration`` has passed and its query frontend has found a scheduler (loki.md §5): poll it."""
+        ``min_ready_duration`` has passed and its query frontend has found a scheduler (loki.md §5):
+        poll it."""
         return self.http.request("GET", "/ready").status_code == 200
 
     def query_range(self, logql: str, *, start_ns: int, end_ns: int, limit: int = 100,

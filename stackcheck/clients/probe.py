@@ -90,7 +90,8 @@ class ProbeClient(ComponentClient):
         """The ``GET /faults`` body: ``{"faults": {name: value}, "run_ids": {name: run id}}``."""
         body = self.http.get_json("/faults")
         if not isinstance(body, dict):
-            raise ApiError(f"probe at {self.url} answered GET /faults with {truncate(str(body))}, not an object")
+            raise ApiError(f"probe at {self.url} answered GET /faults with {truncate(str(body))}, "
+                           "not an object")
         return body
 
     def confirm(self, run_id: str, switches: Mapping[str, Any]) -> None:

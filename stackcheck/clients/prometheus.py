@@ -83,7 +83,8 @@ class PrometheusClient(ComponentClient):
             try:
                 result = self._api.custom_query(expr)
             except PrometheusApiClientException as exc:
-                raise ApiError(f"prometheus at {self.url} rejected query {expr!r}: {truncate(str(exc))}") from exc
+                raise ApiError(f"prometheus at {self.url} rejected query {expr!r}: "
+                               f"{truncate(str(exc))}") from exc
         return cast(list[dict[str, Any]], result)
 
     def now(self) -> float:
@@ -97,7 +98,8 @@ class PrometheusClient(ComponentClient):
             try:
                 data = self._api.get_targets(state="active", scrape_pool=scrape_pool)
             except PrometheusApiClientException as exc:
-                raise ApiError(f"prometheus at {self.url} /api/v1/targets failed: {truncate(str(exc))}") from exc
+                raise ApiError(f"prometheus at {self.url} /api/v1/targets failed: "
+                               f"{truncate(str(exc))}") from exc
         return cast(list[Target], data.get("activeTargets", []))
 
     def rule_groups(self, kind: str | None = None) -> list[RuleGroup]:

@@ -95,7 +95,8 @@ class Filters(TypedDict, total=False):
 class SinkClient:
     """Client for the sink's HTTP API, through :class:`~stackcheck.clients.http.Http`."""
 
-    def __init__(self, base_url: str, *, session: requests.Session | None = None, timeout: float = 5.0) -> None:
+    def __init__(self, base_url: str, *, session: requests.Session | None = None,
+                 timeout: float = 5.0) -> None:
         self.http = Http("sink", base_url, session=session, timeout=timeout)
         self.base_url = self.http.base_url
         self.session = self.http.session
@@ -135,7 +136,8 @@ class SinkClient:
         """Highest id recorded so far (0 if none): pass it as ``since`` to see only newer ones."""
         return max((n.id for n in self.notifications()), default=0)
 
-    def wait_for(self, *, timeout: float, interval: float = 0.5, **filters: Unpack[Filters]) -> list[Notification]:
+    def wait_for(self, *, timeout: float, interval: float = 0.5,
+                 **filters: Unpack[Filters]) -> list[Notification]:
         """Poll until at least one notification matches, then return the matches.
 
         Raises :class:`TimeoutError` naming the filters when the deadline passes first.

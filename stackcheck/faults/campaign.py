@@ -29,8 +29,9 @@ from stackcheck.wait import until, until_set
 #: Pause between polls of Prometheus' alerts and the sink: short against every budget.
 CAMPAIGN_POLL_S = 0.25
 
-ALREADY_FIRING = ("{alert} was already pending or firing before its fault was injected (active since {since}), so its "
-                  "checks would prove nothing; a leftover fault? run `stackcheck cleanup`, then verify again")
+ALREADY_FIRING = ("{alert} was already pending or firing before its fault was injected "
+                  "(active since {since}), so its checks would prove nothing; a leftover fault? "
+                  "run `stackcheck cleanup`, then verify again")
 #: An alert may take this many times its computed bound before its delivery check fails.
 LATENCY_TOLERANCE = 1.5
 STAGES = ("fires", "delivered", "resolves")
@@ -241,7 +242,8 @@ class Campaign:
             self._set(alert, "delivered", StageResult(ok, f"{message}{note}; {explain}", latency_s=latency,
                                                       bound_s=bound))
         if alert == "Watchdog":
-            self._set(alert, "resolves", StageResult(True, "Watchdog never resolves, by design", skipped=True))
+            self._set(alert, "resolves",
+                      StageResult(True, "Watchdog never resolves, by design", skipped=True))
             return
         t1 = time.time()
         self._clear(scenario)
@@ -249,13 +251,15 @@ class Campaign:
             parse_duration(str((self.live_am_config.get("route") or {}).get("group_interval", "5m"))) + for_s
         resolved_at, message = self._wait_delivered(alert, expect, t1, resolve_budget, "resolved")
         if resolved_at is None and wait.other:
-            message += (f"; {wait.other} of the same group may still fire, and while any alert of a group fires, "
-                        "its notifications say FIRING")
+            message += (f"; {wait.other} of the same group may still fire, and while any alert of a group "
+                        "fires, its notifications say FIRING")
         self._set(alert, "resolves", StageResult(resolved_at is not None, message))
 
-    def _notification_wait(self, mine: dict[str, str], routing_labels: dict[str, str], arrived_at: float) -> Wait:
+    def _notification_wait(self, mine: dict[str, str], routing_labels: dict[str, str],
+                           arrived_at: float) -> Wait:
         """Which Alertmanager timer this alert waits for, from the other alerts Alertmanager holds now
-        (an alert of its group that notified first means ``group_interval``, see :mod:`stackcheck.grouping`)."""
+        (an alert of its group that notified first means ``group_interval``, see
+        :mod:`stackcheck.grouping`)."""
         others = []
         for held in self.alertmanager.alerts():
             other = dict(held.get("labels") or {})
@@ -280,7 +284,8 @@ class Campaign:
 
     def _matching(self, alert: str, labels: dict[str, str]) -> list[dict[str, Any]]:
         return [a for a in self.prometheus.alerts()
-                if a["labels"].get("alertname") == alert and all(a["labels"].get(k) == v for k, v in labels.items())]
+                if a["labels"].get("alertname") == alert
+                and all(a["labels"].get(k) == v for k, v in labels.items())]
 
     def _wait_firing(self, alert: str, labels: dict[str, str], budget: float) -> list[dict[str, Any]]:
         if self._stop.is_set():
@@ -292,9 +297,11 @@ class Campaign:
         got = seen[0]["labels"]
         problems = []
         if got.get("severity") != expect.severity:
-            problems.append(f"{alert} fired with severity {got.get('severity')!r}, expected {expect.severity!r}")
+            problems.append(f"{alert} fired with severity {got.get('severity')!r}, "
+                            f"expected {expect.severity!r}")
         if expect.component and got.get("component") != expect.component:
-            problems.append(f"{alert} fired with component {got.get('component')!r}, expected {expect.component!r}")
+            problems.append(f"{alert} fired with component {got.get('component')!r}, "
+                            f"expected {expect.component!r}")
         return problems
 
     def _wait_delivered(self, alert: str, expect: Expectation, since: float, budget: float,
@@ -307,7 +314,8 @@ class Campaign:
         def arrived() -> bool:
             got.clear()
             for n in self.sink.notifications(alertname=alert):
-                if n.received_at < since or not any(a.alertname == alert and a.status == status for a in n.alerts):
+                about_it = any(a.alertname == alert and a.status == status for a in n.alerts)
+                if n.received_at < since or not about_it:
                     continue
                 for place in _places(n):
                     got.setdefault(place, n.received_at)
@@ -318,8 +326,8 @@ class Campaign:
         missing, extra = wanted - set(got), set(got) - wanted
         where = ", ".join(sorted(got)) or "nowhere"
         if missing:
-            return None, (f"{alert} ({status}) did not reach {', '.join(sorted(missing))} within {budget:.0f}s; "
-                          f"it reached {where}")
+            return None, (f"{alert} ({status}) did not reach {', '.join(sorted(missing))} "
+                          f"within {budget:.0f}s; it reached {where}")
         if extra:
             return None, f"{alert} ({status}) also reached unexpected {', '.join(sorted(extra))}"
         return max(got[p] for p in wanted), f"{status} notification reached {where}"

@@ -84,9 +84,9 @@ from stackcheck.targets.base import Target
 from stackcheck.targets.kubernetes import PROBE_NAMESPACE
 
 #: Re-exported for callers and tests that read the fault objects' names and marks from here.
-__all__ = ["CRASH_ONCE", "CREATED_ANNOTATION", "FAULT_ANNOTATION", "IDLE", "K8S_FAULTS", "MISMATCH_DEPLOYMENT",
-           "ORIGINAL_ANNOTATION", "POD_DOWN_POD", "PROBE_SWITCHES", "RESTART_POD", "RUN_KEY", "fault_pod_spec",
-           "parse_quantity", "revert_leftovers"]
+__all__ = ["CRASH_ONCE", "CREATED_ANNOTATION", "FAULT_ANNOTATION", "IDLE", "K8S_FAULTS",
+           "MISMATCH_DEPLOYMENT", "ORIGINAL_ANNOTATION", "POD_DOWN_POD", "PROBE_SWITCHES", "RESTART_POD",
+           "RUN_KEY", "fault_pod_spec", "parse_quantity", "revert_leftovers"]
 
 #: HighMemoryUsage fires above 80 % of the limit. We aim for 90 %: the hog plus the probe's own
 #: resident size, which we estimate at this many MiB (Python 3.12 with the probe loaded).

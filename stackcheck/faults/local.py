@@ -54,8 +54,8 @@ def kill_service(state_dir: Path, name: str) -> None:
             pass
         until(functools.partial(_gone, proc), KILL_CONFIRM_S, interval_s=KILL_POLL_S)
         if processes.alive(proc):
-            raise ApiError(f"{name} (pid {proc.pid}) still runs {KILL_CONFIRM_S:g}s after SIGKILL; the PodDown "
-                           "fault did not take (is the pid owned by another user?)")
+            raise ApiError(f"{name} (pid {proc.pid}) still runs {KILL_CONFIRM_S:g}s after SIGKILL; the "
+                           "PodDown fault did not take (is the pid owned by another user?)")
 
 
 def _gone(proc: processes.Proc) -> bool:
@@ -93,8 +93,8 @@ def fill_disk(state_dir: Path) -> None:
     mount = disk_mount(state_dir)
     mount.mkdir(parents=True, exist_ok=True)
     if not os.path.ismount(mount):
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_TMPFS_SIZE}", "stackcheck-fault", str(mount)],
-                       check=True, capture_output=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_TMPFS_SIZE}", "stackcheck-fault",
+                        str(mount)], check=True, capture_output=True)
     usage = shutil.disk_usage(mount)
     try:
         with open(mount / "fill", "wb") as out:

@@ -87,7 +87,8 @@ def _scenarios() -> dict[str, Scenario]:
     found = [
         Scenario("HighErrorRate", *_switch("HighErrorRate"), labels=backend),
         Scenario("HighResponseTime", *_switch("HighResponseTime"), labels=backend),
-        Scenario("DatabaseConnectionPoolExhausted", *_switch("DatabaseConnectionPoolExhausted"), labels=backend),
+        Scenario("DatabaseConnectionPoolExhausted", *_switch("DatabaseConnectionPoolExhausted"),
+                 labels=backend),
         Scenario("AuditLogFailures", *_switch("AuditLogFailures"), labels=backend),
         Scenario("ReminderDeliveryFailures", *_switch("ReminderDeliveryFailures"), labels=backend),
         Scenario("KafkaConsumerLag", *_switch("KafkaConsumerLag"), labels=backend),

@@ -113,20 +113,21 @@ def alertmanager_config(manifests: Manifests, ports: Ports, factor: float, secre
     secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     deliver_to_sink(config, addr(ports.sink_smtp), url(ports.sink_http))
     glob = config["global"]
+    sink_slack = f"{url(ports.sink_http)}/slack"
     if "slack_api_url_file" in glob or "slack_api_url" in glob:
         glob.pop("slack_api_url", None)
-        glob["slack_api_url_file"] = str(_secret(secrets_dir, "slack-default", f"{url(ports.sink_http)}/slack/default"))
+        glob["slack_api_url_file"] = str(_secret(secrets_dir, "slack-default", f"{sink_slack}/default"))
     token = pysecrets.token_hex(16)
     for receiver in config.get("receivers") or []:
         name = str(receiver.get("name"))
         for slack in receiver.get("slack_configs") or []:
             slack.pop("api_url", None)
-            slack["api_url_file"] = str(_secret(secrets_dir, f"slack-{name}", f"{url(ports.sink_http)}/slack/{name}"))
+            slack["api_url_file"] = str(_secret(secrets_dir, f"slack-{name}", f"{sink_slack}/{name}"))
         for hook in receiver.get("webhook_configs") or []:
             http_config = hook.get("http_config") or {}
             if "authorization" in http_config:
-                http_config["authorization"] = {"type": "Bearer",
-                                                "credentials_file": str(_secret(secrets_dir, "webhook-token", token))}
+                token_file = _secret(secrets_dir, "webhook-token", token)
+                http_config["authorization"] = {"type": "Bearer", "credentials_file": str(token_file)}
     return config
 
 

@@ -84,7 +84,8 @@ class Ports:
 
     def all(self) -> dict[str, int]:
         """Every port of the services that always run, by name, for the free-port check."""
-        return {name: self.base + offset for name, (service, offset) in TABLE.items() if service not in OPTIONAL}
+        return {name: self.base + offset for name, (service, offset) in TABLE.items()
+                if service not in OPTIONAL}
 
     def of(self, services: Iterable[str]) -> dict[str, int]:
         """Every port the named services listen on, for the runtime's free-port check."""

@@ -61,8 +61,8 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
     state_dir, factor = options.state_dir, options.time_scale
     cfg, data = state_dir / "config", state_dir / "data"
     found = {key: path for key, path in binaries.optional().items() if isinstance(path, Path)}
-    extra, optional_skipped = optional.optional_services(options.manifests, options.port_base, state_dir, found,
-                                                         factor)
+    extra, optional_skipped = optional.optional_services(options.manifests, options.port_base, state_dir,
+                                                         found, factor)
     running_extra = [s.name for s in extra]
     prom_cfg, skipped = configs.prometheus_config(
         options.manifests, ports, factor, cfg / "rules",
@@ -81,11 +81,14 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
         Service("sink", [py, "-m", "stackcheck.sink", "--http", addr(ports.sink_http), "--smtp",
                          addr(ports.sink_smtp), "--store", str(data / "notifications.jsonl")],
                 f"{url(ports.sink_http)}/healthz", url(ports.sink_http)),
-        Service("probe", [py, str(PROBE_FILE), "--listen", addr(ports.probe), "--service", PROBE_SERVICE, *otlp],
+        Service("probe", [py, str(PROBE_FILE), "--listen", addr(ports.probe),
+                          "--service", PROBE_SERVICE, *otlp],
                 f"{url(ports.probe)}/healthz", url(ports.probe)),
-        Service("probe_canary", [py, str(PROBE_FILE), "--listen", addr(ports.probe_canary), "--service",
-                                 CANARY_SERVICE], f"{url(ports.probe_canary)}/healthz", url(ports.probe_canary)),
-        Service("node-exporter", [str(bins["node-exporter"]), f"--web.listen-address={addr(ports.node_exporter)}"],
+        Service("probe_canary", [py, str(PROBE_FILE), "--listen", addr(ports.probe_canary),
+                                 "--service", CANARY_SERVICE],
+                f"{url(ports.probe_canary)}/healthz", url(ports.probe_canary)),
+        Service("node-exporter", [str(bins["node-exporter"]),
+                                  f"--web.listen-address={addr(ports.node_exporter)}"],
                 f"{url(ports.node_exporter)}/metrics", url(ports.node_exporter)),
         Service("blackbox-exporter", [str(bins["blackbox-exporter"]),
                                       f"--config.file={options.manifests.blackbox_yml}",
@@ -94,13 +97,15 @@ def plan(options: UpOptions) -> tuple[list[Service], LocalState]:
         Service("alertmanager", [str(bins["alertmanager"]), f"--config.file={am_yml}",
                                  f"--storage.path={data / 'alertmanager'}",
                                  f"--web.listen-address={addr(ports.alertmanager)}",
-                                 f"--web.external-url={url(ports.alertmanager)}", "--cluster.listen-address="],
+                                 f"--web.external-url={url(ports.alertmanager)}",
+                                 "--cluster.listen-address="],
                 f"{url(ports.alertmanager)}/-/ready", url(ports.alertmanager)),
         # --storage.tsdb.retention.time is deprecated in Prometheus 3.x in favour of the config file's
         # storage.tsdb.retention, which 2.42 (the Debian package run here) does not read; both accept the
         # flag, and one prometheus.yml serves both, so the flag stays until 2.x is no longer run.
         Service("prometheus", [str(bins["prometheus"]), f"--config.file={prom_yml}",
-                               f"--storage.tsdb.path={data / 'prometheus'}", "--storage.tsdb.retention.time=1d",
+                               f"--storage.tsdb.path={data / 'prometheus'}",
+                               "--storage.tsdb.retention.time=1d",
                                f"--web.listen-address={addr(ports.prometheus)}",
                                f"--web.external-url={url(ports.prometheus)}",
                                f"--rules.alert.resend-delay={RESEND_DELAY}"],
@@ -129,7 +134,8 @@ def _check_rules(manifests: Manifests) -> None:
     files = [str(p) for p in manifests.rule_files()]
     if promtool is None or not files:
         return
-    ran = subprocess.run([str(promtool), "check", "rules", *files], capture_output=True, text=True, check=False)
+    ran = subprocess.run([str(promtool), "check", "rules", *files],
+                         capture_output=True, text=True, check=False)
     if ran.returncode != 0:
         problems = [line.strip() for line in (ran.stdout + ran.stderr).splitlines() if "FAILED" in line
                     or ": " in line and "SUCCESS" not in line and "Checking" not in line]
@@ -161,18 +167,19 @@ def up(options: UpOptions, console: Console) -> LocalState:
     started: list[Proc] = []
     try:
         for service in services:
+            log = options.state_dir / "logs" / f"{service.name}.log"
             # Hold Ctrl-C until the new process is recorded, so the cleanup below always knows it.
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             try:
-                started.append(processes.start(service.name, service.argv,
-                                               options.state_dir / "logs" / f"{service.name}.log", append=False))
+                started.append(processes.start(service.name, service.argv, log, append=False))
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         _wait_ready(services, started, options.ready_budget_s, console)
     except BaseException as exc:
         stop_all(started, console)
         if isinstance(exc, KeyboardInterrupt):
-            raise Interrupted("interrupted during `stackcheck up`; every started process was stopped") from exc
+            raise Interrupted("interrupted during `stackcheck up`; "
+                              "every started process was stopped") from exc
         raise
     planned.processes = started
     planned.started_at = time.time()

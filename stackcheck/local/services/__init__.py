@@ -35,7 +35,8 @@ from stackcheck.manifests import Manifests
 Plan = Callable[..., Service]
 
 #: Start order (the stores first, then what feeds or reads them) and each service's plan.
-PLANS: dict[str, Plan] = {"loki": loki.plan, "jaeger": jaeger.plan, "alloy": alloy.plan, "grafana": grafana.plan}
+PLANS: dict[str, Plan] = {"loki": loki.plan, "jaeger": jaeger.plan, "alloy": alloy.plan,
+                          "grafana": grafana.plan}
 ORDER = tuple(PLANS)
 
 def otlp_http_url(ports_base: int) -> str:
@@ -46,7 +47,8 @@ def otlp_http_url(ports_base: int) -> str:
 def scrape_targets(ports_base: int, running: Iterable[str]) -> dict[str, list[str]]:
     """Static targets for the prometheus.yml jobs ``loki``, ``grafana`` and ``jaeger``, for what runs."""
     ports = Ports(ports_base)
-    every = {"loki": [addr(ports.loki)], "grafana": [addr(ports.grafana)], "jaeger": [addr(ports.jaeger_metrics)]}
+    every = {"loki": [addr(ports.loki)], "grafana": [addr(ports.grafana)],
+             "jaeger": [addr(ports.jaeger_metrics)]}
     return {job: targets for job, targets in every.items() if job in set(running)}
 
 

@@ -41,7 +41,8 @@ def grafana_datasources(manifests: Manifests, ports: Ports, factor: float) -> di
             source["url"] = urls[kind]
         json_data = source.get("jsonData") or {}
         if kind == "prometheus" and json_data.get("timeInterval"):
-            json_data["timeInterval"] = grafana_interval(parse_duration(str(json_data["timeInterval"])) / factor)
+            interval_s = parse_duration(str(json_data["timeInterval"])) / factor
+            json_data["timeInterval"] = grafana_interval(interval_s)
     return doc
 
 

@@ -47,19 +47,21 @@ def jaeger_config(manifests: Manifests, ports: Ports, data_dir: Path) -> dict[st
     telemetry = config.setdefault("service", {}).setdefault("telemetry", {})
     metrics = telemetry.setdefault("metrics", {})
     metrics.pop("address", None)  # the deprecated form; ignored or bound elsewhere by newer collectors
-    metrics["readers"] = [{"pull": {"exporter": {"prometheus": {"host": LOOPBACK, "port": ports.jaeger_metrics}}}}]
+    prometheus = {"host": LOOPBACK, "port": ports.jaeger_metrics}
+    metrics["readers"] = [{"pull": {"exporter": {"prometheus": prometheus}}}]
     _check_loopback(config)
     return config
 
 
 def _check_loopback(config: dict[str, Any]) -> None:
     """Fail on a receiver or extension listener left off loopback (a fork's zipkin, zpages, …)."""
-    sections = [("receivers", config.get("receivers") or {}),
-                ("extensions", {k: v for k, v in (config.get("extensions") or {}).items() if k != "jaeger_storage"})]
+    extensions = {k: v for k, v in (config.get("extensions") or {}).items() if k != "jaeger_storage"}
+    sections = [("receivers", config.get("receivers") or {}), ("extensions", extensions)]
     for section, components in sections:
         for where, endpoint in _endpoints(components, section):
             if "://" not in endpoint and not endpoint.startswith(f"{LOOPBACK}:"):
-                raise CannotRunLocally(f"{where} listens on {endpoint!r}, which the local runtime cannot move to loopback")
+                raise CannotRunLocally(f"{where} listens on {endpoint!r}, which the local runtime cannot "
+                                       "move to loopback")
 
 
 def _endpoints(node: Any, where: str) -> list[tuple[str, str]]:
