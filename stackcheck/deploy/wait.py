@@ -35,6 +35,7 @@ from stackcheck.kube.status import (
     condition,
     waiting_reasons,
 )
+from stackcheck.timescale import format_duration
 from stackcheck.wait import until
 
 STUCK_GRACE_S = 20.0
@@ -139,7 +140,7 @@ def wait(kube: KubeAccess, refs: list[Ref], timeout_s: float, console: Console, 
     shown: dict[Ref, str] = {}
     live = Live(table(items, timeout_s), console=console, refresh_per_second=4, transient=False) \
         if console.is_terminal else None
-    console.print(f"Waiting up to {timeout_s:g}s for {len(items)} {label} (kstatus: Current)")
+    console.print(f"Waiting up to {format_duration(round(timeout_s))} for {len(items)} {label} (kstatus: Current)")
 
     def settled() -> bool:
         now = clock()
