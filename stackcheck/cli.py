@@ -21,8 +21,7 @@ from rich.markup import escape
 
 from stackcheck import __version__, settings
 from stackcheck.deploy.cli import DEPLOY_OPTIONS, DESTROY_OPTIONS
-from stackcheck.errors import ExitCode, StackcheckError, UsageError
-from stackcheck.secrets import scrub
+from stackcheck.errors import ExitCode, StackcheckError, UsageError, user_message
 
 SUITES_DIR = Path(settings.from_environment("suites") or Path(__file__).resolve().parent.parent / "suites")
 #: The options each command takes (topic, and its fields when it takes only some), from stackcheck.settings.
@@ -210,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = run(argv, console)
     except StackcheckError as exc:
         err = Console(stderr=True, highlight=False, soft_wrap=True)
-        err.print(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
+        err.print(f"[red]{escape(user_message(exc))}[/red]")
         code = exc.exit_code
     except KeyboardInterrupt:
         Console(stderr=True).print("[red]Interrupted[/red]")

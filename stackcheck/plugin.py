@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from stackcheck import preflight
 from stackcheck.clients.http import Credentials, Http
-from stackcheck.errors import ExitCode, StackcheckError, Unreachable, UsageError
+from stackcheck.errors import ExitCode, StackcheckError, Unreachable, UsageError, user_message
 from stackcheck.local.state import resolve_state_dir
 from stackcheck.manifests import Manifests
 from stackcheck.report import CheckResult, Report
@@ -61,7 +61,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     except UsageError as exc:
         if config.getoption("help", False):
             return None  # --help still shows the options
-        _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
+        _say(f"[red]{escape(user_message(exc))}[/red]")
         return int(exc.exit_code)
     return None
 
@@ -201,7 +201,7 @@ def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.It
            failures: list[preflight.Failure]) -> None:
     """Replace every check by one failing entry per reason, and say each on stderr at once."""
     for _, _, exc in failures:
-        _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
+        _say(f"[red]{escape(user_message(exc))}[/red]")
     config.stash[_exit_key] = max(int(exc.exit_code) for _, _, exc in failures)
     config.stash[_aborted_key] = True
     items[:] = preflight.failure_items(session, failures)
