@@ -131,10 +131,16 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
     return args
 
 
+#: pytest's own output that verify keeps off the terminal (``-v`` shows it): the report's table and its
+#: STACKCHECK line are the verdict, so pytest's stats line (``-qq``) and its summary sections
+#: (``--no-summary``: failures, warnings, short test summary) would only repeat them.
+QUIET = ("--tb=no", "-qq", "--no-summary")
+
+
 def _verify_args(args: argparse.Namespace) -> list[str]:
     """The pytest command line that ``verify`` stands for: the plugin owns the options."""
-    argv = [str(SUITES_DIR), "-p", "no:cacheprovider", "--tb=no" if not args.verbose else "--tb=short",
-            "-q" if not args.verbose else "-v", "--rootdir", str(SUITES_DIR), *settings.pytest_argv(args)]
+    argv = [str(SUITES_DIR), "-p", "no:cacheprovider", *(QUIET if not args.verbose else ("--tb=short", "-v")),
+            "--rootdir", str(SUITES_DIR), *settings.pytest_argv(args)]
     return argv + (["-k", args.keyword] if args.keyword else [])
 
 

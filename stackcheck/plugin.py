@@ -42,6 +42,8 @@ _exit_key = pytest.StashKey[int]()
 _aborted_key = pytest.StashKey[bool]()  # the checks were replaced by failure entries (e.g. a failed --deploy)
 _durations_key = pytest.StashKey[dict[str, float]]()
 _collect_errors_key = pytest.StashKey[list[tuple[str, str]]]()
+#: Each check's verdict by (node id, phase), as the report counts it, for pytest's own counts.
+_status_key = pytest.StashKey[dict[tuple[str, str], str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -88,6 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     config.stash[_durations_key] = {}
     config.stash[_collect_errors_key] = []
+    config.stash[_status_key] = {}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -209,8 +212,27 @@ def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.It
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
-    """No progress letter for a preflight entry: the table right after says it in words."""
-    return ("error", "", "") if preflight.is_failure_report(report) else None
+    """Count each check as the report does, so that pytest's own lines (``pytest suites/``) never
+    contradict the STACKCHECK line: a check that raised rather than asserted is an error, not a failure.
+
+    A run that is only preflight entries shows no progress letter (the table says it in words); entries
+    before the checks get their ``E``, so the progress line reaches 100%.
+    """
+    if preflight.is_failure_report(report):
+        return ("error", "", "") if config.stash.get(_aborted_key, False) else ("error", "E", "ERROR")
+    if config.stash.get(_status_key, {}).get((report.nodeid, report.when)) == "error" and report.failed:
+        return "error", "E", "ERROR"
+    return None
+
+
+def end_progress_line(config: pytest.Config) -> None:
+    """End pytest's progress line (``F [100%]``) before output of our own that follows it."""
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        return
+    writer = config.get_terminal_writer()
+    if writer.width_of_current_line:
+        writer.line()
+        writer.flush()
 
 
 def _say(text: str) -> None:
@@ -290,6 +312,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         status = "error"
     if status is None:
         return
+    config.stash[_status_key][(item.nodeid, report.when)] = status
     check_id, component = _check_id(item)
     props = dict(item.user_properties)
     config.stash[_report_key].checks.append(CheckResult(

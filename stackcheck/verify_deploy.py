@@ -86,7 +86,7 @@ def _not_ready(report: Path) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After the checks, before the report is written: destroy when asked."""
-    from stackcheck.plugin import _exit_key, settings
+    from stackcheck.plugin import _exit_key, end_progress_line, settings
 
     config = session.config
     resolved = settings(config)
@@ -94,6 +94,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from stackcheck.deploy.destroy import DestroyOptions, destroy
 
+    end_progress_line(config)  # destroy's lines start on their own line, not after "F [100%]"
     started = time.monotonic()
     try:
         code = destroy(DestroyOptions(
