@@ -135,12 +135,17 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
 #: STACKCHECK line are the verdict, so pytest's stats line (``-qq``) and its summary sections
 #: (``--no-summary``: failures, warnings, short test summary) would only repeat them.
 QUIET = ("--tb=no", "-qq", "--no-summary")
+#: The checks record their message, latency and bound per testcase (``record_property``), which the
+#: xunit1 schema has (``<properties>`` in ``<testcase>``) and xunit2, pytest's default, does not: pytest
+#: warns once per check, and a validating consumer would reject the file. Jenkins, GitLab and GitHub's
+#: JUnit reporters read xunit1.
+JUNIT_FAMILY = "xunit1"
 
 
 def _verify_args(args: argparse.Namespace) -> list[str]:
     """The pytest command line that ``verify`` stands for: the plugin owns the options."""
     argv = [str(SUITES_DIR), "-p", "no:cacheprovider", *(QUIET if not args.verbose else ("--tb=short", "-v")),
-            "--rootdir", str(SUITES_DIR), *settings.pytest_argv(args)]
+            "--rootdir", str(SUITES_DIR), "-o", f"junit_family={JUNIT_FAMILY}", *settings.pytest_argv(args)]
     return argv + (["-k", args.keyword] if args.keyword else [])
 
 
