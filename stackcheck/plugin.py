@@ -44,6 +44,8 @@ _durations_key = pytest.StashKey[dict[str, float]]()
 _collect_errors_key = pytest.StashKey[list[tuple[str, str]]]()
 #: Each check's verdict by (node id, phase), as the report counts it, for pytest's own counts.
 _status_key = pytest.StashKey[dict[tuple[str, str], str]]()
+#: The components whose preflight entry says they did not answer (their checks point to it).
+_unanswered_key = pytest.StashKey[set[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -198,6 +200,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         _abort(session, config, items, failures)
     elif failures:  # Prometheus answers: the checks run, after one entry per component that does not
         items[:0] = preflight.failure_items(session, failures)
+        config.stash[_unanswered_key] = preflight.unanswered(failures)
 
 
 def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.Item],
@@ -250,6 +253,14 @@ def session_target(config: pytest.Config) -> Target:
     if _target_key not in config.stash:
         config.stash[_target_key] = build_target(config)
     return config.stash[_target_key]
+
+
+def require_answered(config: pytest.Config, component: str) -> None:
+    """A check that needs a component preflight found not answering is an error that points to that
+    entry, instead of the same server error in full in each of its rows. The verdict and the exit code
+    stay those of the entry (exit 3)."""
+    if component in config.stash.get(_unanswered_key, set()):
+        raise Unreachable(preflight.DEPENDS.format(c=component))
 
 
 def component_http(target: Target, component: str) -> Http:

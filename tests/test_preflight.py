@@ -188,3 +188,49 @@ def test_our_output_after_the_progress_line_starts_on_a_new_line(tmp_path: Path)
     ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=60, check=False, cwd=tmp_path)
     assert "Destroying the stack" in ran.stdout.splitlines(), ran.stdout
+
+
+GrafanaDown = tuple[int, dict[str, dict[str, str]], str]
+
+
+@pytest.fixture(scope="module")
+def grafana_down_run(tmp_path_factory: pytest.TempPathFactory) -> GrafanaDown:
+    """`verify -k grafana` with Prometheus ready (a double of the real 2.42) and Grafana refused: the exit
+    code, the JSON report's checks by id, and Grafana's URL."""
+    tmp = tmp_path_factory.mktemp("grafanadown")
+    report, url = tmp / "r.json", _closed_url()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}
+    with FakeServer(PROMETHEUS) as fake:
+        ran = subprocess.run([str(STACKCHECK), "verify", "--target", "urls", "--prometheus-url", fake.url,
+                              "--grafana-url", url, "--manifests", str(REPO / "manifests"),
+                              "-k", "grafana", "--json", str(report), "--state-dir", str(tmp / "state")],
+                             capture_output=True, text=True, env=env, timeout=120, check=False, cwd=tmp)
+    return ran.returncode, {c["id"]: c for c in json.loads(report.read_text())["checks"]}, url
+
+
+def test_a_check_needing_a_component_that_did_not_answer_points_to_its_entry(
+        grafana_down_run: GrafanaDown) -> None:
+    """Each Grafana check says briefly that it was not checked and where the reason is."""
+    _, checks, _ = grafana_down_run
+    dependent = {i: c for i, c in checks.items() if i.startswith("grafana.")}
+    assert len(dependent) >= 7, checks
+    for check in dependent.values():
+        assert check["message"] == preflight.DEPENDS.format(c="grafana") == \
+            "not checked: grafana did not answer (see preflight.reachable[grafana])", check
+
+
+def test_the_reason_a_component_did_not_answer_is_in_one_entry_only(grafana_down_run: GrafanaDown) -> None:
+    """Grafana's URL and the OS's words (on a cluster: the proxy's 503 body) appear once, in
+    preflight.reachable[grafana], not again in every row."""
+    _, checks, url = grafana_down_run
+    quoting = [i for i, c in checks.items() if url in c["message"]]
+    assert quoting == ["preflight.reachable[grafana]"], checks
+    assert "Connection refused" in checks["preflight.reachable[grafana]"]["message"]
+
+
+def test_checks_of_a_component_that_did_not_answer_stay_errors_and_exit_3(
+        grafana_down_run: GrafanaDown) -> None:
+    """Pointing to the entry turns no check into a pass or a skip: they are errors, and the exit code 3."""
+    code, checks, _ = grafana_down_run
+    assert code == 3
+    assert {c["status"] for i, c in checks.items() if i.startswith("grafana.")} == {"error"}, checks
