@@ -21,8 +21,7 @@ from rich.markup import escape
 
 from stackcheck import __version__, settings
 from stackcheck.deploy.cli import DEPLOY_OPTIONS, DESTROY_OPTIONS
-from stackcheck.errors import ExitCode, StackcheckError, UsageError
-from stackcheck.secrets import scrub
+from stackcheck.errors import ExitCode, StackcheckError, UsageError, user_message
 
 SUITES_DIR = Path(settings.from_environment("suites") or Path(__file__).resolve().parent.parent / "suites")
 #: The options each command takes (topic, and its fields when it takes only some), from stackcheck.settings.
@@ -132,10 +131,21 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
     return args
 
 
+#: pytest's own output that verify keeps off the terminal (``-v`` shows it): the report's table and its
+#: STACKCHECK line are the verdict, so pytest's stats line (``-qq``) and its summary sections
+#: (``--no-summary``: failures, warnings, short test summary) would only repeat them.
+QUIET = ("--tb=no", "-qq", "--no-summary")
+#: The checks record their message, latency and bound per testcase (``record_property``), which the
+#: xunit1 schema has (``<properties>`` in ``<testcase>``) and xunit2, pytest's default, does not: pytest
+#: warns once per check, and a validating consumer would reject the file. Jenkins, GitLab and GitHub's
+#: JUnit reporters read xunit1.
+JUNIT_FAMILY = "xunit1"
+
+
 def _verify_args(args: argparse.Namespace) -> list[str]:
     """The pytest command line that ``verify`` stands for: the plugin owns the options."""
-    argv = [str(SUITES_DIR), "-p", "no:cacheprovider", "--tb=no" if not args.verbose else "--tb=short",
-            "-q" if not args.verbose else "-v", "--rootdir", str(SUITES_DIR), *settings.pytest_argv(args)]
+    argv = [str(SUITES_DIR), "-p", "no:cacheprovider", *(QUIET if not args.verbose else ("--tb=short", "-v")),
+            "--rootdir", str(SUITES_DIR), "-o", f"junit_family={JUNIT_FAMILY}", *settings.pytest_argv(args)]
     return argv + (["-k", args.keyword] if args.keyword else [])
 
 
@@ -210,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = run(argv, console)
     except StackcheckError as exc:
         err = Console(stderr=True, highlight=False, soft_wrap=True)
-        err.print(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
+        err.print(f"[red]{escape(user_message(exc))}[/red]")
         code = exc.exit_code
     except KeyboardInterrupt:
         Console(stderr=True).print("[red]Interrupted[/red]")

@@ -8,6 +8,11 @@ Every expected failure ends as one clear line that names the thing and the fix, 
     │   └── Unauthorized            exit 3: it answered 401/403 (expired or wrong credentials)
     ├── ApiError                    exit 1: it answered, but not as its API promises
     └── Interrupted                 exit 4: Ctrl-C / SIGTERM; faults were still cleaned up
+
+The user sees :func:`user_message`: the kind first only for the kinds the README's exit codes name
+(``UsageError:``, ``Unreachable:``, ``Unauthorized:``, ``Interrupted:``), which scripts may match;
+any other error is just its message, which says what failed and the fix (a class name like
+``StackcheckError`` tells a user nothing).
 """
 from __future__ import annotations
 
@@ -59,6 +64,22 @@ class Interrupted(StackcheckError):
     """The run was interrupted (SIGINT/SIGTERM) after cleaning up what it had changed."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+#: The kinds a user-facing line starts with (README, "Exit codes"); a subclass shows its documented base.
+DOCUMENTED_KINDS = ("UsageError", "Unauthorized", "Unreachable", "Interrupted")
+
+
+def documented_kind(exc: StackcheckError) -> str | None:
+    """``exc``'s kind as the README names it (its own class or a base), or None for any other."""
+    return next((c.__name__ for c in type(exc).__mro__ if c.__name__ in DOCUMENTED_KINDS), None)
+
+
+def user_message(exc: StackcheckError) -> str:
+    """The one line a user sees for ``exc``: ``<kind>: <message>`` for a documented kind, else the
+    message alone; registered secrets are masked."""
+    kind, text = documented_kind(exc), scrub(str(exc))
+    return f"{kind}: {text}" if kind else text
 
 
 def truncate(text: str, limit: int = TEXT_ERROR_MAX_SIZE) -> str:

@@ -22,7 +22,7 @@ from stackcheck.clients.prometheus import PrometheusClient
 from stackcheck.errors import UsageError
 from stackcheck.inventory import ALERTS
 from stackcheck.manifests import Manifests
-from stackcheck.plugin import component_http, session_target, settings
+from stackcheck.plugin import component_http, require_answered, session_target, settings
 from stackcheck.targets.base import Target
 
 if TYPE_CHECKING:
@@ -36,9 +36,11 @@ C = TypeVar("C")
 
 def component_client(component: str, make: Callable[[Http], C], name: str | None = None) -> Any:
     """A session fixture (``name``, default the component's) with ``make`` applied to the component's
-    :func:`~stackcheck.plugin.component_http`: its client, or a skip when the target lacks it."""
+    :func:`~stackcheck.plugin.component_http`: its client, or a skip when the target lacks it, or an
+    error pointing to its ``preflight.reachable`` entry when it did not answer there."""
 
-    def client(stackcheck_target: Target) -> C:
+    def client(stackcheck_target: Target, request: pytest.FixtureRequest) -> C:
+        require_answered(request.config, component)
         return make(component_http(stackcheck_target, component))
 
     client.__doc__ = f"Client of the target's {component} (skips the check when the target has none)."
@@ -70,9 +72,10 @@ probe_http = component_client("probe", lambda http: http, name="probe_http")
 
 
 @pytest.fixture(scope="session")
-def sink(stackcheck_target: Target) -> SinkClient:
+def sink(stackcheck_target: Target, request: pytest.FixtureRequest) -> SinkClient:
     """Client of the notification sink (local runtime and CI only)."""
     from stackcheck.clients.sink import SinkClient
+    require_answered(request.config, "sink")
     url = stackcheck_target.url("sink")
     if url is None:
         pytest.skip("delivery is checked at stackcheck's sink, and this target has none (--sink-url)")

@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from stackcheck import preflight
 from stackcheck.clients.http import Credentials, Http
-from stackcheck.errors import ExitCode, StackcheckError, Unreachable, UsageError
+from stackcheck.errors import ExitCode, StackcheckError, Unreachable, UsageError, user_message
 from stackcheck.local.state import resolve_state_dir
 from stackcheck.manifests import Manifests
 from stackcheck.report import CheckResult, Report
@@ -42,6 +42,10 @@ _exit_key = pytest.StashKey[int]()
 _aborted_key = pytest.StashKey[bool]()  # the checks were replaced by failure entries (e.g. a failed --deploy)
 _durations_key = pytest.StashKey[dict[str, float]]()
 _collect_errors_key = pytest.StashKey[list[tuple[str, str]]]()
+#: Each check's verdict by (node id, phase), as the report counts it, for pytest's own counts.
+_status_key = pytest.StashKey[dict[tuple[str, str], str]]()
+#: The components whose preflight entry says they did not answer (their checks point to it).
+_unanswered_key = pytest.StashKey[set[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,7 +65,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     except UsageError as exc:
         if config.getoption("help", False):
             return None  # --help still shows the options
-        _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
+        _say(f"[red]{escape(user_message(exc))}[/red]")
         return int(exc.exit_code)
     return None
 
@@ -88,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     config.stash[_durations_key] = {}
     config.stash[_collect_errors_key] = []
+    config.stash[_status_key] = {}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -195,13 +200,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         _abort(session, config, items, failures)
     elif failures:  # Prometheus answers: the checks run, after one entry per component that does not
         items[:0] = preflight.failure_items(session, failures)
+        config.stash[_unanswered_key] = preflight.unanswered(failures)
 
 
 def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.Item],
            failures: list[preflight.Failure]) -> None:
     """Replace every check by one failing entry per reason, and say each on stderr at once."""
     for _, _, exc in failures:
-        _say(f"[red]{type(exc).__name__}[/red]: {escape(scrub(str(exc)))}")
+        _say(f"[red]{escape(user_message(exc))}[/red]")
     config.stash[_exit_key] = max(int(exc.exit_code) for _, _, exc in failures)
     config.stash[_aborted_key] = True
     items[:] = preflight.failure_items(session, failures)
@@ -209,8 +215,27 @@ def _abort(session: pytest.Session, config: pytest.Config, items: list[pytest.It
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
-    """No progress letter for a preflight entry: the table right after says it in words."""
-    return ("error", "", "") if preflight.is_failure_report(report) else None
+    """Count each check as the report does, so that pytest's own lines (``pytest suites/``) never
+    contradict the STACKCHECK line: a check that raised rather than asserted is an error, not a failure.
+
+    A run that is only preflight entries shows no progress letter (the table says it in words); entries
+    before the checks get their ``E``, so the progress line reaches 100%.
+    """
+    if preflight.is_failure_report(report):
+        return ("error", "", "") if config.stash.get(_aborted_key, False) else ("error", "E", "ERROR")
+    if config.stash.get(_status_key, {}).get((report.nodeid, report.when)) == "error" and report.failed:
+        return "error", "E", "ERROR"
+    return None
+
+
+def end_progress_line(config: pytest.Config) -> None:
+    """End pytest's progress line (``F [100%]``) before output of our own that follows it."""
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        return
+    writer = config.get_terminal_writer()
+    if writer.width_of_current_line:
+        writer.line()
+        writer.flush()
 
 
 def _say(text: str) -> None:
@@ -228,6 +253,14 @@ def session_target(config: pytest.Config) -> Target:
     if _target_key not in config.stash:
         config.stash[_target_key] = build_target(config)
     return config.stash[_target_key]
+
+
+def require_answered(config: pytest.Config, component: str) -> None:
+    """A check that needs a component preflight found not answering is an error that points to that
+    entry, instead of the same server error in full in each of its rows. The verdict and the exit code
+    stay those of the entry (exit 3)."""
+    if component in config.stash.get(_unanswered_key, set()):
+        raise Unreachable(preflight.DEPENDS.format(c=component))
 
 
 def component_http(target: Target, component: str) -> Http:
@@ -290,6 +323,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         status = "error"
     if status is None:
         return
+    config.stash[_status_key][(item.nodeid, report.when)] = status
     check_id, component = _check_id(item)
     props = dict(item.user_properties)
     config.stash[_report_key].checks.append(CheckResult(

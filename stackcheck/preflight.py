@@ -37,6 +37,10 @@ REQUIRED = ("prometheus",)
 #: The report's component for each endpoint (stackcheck.report/v1 has no "sink": it is on the delivery path).
 REPORT_COMPONENT = {"sink": "alertmanager"}
 
+#: The id of a component's entry, and what each check that needs it says instead of its own full error.
+REACHABLE_ID = "preflight.reachable[{c}]"
+DEPENDS = "not checked: {c} did not answer (see " + REACHABLE_ID + ")"
+
 UNREACHABLE = ("{c} is unreachable at {url} (GET {path}: {reason}); check that it is running and the URL "
                "is right")
 REFUSED = "{c} at {url} refused the request ({said}); check the credentials (expired or wrong token?)"
@@ -96,9 +100,15 @@ def ask_all(target: Target, http_of: Callable[[Target, str], Http]) -> tuple[lis
     asked = (ask(http_of(target, c), c) for c in PATHS if target.url(c) is not None)
     problems = [p for p in asked if p is not None]
     failures: list[Failure] = [
-        (f"preflight.reachable[{p.component}]", REPORT_COMPONENT.get(p.component, p.component),
+        (REACHABLE_ID.format(c=p.component), REPORT_COMPONENT.get(p.component, p.component),
          (Unauthorized if p.unauthorised else Unreachable)(p.message)) for p in problems]
     return failures, any(p.component in REQUIRED for p in problems)
+
+
+def unanswered(failures: list[Failure]) -> set[str]:
+    """The components (endpoint names: ``grafana``, ``sink``) that have a ``preflight.reachable`` entry."""
+    found = (re.fullmatch(r"preflight\.reachable\[(.+)\]", check_id) for check_id, _, _ in failures)
+    return {m.group(1) for m in found if m}
 
 
 def collect_error(report: pytest.CollectReport) -> tuple[str, str]:

@@ -61,7 +61,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             json_path=str(report)), _console())
         config.stash[_deployed_key] = True
         if code != ExitCode.OK:
-            raise StackcheckError(f"stackcheck deploy: {_not_ready(report)}; no check ran against the stack")
+            raise StackcheckError(f"the deploy did not get ready, so no check ran against the stack: "
+                                  f"{_not_ready(report)}; fix what the objects above say (or give them more "
+                                  "time with --deploy-timeout), then run again")
     except StackcheckError as exc:
         config.stash[_deployed_key] = _deployed_key in config.stash
         _abort(session, config, items, [("deploy", "manifests", exc)])
@@ -84,7 +86,7 @@ def _not_ready(report: Path) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After the checks, before the report is written: destroy when asked."""
-    from stackcheck.plugin import _exit_key, settings
+    from stackcheck.plugin import _exit_key, end_progress_line, settings
 
     config = session.config
     resolved = settings(config)
@@ -92,6 +94,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from stackcheck.deploy.destroy import DestroyOptions, destroy
 
+    end_progress_line(config)  # destroy's lines start on their own line, not after "F [100%]"
     started = time.monotonic()
     try:
         code = destroy(DestroyOptions(
@@ -99,7 +102,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             kubeconfig=resolved.kubernetes.kubeconfig, manifests=resolved.target.manifests,
             yes=True), _console())  # --destroy-after is the consent
         if code != ExitCode.OK:
-            raise StackcheckError("stackcheck destroy: some objects are still there (see above)")
+            raise StackcheckError("destroy after the checks left objects behind (listed above); run "
+                                  "`stackcheck destroy` again, or delete them by hand")
     except StackcheckError as exc:
         _record(config, "destroy", started, str(exc))
         config.stash.setdefault(_exit_key, int(exc.exit_code))

@@ -237,3 +237,23 @@ def test_deploy_without_a_kubeconfig_says_how_to_give_one(runs: Runs) -> None:
     assert ran.code == ExitCode.USAGE, str(ran)
     assert "UsageError: no kubeconfig:" in ran.err, str(ran)
     assert "pass --kubeconfig PATH or set KUBECONFIG" in " ".join(ran.err.split()), str(ran)
+
+
+def test_an_error_of_no_documented_kind_shows_no_class_name() -> None:
+    """A failure that is not one of the README's kinds (exit 1: a deploy that did not get ready) is its
+    message alone: `StackcheckError:` tells a user nothing."""
+    from stackcheck.errors import ApiError, StackcheckError, user_message
+
+    assert user_message(StackcheckError("the deploy did not get ready")) == "the deploy did not get ready"
+    assert user_message(ApiError("grafana answered 500")) == "grafana answered 500"
+
+
+def test_a_documented_kind_leads_its_line_even_from_a_subclass() -> None:
+    """UsageError, Unreachable and Unauthorized (README's exit codes 2 and 3) lead the line, also when a
+    subclass (the proxy's ProxyError) is raised, so scripts can match them."""
+    from stackcheck.errors import UsageError, user_message
+    from stackcheck.kube.errors import ProxyError
+
+    assert user_message(UsageError("bad --target")) == "UsageError: bad --target"
+    proxied = ProxyError("no endpoints", status=503, reason="ServiceUnavailable", server_message="x")
+    assert user_message(proxied) == "Unreachable: no endpoints"

@@ -43,3 +43,12 @@ def test_destroy_after_removes_what_deploy_made(tmp_path: Path) -> None:
     for c in cluster(tmp_path):
         _verify(tmp_path, c.kubeconfig, "--destroy-after")
         assert c.stack_objects() == {}
+
+
+def test_a_failed_deploy_says_what_failed_and_the_fix_without_a_class_name(tmp_path: Path) -> None:
+    """The line verify prints for a failed deploy names what failed and the fix, with no class name."""
+    for c in cluster(tmp_path):
+        _, _, out = _verify(tmp_path, c.kubeconfig)
+        assert "the deploy did not get ready, so no check ran against the stack" in out, out
+        assert "--deploy-timeout" in out and "then run again" in out, out
+        assert "StackcheckError" not in out, out

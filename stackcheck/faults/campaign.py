@@ -18,7 +18,7 @@ from stackcheck.checks.freshness import parse_time
 from stackcheck.clients.alertmanager import AlertmanagerClient
 from stackcheck.clients.prometheus import PrometheusClient
 from stackcheck.errors import Interrupted, StackcheckError
-from stackcheck.faults import ledger
+from stackcheck.faults import ledger, notfired
 from stackcheck.faults.scenarios import Scenario
 from stackcheck.grouping import Wait, first_notification_wait, lingering_group_wait, resend_interval_s
 from stackcheck.routing import channels, route
@@ -208,11 +208,13 @@ class Campaign:
             return
         t0 = time.time()
         self._inject(scenario)
-        seen = self._wait_firing(alert, labels, budget)
+        pending_seen: dict[str, str] = {}
+        seen = self._wait_firing(alert, labels, budget, pending_seen)
         if not seen:
-            last = [a["labels"] for a in self.prometheus.alerts() if a["labels"].get("alertname") == alert]
-            self._finish(alert, StageResult(False, f"{alert} did not fire within {budget:.0f}s of the fault; "
-                                                   f"Prometheus shows {last or 'no such alert'}"))
+            rule = next((r for g in self.prometheus.rule_groups("alert") for r in g.get("rules", [])
+                         if r.get("name") == alert), None)
+            why = notfired.message(alert, budget, rule, labels, pending_seen)
+            self._finish(alert, StageResult(False, why))
             return
         fired_at = time.time()
         problems = self._label_problems(alert, seen, expect)
@@ -287,11 +289,19 @@ class Campaign:
                 if a["labels"].get("alertname") == alert
                 and all(a["labels"].get(k) == v for k, v in labels.items())]
 
-    def _wait_firing(self, alert: str, labels: dict[str, str], budget: float) -> list[dict[str, Any]]:
+    def _wait_firing(self, alert: str, labels: dict[str, str], budget: float,
+                     pending_seen: dict[str, str]) -> list[dict[str, Any]]:
+        """The alert's firing instances, once there are any; every pending episode seen on the way is
+        kept in ``pending_seen`` (activeAt → value) for the message when it never fires."""
         if self._stop.is_set():
             return []
-        return until(lambda: [a for a in self._matching(alert, labels) if a.get("state") == "firing"], budget,
-                     interval_s=CAMPAIGN_POLL_S, stop=self._stop)
+
+        def firing() -> list[dict[str, Any]]:
+            now = self._matching(alert, labels)
+            notfired.seen_pending(now, pending_seen)
+            return [a for a in now if a.get("state") == "firing"]
+
+        return until(firing, budget, interval_s=CAMPAIGN_POLL_S, stop=self._stop)
 
     def _label_problems(self, alert: str, seen: list[dict[str, Any]], expect: Expectation) -> list[str]:
         got = seen[0]["labels"]
