@@ -1,0 +1,138 @@
+"""deploy's wait on a crash-looping workload and on image pulls, with the container statuses a real
+1.36 kubelet wrote (tests/contracts/kubernetes p1-p5), served by the API double."""
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from stackcheck.deploy.diagnose import diagnose
+from stackcheck.deploy.wait import Tracked, wait
+from stackcheck.kube.apply import Ref
+from stackcheck.kube.config import load_access
+from tests.deployfake import Cluster, cluster
+from tests.kubefake_cluster import body
+
+#: The crasher's container as the kubelet showed it every 5 s: back-off, exited, back-off, a second of
+#: running (Ready: no readiness probe), ... (p1-p3, one capture each).
+CRASH_CYCLE = ("p1_pod_crashloop_backoff", "p2_pod_crash_terminated_before_backoff",
+               "p3_pod_crash_running_between_backoffs")
+
+
+@pytest.fixture
+def kind(tmp_path: Path) -> Iterator[Cluster]:
+    yield from cluster(tmp_path)
+
+
+def _pod_of(kind: Cluster, prefix: str) -> dict[str, Any]:
+    return next(p for k, p in kind.fake.objects.items() if k[0] == "pods" and k[2].startswith(prefix))
+
+
+def _kubelet(kind: Cluster, pod: dict[str, Any], fixture: str) -> None:
+    """The pod (and its Deployment) as the real kubelet and controller left them in that capture."""
+    captured = body(fixture)["status"]
+    pod["status"] = captured
+    owner = pod["metadata"]["labels"]["app.kubernetes.io/name"]
+    deployment = kind.fake.objects[("deployments", pod["metadata"]["namespace"], owner)]
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in captured["conditions"])
+    deployment["status"] = body("p4_deployment_available" if ready else
+                                "g1a_deployment_grafana_within_deadline")["status"]
+
+
+def _wait(kind: Cluster, refs: list[Ref], on_sleep: Any = None,
+          wall: datetime | None = None) -> tuple[bool, list[Tracked], str]:
+    kube = load_access(None, str(kind.kubeconfig), environ=kind.env)
+    out = io.StringIO()
+    console = Console(file=out, width=250)
+
+    def sleep(seconds: float) -> None:
+        kind.clock.sleep(seconds)
+        if on_sleep is not None:
+            on_sleep()
+
+    ok, items = wait(kube, refs, 300, console, clock=kind.clock, sleep=sleep,
+                     wall=lambda: wall or datetime.fromisoformat("2026-12-01T13:22:00Z"))
+    if not ok:
+        diagnose(kube, items, console)
+    return ok, items, out.getvalue()
+
+
+def test_a_crash_looping_deployment_is_never_ready_even_when_a_poll_lands_while_it_runs(
+        kind: Cluster) -> None:
+    """kstatus calls the Deployment Current in the second its crash-looping container runs (p3 + p4);
+    the wait does not, and fails it once it has crash-looped past the grace."""
+    kind.deploy(wait=False)
+    pod = _pod_of(kind, "kube-state-metrics-")
+    polls = iter(range(1000))
+    _kubelet(kind, pod, CRASH_CYCLE[2])
+    ref = Ref("apps", "Deployment", "monitoring", "kube-state-metrics", "apps/v1")
+    ok, items, out = _wait(kind, [ref],
+                           on_sleep=lambda: _kubelet(kind, pod, CRASH_CYCLE[next(polls) % 3]))
+    assert not ok
+    assert items[0].result.status == "Failed"
+    assert "Current: Deployment is available" not in out
+    assert "is crash-looping: restarted" in items[0].result.message
+
+
+def test_a_brief_run_between_back_offs_does_not_restart_the_grace(kind: Cluster) -> None:
+    """The fail-fast grace counts from the first crash seen: a run between two back-offs keeps it."""
+    kind.deploy(wait=False)
+    pod = _pod_of(kind, "kube-state-metrics-")
+    _kubelet(kind, pod, CRASH_CYCLE[0])
+    # back-off, then running every other poll: the old timer reset at each run and never reached 20 s
+    cycle = iter([CRASH_CYCLE[2], CRASH_CYCLE[0]] * 500)
+    start = kind.clock.now
+    ok, items, _ = _wait(kind, [Ref("apps", "Deployment", "monitoring", "kube-state-metrics", "apps/v1")],
+                         on_sleep=lambda: _kubelet(kind, pod, next(cycle)))
+    assert not ok and items[0].result.reason == "CrashLoopBackOff"
+    assert kind.clock.now - start < 40
+
+
+def test_a_container_that_restarted_long_ago_and_runs_is_ready(kind: Cluster) -> None:
+    """A restart long before this deploy (started 30 s+ ago by the kubelet's clock) holds nothing up."""
+    kind.deploy(wait=False)
+    pod = _pod_of(kind, "kube-state-metrics-")
+    _kubelet(kind, pod, CRASH_CYCLE[2])  # running since 13:21:59Z, restartCount 3
+    ok, items, _ = _wait(kind, [Ref("apps", "Deployment", "monitoring", "kube-state-metrics", "apps/v1")],
+                         wall=datetime.fromisoformat("2026-12-01T14:00:00Z"))
+    assert ok and items[0].result.status == "Current"
+
+
+def test_a_container_just_restarted_must_stay_up_before_it_counts(kind: Cluster) -> None:
+    """Running one second after a restart is not ready yet; running 30 s without a crash is."""
+    kind.deploy(wait=False)
+    pod = _pod_of(kind, "kube-state-metrics-")
+    _kubelet(kind, pod, CRASH_CYCLE[2])
+    start = kind.clock.now
+    ok, _, out = _wait(kind, [Ref("apps", "Deployment", "monitoring", "kube-state-metrics", "apps/v1")])
+    assert ok and kind.clock.now - start >= 30
+    assert "running for less than 30s" in out
+
+
+def test_every_workload_stuck_on_an_image_is_reported_when_one_fails(kind: Cluster) -> None:
+    """When the first object fails fast, the others whose pods are stuck on their image fail with it,
+    each naming its waiting reason, not `Available: 0/1` alone."""
+    kind.deploy(wait=False)
+    for prefix in ("grafana-", "kube-state-metrics-"):
+        _pod_of(kind, prefix)["status"] = body("p5_pod_image_pull_grafana")["status"]
+    first = _pod_of(kind, "grafana-")
+    refs = [Ref("apps", "Deployment", "monitoring", n, "apps/v1") for n in ("grafana", "kube-state-metrics")]
+    ok, items, out = _wait(kind, refs)
+    assert not ok and [i.result.status for i in items] == ["Failed", "Failed"]
+    assert all('ImagePullBackOff: Back-off pulling image "docker.io/grafana/grafana:12.3.1"'
+               in i.result.message for i in items)
+    assert first["metadata"]["name"] in out
+
+
+def test_a_not_ready_workload_shows_its_pods_waiting_reason(kind: Cluster) -> None:
+    """While it waits, the line of a workload says why its pods wait (short form of the kubelet's)."""
+    kind.deploy(wait=False)
+    _pod_of(kind, "grafana-")["status"] = body("p5_pod_image_pull_grafana")["status"]
+    _, _, out = _wait(kind, [Ref("apps", "Deployment", "monitoring", "grafana", "apps/v1")])
+    assert ('InProgress: Available: 0/1 (ImagePullBackOff: Back-off pulling image '
+            '"docker.io/grafana/grafana:12.3.1")') in out
