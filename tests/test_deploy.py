@@ -220,7 +220,8 @@ def test_missing_grafana_secret_is_created_with_a_random_value_never_printed(kin
     assert secret is not None
     value = base64.b64decode(secret["data"]["admin-password"]).decode()
     assert len(value) >= 24 and value not in out and value not in report.read_text()
-    assert ("kubectl -n monitoring get secret grafana-admin -o jsonpath='{.data.admin-password}' "
+    assert (f"kubectl --kubeconfig {kind.kubeconfig} --context kind-stackcheck -n monitoring get secret "
+            "grafana-admin -o jsonpath='{.data.admin-password}' "
             "| base64 -d") in out
 
 

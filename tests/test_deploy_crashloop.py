@@ -114,6 +114,20 @@ def test_a_container_just_restarted_must_stay_up_before_it_counts(kind: Cluster)
     assert "running for less than 30s" in out
 
 
+def test_crash_diagnosis_shows_the_last_exit_and_a_logs_command(kind: Cluster) -> None:
+    """The diagnosis of a crash loop says how the container last ended and how to read its log."""
+    kind.deploy(wait=False)
+    pod = _pod_of(kind, "kube-state-metrics-")
+    _kubelet(kind, pod, CRASH_CYCLE[0])
+    ok, _, out = _wait(kind, [Ref("apps", "Deployment", "monitoring", "kube-state-metrics", "apps/v1")])
+    name = pod["metadata"]["name"]
+    assert not ok
+    assert ("container blackbox last terminated: exit code 1 (Error) at 2026-12-01T13:21:21Z, "
+            "restarted 1 times") in out
+    assert (f"kubectl --kubeconfig {kind.kubeconfig} --context kind-stackcheck -n monitoring logs {name} "
+            "-c blackbox --previous") in out
+
+
 def test_every_workload_stuck_on_an_image_is_reported_when_one_fails(kind: Cluster) -> None:
     """When the first object fails fast, the others whose pods are stuck on their image fail with it,
     each naming its waiting reason, not `Available: 0/1` alone."""

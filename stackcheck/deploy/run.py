@@ -226,7 +226,7 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
             verb = ("exists, left as it is" if secret.action != "create" else
                     "would be created (dry run)" if opts.dry_run else "created (value not shown)")
             console.print(f"Secret {secret.ref.namespace}/{secret.ref.name} {verb}; read it with: "
-                          f"{escape(secret.command)}")
+                          f"{escape(secret.command)}", soft_wrap=True)  # one line: ready to paste
         applied += _apply_all(kube, rest, opts, set_id, outcome, console, pending)
         members = _members(kube, applied, previous, opts.dry_run)
         desired = {(m.ref.group, m.ref.kind, m.ref.namespace, m.ref.name) for m in members}
