@@ -36,7 +36,7 @@ def _pod_of(kind: Cluster, prefix: str) -> dict[str, Any]:
 def _kubelet(kind: Cluster, pod: dict[str, Any], fixture: str) -> None:
     """The pod (and its Deployment) as the real kubelet and controller left them in that capture."""
     captured = body(fixture)["status"]
-    pod["status"] = captured
+    pod["status"], pod["spec"] = captured, body(fixture)["spec"]  # the crasher's: no readiness probe
     owner = pod["metadata"]["labels"]["app.kubernetes.io/name"]
     deployment = kind.fake.objects[("deployments", pod["metadata"]["namespace"], owner)]
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in captured["conditions"])
@@ -77,6 +77,21 @@ def test_a_crash_looping_deployment_is_never_ready_even_when_a_poll_lands_while_
     assert items[0].result.status == "Failed"
     assert "Current: Deployment is available" not in out
     assert "is crash-looping: restarted" in items[0].result.message
+
+
+def test_the_first_run_of_a_container_without_readiness_probe_is_not_ready_yet(kind: Cluster) -> None:
+    """The crasher's first run (p6: Running, Ready, restartCount 0) made kstatus say Current on the
+    real cluster; the wait holds it until it has run 30 s, and sees the crash loop that follows."""
+    kind.deploy(wait=False)
+    pod = _pod_of(kind, "kube-state-metrics-")
+    _kubelet(kind, pod, "p6_pod_crasher_first_run")
+    polls = iter(range(1000))
+    ok, items, out = _wait(kind, [Ref("apps", "Deployment", "monitoring", "kube-state-metrics", "apps/v1")],
+                           on_sleep=lambda: _kubelet(kind, pod, CRASH_CYCLE[next(polls) % 3]),
+                           wall=datetime.fromisoformat("2026-12-01T13:37:48Z"))
+    assert not ok and items[0].result.reason == "CrashLoopBackOff"
+    assert "running for less than 30s (no readiness probe" in out
+    assert "Current: Deployment is available" not in out
 
 
 def test_a_brief_run_between_back_offs_does_not_restart_the_grace(kind: Cluster) -> None:

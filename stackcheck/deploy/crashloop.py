@@ -8,10 +8,11 @@ reads the pods' container statuses and remembers, across polls, what it saw:
 
 - crash evidence: ``state.waiting.reason`` CrashLoopBackOff, a ``state.terminated`` with a non-zero
   exit code, or a ``restartCount`` higher than at the previous poll;
-- a container that has restarted (``restartCount`` > 0) is settled only once it has been running for
-  :data:`STABLE_S`: by its own ``state.running.startedAt`` (the kubelet's clock, so a redeploy of a
-  stack whose pod restarted long ago is not held up), or by this wait's clock (if the two clocks
-  disagree);
+- a container that has restarted (``restartCount`` > 0), or that has no readiness probe (so Ready
+  says only that it runs: the crasher on the real kubelet was first seen Running, restartCount 0,
+  Ready, and then never again), is settled only once it has been running for :data:`STABLE_S`:
+  by its own ``state.running.startedAt`` (the kubelet's clock, so a redeploy of a stack whose pod
+  restarted long ago is not held up), or by this wait's clock (if the two clocks disagree);
 - the fail-fast grace runs from the first evidence and is not reset by a brief run; only a settled
   container clears it.
 """
@@ -55,9 +56,13 @@ class Tracker:
     seen: dict[str, Seen] = field(default_factory=dict)
 
 
-def _statuses(pod: Json) -> list[Json]:
-    status = pod.get("status") or {}
-    return list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or [])
+def _statuses(pod: Json) -> list[tuple[Json, bool]]:
+    """(container status, whether Ready proves more than "it runs": a readiness probe, or an init
+    container, which must exit 0)."""
+    status, spec = pod.get("status") or {}, pod.get("spec") or {}
+    probed = {c.get("name") for c in spec.get("containers") or [] if c.get("readinessProbe")}
+    return ([(entry, True) for entry in status.get("initContainerStatuses") or []]
+            + [(entry, entry.get("name") in probed) for entry in status.get("containerStatuses") or []])
 
 
 def _age_s(stamp: str, wall: datetime) -> float | None:
@@ -68,8 +73,9 @@ def _age_s(stamp: str, wall: datetime) -> float | None:
 
 
 def last_exit(entry: Json) -> str:
-    """``exit code 1 (Error) at 2026-12-01T13:21:31Z`` from ``lastState.terminated``, or ''."""
-    ended = (entry.get("lastState") or {}).get("terminated") or (entry.get("state") or {}).get("terminated")
+    """``exit code 1 (Error) at 2026-12-01T13:21:31Z``: the newest exit, ``state.terminated`` while the
+    container is down before its back-off, else ``lastState.terminated``; or ''."""
+    ended = (entry.get("state") or {}).get("terminated") or (entry.get("lastState") or {}).get("terminated")
     if not ended:
         return ""
     return (f"exit code {ended.get('exitCode')} ({ended.get('reason') or 'no reason'}) "
@@ -86,7 +92,7 @@ def crashes(tracker: Tracker, pods: list[Json], now: float,
         if meta.get("deletionTimestamp"):
             continue  # an old pod on its way out is not the workload's current state
         name = str(meta.get("name"))
-        for entry in _statuses(pod):
+        for entry, probed in _statuses(pod):
             key = f"{meta.get('uid') or name}/{entry.get('name')}"
             live.add(key)
             restarts = int(entry.get("restartCount") or 0)
@@ -106,7 +112,7 @@ def crashes(tracker: Tracker, pods: list[Json], now: float,
                 seen.started_at, seen.running_since = "", None
             if evidence and seen.crashed_at is None:
                 seen.crashed_at = now
-            if restarts == 0 and not evidence:
+            if restarts == 0 and not evidence and (probed or not running):
                 continue
             age = _age_s(seen.started_at, wall()) if running else None
             settled = bool(running) and not evidence and (
@@ -118,7 +124,8 @@ def crashes(tracker: Tracker, pods: list[Json], now: float,
             how = ("CrashLoopBackOff" if waiting == "CrashLoopBackOff" else
                    "exited" if terminated else f"running for less than {STABLE_S:g}s" if running
                    else str(waiting or "not running"))
-            detail = f"restarted {restarts} times, {how}"
+            detail = (f"restarted {restarts} times, {how}" if restarts else
+                      f"{how} (no readiness probe: Ready only says it runs)")
             if last_exit(entry):
                 detail += f"; last {last_exit(entry)}"
             out.append(Crash(name, str(entry.get("name")), restarts, evidence,
