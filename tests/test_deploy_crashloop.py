@@ -165,3 +165,41 @@ def test_a_not_ready_workload_shows_its_pods_waiting_reason(kind: Cluster) -> No
     _, _, out = _wait(kind, [Ref("apps", "Deployment", "monitoring", "grafana", "apps/v1")])
     assert ('InProgress: Available: 0/1 (ImagePullBackOff: Back-off pulling image '
             '"docker.io/grafana/grafana:12.3.1")') in out
+
+
+PULL_ERROR = ('failed to pull and unpack image "docker.io/grafana/grafana:12.3.1": failed to resolve '
+              'reference "docker.io/grafana/grafana:12.3.1": failed to do request: Head '
+              '"https://registry-1.docker.io/v2/grafana/grafana/manifests/12.3.1": dial tcp: lookup '
+              'registry-1.docker.io on 10.255.255.53:53: dial udp 10.255.255.53:53: connect: network is '
+              'unreachable')  # the kubelet's words on the real cluster (p5, and its Failed event)
+
+
+def _pod_event(kind: Cluster, pod: dict[str, Any], reason: str, message: str, when: str) -> None:
+    before = set(kind.fake.objects)
+    kind.fake._event(pod, reason, message)
+    for key in set(kind.fake.objects) - before:
+        event = kind.fake.objects[key]
+        if "involvedObject" in event:
+            event.update(firstTimestamp=when, lastTimestamp=when)
+        else:
+            event.update(eventTime=None, deprecatedFirstTimestamp=when, deprecatedLastTimestamp=when)
+
+
+def test_the_kubelets_pull_error_is_printed_once_and_events_read_oldest_first(kind: Cluster) -> None:
+    """The diagnosis quotes the kubelet's error chain once (the waiting reason), the Failed event that
+    repeats it is cut to its first clause, and the events of the Deployment, its ReplicaSet and its
+    pod form one timeline, oldest first."""
+    kind.deploy(wait=False)
+    pod = _pod_of(kind, "grafana-")
+    pod["status"] = body("p5_pod_image_pull_grafana")["status"]
+    _pod_event(kind, pod, "Failed", f'Failed to pull image "docker.io/grafana/grafana:12.3.1": {PULL_ERROR}',
+               "2026-12-01T13:28:41Z")
+    _pod_event(kind, pod, "BackOff", 'Back-off pulling image "docker.io/grafana/grafana:12.3.1"',
+               "2026-12-01T13:29:20Z")
+    _, _, out = _wait(kind, [Ref("apps", "Deployment", "monitoring", "grafana", "apps/v1")])
+    assert out.count(PULL_ERROR) == 1
+    assert ('Failed: Failed to pull image "docker.io/grafana/grafana:12.3.1" (the error quoted '
+            'above)') in out
+    stamps = [line.split()[1] for line in out.splitlines() if line.startswith("  event ")]
+    assert len(stamps) >= 2 and stamps == sorted(stamps)
+    assert "Normal BackOff" not in out and "Warning BackOff" not in out  # all of it is the waiting reason

@@ -108,6 +108,18 @@ def replicasets_of(item: Tracked, events: Events) -> list[str]:
     return sorted(name for kind, name in events if kind == "ReplicaSet" and own.fullmatch(name))
 
 
+def _once(message: str, said: str) -> str | None:
+    """An event's message, unless the lines above already quote it: None when all of it is there, its
+    first clause when its error chain is (``Failed to pull image "X": <chain>`` after a waiting reason
+    ``Back-off pulling image "X": ErrImagePull: <chain>``, as the real kubelet writes both)."""
+    if message in said:
+        return None
+    cut = message.find('": ')
+    if cut > 0 and len(message) - cut > 40 and message[cut + 3:] in said:
+        return f"{message[:cut + 1]} (the error quoted above)"
+    return message
+
+
 def _crashed(kube: KubeAccess, pod: Json) -> list[str]:
     """How each restarted container last ended (``lastState.terminated``) and how to read that run's log."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
@@ -162,9 +174,10 @@ def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], lis
     said = "\n".join(out)
     shown = 0
     for (when, kind_of, reason, message), kind, name in timeline:  # one timeline, oldest first
-        if message in said:
+        told = _once(message, said)
+        if told is None:
             continue  # the kubelet's message is already quoted above (a container's waiting reason)
-        out.append(f"  event {when} {kind} {name}: {kind_of} {reason}: {message}")
+        out.append(f"  event {when} {kind} {name}: {kind_of} {reason}: {told}")
         shown += 1
     if not timeline:
         out.append("  no events recorded for it")
