@@ -203,3 +203,14 @@ def test_the_kubelets_pull_error_is_printed_once_and_events_read_oldest_first(ki
     stamps = [line.split()[1] for line in out.splitlines() if line.startswith("  event ")]
     assert len(stamps) >= 2 and stamps == sorted(stamps)
     assert "Normal BackOff" not in out and "Warning BackOff" not in out  # all of it is the waiting reason
+
+
+def test_a_progress_deadline_failure_also_names_the_pods_waiting_reason(kind: Cluster) -> None:
+    """A Deployment kstatus fails on its own (ProgressDeadlineExceeded) still says why its pods wait."""
+    kind.deploy(wait=False)
+    _pod_of(kind, "grafana-")["status"] = body("p5_pod_image_pull_grafana")["status"]
+    kind.fake.expire_deadline("monitoring", "grafana")
+    ok, items, _ = _wait(kind, [Ref("apps", "Deployment", "monitoring", "grafana", "apps/v1")])
+    assert not ok and items[0].result.message.startswith("Progress deadline exceeded")
+    assert items[0].result.message.endswith(
+        '(ImagePullBackOff: Back-off pulling image "docker.io/grafana/grafana:12.3.1")')

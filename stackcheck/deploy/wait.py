@@ -140,9 +140,10 @@ def _with_waiting(result: Result, pods: list[dict[str, Any]]) -> Result:
     reasons = [f"{reason}: {short(message)}".rstrip(": ") for pod in pods
                if not (pod.get("metadata") or {}).get("deletionTimestamp")
                for _, reason, message in waiting_reasons(pod) if reason]
-    if not reasons or result.status != IN_PROGRESS or result.reason == "ContainerRestarting":
+    reasons = [r for r in dict.fromkeys(reasons) if r not in result.message]  # a fail-fast line has it
+    if not reasons or result.status not in (IN_PROGRESS, FAILED) or result.reason == "ContainerRestarting":
         return result
-    return Result(result.status, f"{result.message} ({'; '.join(dict.fromkeys(reasons))})", result.reason)
+    return Result(result.status, f"{result.message} ({'; '.join(reasons)})", result.reason)
 
 
 def poll(kube: KubeAccess, tracked: Tracked, now: float,
