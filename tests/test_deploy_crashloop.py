@@ -143,6 +143,19 @@ def test_crash_diagnosis_shows_the_last_exit_and_a_logs_command(kind: Cluster) -
             "-c blackbox --previous") in out
 
 
+def test_a_container_down_before_its_restart_gets_the_logs_command_without_previous(kind: Cluster) -> None:
+    """In state.terminated (p2) the run that ended is the current container: `--previous` would ask for
+    the one before, which the real kubelet had already removed ("unable to retrieve container logs")."""
+    kind.deploy(wait=False)
+    pod = _pod_of(kind, "kube-state-metrics-")
+    _kubelet(kind, pod, CRASH_CYCLE[1])
+    ok, _, out = _wait(kind, [Ref("apps", "Deployment", "monitoring", "kube-state-metrics", "apps/v1")])
+    assert not ok
+    assert ("container blackbox last terminated: exit code 1 (Error) at 2026-12-01T13:21:31Z, "
+            "restarted 2 times") in out
+    assert (f"logs {pod['metadata']['name']} -c blackbox  (after its next restart: add --previous)") in out
+
+
 def test_every_workload_stuck_on_an_image_is_reported_when_one_fails(kind: Cluster) -> None:
     """When the first object fails fast, the others whose pods are stuck on their image fail with it,
     each naming its waiting reason, not `Available: 0/1` alone."""

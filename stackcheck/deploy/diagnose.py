@@ -8,7 +8,8 @@ For each object a wait left behind, :func:`diagnose` prints:
 - its PersistentVolumeClaims (from the volume claim templates and the pods' volumes), their phase
   and StorageClass;
 - a restarted container's last exit (``lastState.terminated``: exit code, reason, finishedAt) and the
-  ``kubectl logs --previous`` command that shows that run's output;
+  ``kubectl logs --previous`` command that shows that run's output (without ``--previous`` while
+  the container is down before its restart: then the ended run is the current container);
 - the newest events about all of these, in one timeline, oldest first, from both event APIs
   (core/v1 and events.k8s.io/v1, merged and de-duplicated; one whose message a waiting reason above
   already quotes is left out), so "timed out waiting for the condition" is never all a user gets; a
@@ -129,9 +130,14 @@ def _crashed(kube: KubeAccess, pod: Json) -> list[str]:
         if not ended or not int(entry.get("restartCount") or 0):
             continue
         name, restarts = entry.get("name"), entry.get("restartCount")
-        logs = kube.kubectl(f"-n {meta.get('namespace')} logs {meta.get('name')} -c {name} --previous")
+        logs = kube.kubectl(f"-n {meta.get('namespace')} logs {meta.get('name')} -c {name}")
         out.append(f"    container {name} last terminated: {ended}, restarted {restarts} times")
-        out.append(f"      its log: {logs}")
+        if (entry.get("state") or {}).get("terminated"):
+            # Down, not yet restarted: the run that ended is the current container. --previous would
+            # ask for the one before it, which the kubelet has removed (seen on the real kubelet).
+            out.append(f"      its log: {logs}  (after its next restart: add --previous)")
+        else:
+            out.append(f"      its log: {logs} --previous")
     return out
 
 
