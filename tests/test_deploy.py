@@ -59,7 +59,7 @@ def test_clean_deploy_creates_every_rendered_object(kind: Cluster) -> None:
     assert code == 0
     missing = [store_key(o) for o in rendered() if store_key(o) not in kind.fake.objects]
     assert missing == []
-    assert "0 unchanged" in out
+    assert f"Applied: {len(rendered()) + 1} created, 0 configured, 0 unchanged, 0 pruned" in out
 
 
 def test_second_deploy_is_unchanged_and_moves_no_resource_version(kind: Cluster) -> None:
@@ -69,7 +69,8 @@ def test_second_deploy_is_unchanged_and_moves_no_resource_version(kind: Cluster)
     code, out = kind.deploy(wait=False)
     after = {k: o["metadata"]["resourceVersion"] for k, o in kind.fake.objects.items()}
     assert code == 0
-    assert f"0 to create, 0 to update, {len(rendered()) + 1} unchanged, 0 to prune" in out
+    assert out.count(f"No changes: all {len(rendered()) + 1} objects unchanged") == 1
+    assert "┃ action" not in out  # no table of nothing but "unchanged"
     assert {k: v for k, v in after.items() if before.get(k) != v} == {}
 
 
@@ -220,7 +221,8 @@ def test_missing_grafana_secret_is_created_with_a_random_value_never_printed(kin
     assert secret is not None
     value = base64.b64decode(secret["data"]["admin-password"]).decode()
     assert len(value) >= 24 and value not in out and value not in report.read_text()
-    assert ("kubectl -n monitoring get secret grafana-admin -o jsonpath='{.data.admin-password}' "
+    assert (f"kubectl --kubeconfig {kind.kubeconfig} --context kind-stackcheck -n monitoring get secret "
+            "grafana-admin -o jsonpath='{.data.admin-password}' "
             "| base64 -d") in out
 
 
@@ -329,6 +331,16 @@ def test_json_report_has_each_objects_action_and_final_status(kind: Cluster, tmp
     assert by_name[("Deployment", "grafana")]["status"] == "InProgress"
     assert by_name[("ConfigMap", "prometheus-config")]["status"] == "Current"
     assert any(n["object"] == "StatefulSet monitoring/prometheus" for n in doc["not_ready"])
+    assert doc["error"].startswith(f"{len(doc['not_ready'])} object(s) not ready: ")
+    assert "StatefulSet monitoring/prometheus (InProgress: Ready: 0/1)" in doc["error"]
+
+
+def test_json_report_of_a_good_deploy_has_no_error_field(kind: Cluster, tmp_path: Path) -> None:
+    """`error` is there only when result is not ok (README's stackcheck.deploy/v1)."""
+    report = tmp_path / "deploy.json"
+    kind.deploy(wait=False, json_path=str(report))
+    doc = json.loads(report.read_text())
+    assert doc["result"] == "ok" and "error" not in doc
 
 
 def test_a_changed_config_rolls_the_workloads_that_mount_it(kind: Cluster, tmp_path: Path) -> None:

@@ -7,8 +7,12 @@ For each object a wait left behind, :func:`diagnose` prints:
   schedule pods``) and each container's waiting reason (``ImagePullBackOff``);
 - its PersistentVolumeClaims (from the volume claim templates and the pods' volumes), their phase
   and StorageClass;
-- the newest events about all of these, from both event APIs (core/v1 and events.k8s.io/v1, merged
-  and de-duplicated), so "timed out waiting for the condition" is never all a user gets; a
+- a restarted container's last exit (``lastState.terminated``: exit code, reason, finishedAt) and the
+  ``kubectl logs --previous`` command that shows that run's output (without ``--previous`` while
+  the container is down before its restart: then the ended run is the current container);
+- the newest events about all of these, in one timeline, oldest first, from both event APIs
+  (core/v1 and events.k8s.io/v1, merged and de-duplicated; one whose message a waiting reason above
+  already quotes is left out), so "timed out waiting for the condition" is never all a user gets; a
   Deployment's include its ReplicaSets' (``FailedCreate`` is the ReplicaSet's event, not the
   Deployment's);
 - when the API server's words say PodSecurity refused the pods, the fix: the pod's securityContext
@@ -22,6 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from stackcheck.deploy.crashloop import last_exit
 from stackcheck.deploy.wait import Tracked
 from stackcheck.errors import StackcheckError
 from stackcheck.kube.access import KubeAccess
@@ -104,6 +109,38 @@ def replicasets_of(item: Tracked, events: Events) -> list[str]:
     return sorted(name for kind, name in events if kind == "ReplicaSet" and own.fullmatch(name))
 
 
+def _once(message: str, said: str) -> str | None:
+    """An event's message, unless the lines above already quote it: None when all of it is there, its
+    first clause when its error chain is (``Failed to pull image "X": <chain>`` after a waiting reason
+    ``Back-off pulling image "X": ErrImagePull: <chain>``, as the real kubelet writes both)."""
+    if message in said:
+        return None
+    cut = message.find('": ')
+    if cut > 0 and len(message) - cut > 40 and message[cut + 3:] in said:
+        return f"{message[:cut + 1]} (the error quoted above)"
+    return message
+
+
+def _crashed(kube: KubeAccess, pod: Json) -> list[str]:
+    """How each restarted container last ended (``lastState.terminated``) and how to read that run's log."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    out = []
+    for entry in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        ended = last_exit(entry)
+        if not ended or not int(entry.get("restartCount") or 0):
+            continue
+        name, restarts = entry.get("name"), entry.get("restartCount")
+        logs = kube.kubectl(f"-n {meta.get('namespace')} logs {meta.get('name')} -c {name}")
+        out.append(f"    container {name} last terminated: {ended}, restarted {restarts} times")
+        if (entry.get("state") or {}).get("terminated"):
+            # Down, not yet restarted: the run that ended is the current container. --previous would
+            # ask for the one before it, which the kubelet has removed (seen on the real kubelet).
+            out.append(f"      its log: {logs}  (after its next restart: add --previous)")
+        else:
+            out.append(f"      its log: {logs} --previous")
+    return out
+
+
 _LEVEL = re.compile(PODSECURITY_REFUSAL + r' "(?P<level>[^"]+)"')
 
 
@@ -128,6 +165,7 @@ def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], lis
             out.append(f"  pod {name} {phase}")
         for container, reason, message in waiting_reasons(pod):
             out.append(f"    container {container} waiting: {reason}{': ' + message if message else ''}")
+        out += _crashed(kube, pod)
     for claim in claims_of(item):
         related.append(("PersistentVolumeClaim", claim))
         pvc = read(kube, Ref("", "PersistentVolumeClaim", item.ref.namespace, claim))
@@ -137,12 +175,17 @@ def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], lis
         storage_class = (pvc.get("spec") or {}).get("storageClassName")
         out.append(f"  claim {claim}: {(pvc.get('status') or {}).get('phase')}, StorageClass "
                    f"{storage_class or '(none set, and no default StorageClass took it)'}")
+    timeline = sorted((entry, kind, name) for kind, name in dict.fromkeys(related)
+                      for entry in events.get((kind, name), [])[:NEWEST_EVENTS])
+    said = "\n".join(out)
     shown = 0
-    for kind, name in dict.fromkeys(related):
-        for when, kind_of, reason, message in events.get((kind, name), [])[:NEWEST_EVENTS]:
-            out.append(f"  event {when} {kind} {name}: {kind_of} {reason}: {message}")
-            shown += 1
-    if shown == 0:
+    for (when, kind_of, reason, message), kind, name in timeline:  # one timeline, oldest first
+        told = _once(message, said)
+        if told is None:
+            continue  # the kubelet's message is already quoted above (a container's waiting reason)
+        out.append(f"  event {when} {kind} {name}: {kind_of} {reason}: {told}")
+        shown += 1
+    if not timeline:
         out.append("  no events recorded for it")
     refused = _LEVEL.search("\n".join(out))
     if refused is not None:
@@ -161,6 +204,6 @@ def diagnose(kube: KubeAccess, items: list[Tracked], console: Console) -> list[d
             cache[ns] = events_by_object(kube, ns) if ns else {}
         lines = lines_for(kube, item, cache[ns])
         for line in lines:
-            console.print(escape(line))
+            console.print(escape(line), soft_wrap=True)  # unwrapped: the kubectl commands stay pasteable
         report.append({"object": str(item.ref), "status": item.result.status, "details": lines[1:]})
     return report

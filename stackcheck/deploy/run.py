@@ -127,10 +127,25 @@ def change_table(outcome: Outcome, dry_run: bool) -> Table:
     return view
 
 
-def summary(outcome: Outcome) -> str:
+def summary(outcome: Outcome, dry_run: bool) -> str:
+    """``Plan: 2 to create, …`` before a dry run's nothing; ``Applied: 2 created, …`` after real changes."""
     counts = {a: sum(r["action"] == a for r in outcome.rows) for a in ("create", "update", "unchanged")}
-    return (f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged, "
-            f"{len(outcome.pruned)} to prune")
+    if dry_run:
+        return (f"Plan: {counts['create']} to create, {counts['update']} to update, "
+                f"{counts['unchanged']} unchanged, {len(outcome.pruned)} to prune")
+    return (f"Applied: {counts['create']} created, {counts['update']} configured, "
+            f"{counts['unchanged']} unchanged, {len(outcome.pruned)} pruned")
+
+
+def print_changes(outcome: Outcome, dry_run: bool, console: Console) -> None:
+    """The change table, or one line when nothing changes (a table of only "unchanged" says nothing)."""
+    if outcome.rows and not outcome.pruned and all(r["action"] == "unchanged" for r in outcome.rows):
+        console.print(f"No changes: all {len(outcome.rows)} objects unchanged"
+                      + (" (dry run)" if dry_run else ""))
+        return
+    if outcome.rows or outcome.pruned:
+        console.print(change_table(outcome, dry_run))
+    console.print(summary(outcome, dry_run))
 
 
 def _prune(kube: KubeAccess, previous: list[inventory.Member], desired: set[tuple[str, str, str, str]],
@@ -201,7 +216,7 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
                              label="namespaces and definitions")
             if not ok:
                 outcome.not_ready = diagnose(kube, items, console)
-                outcome.result = "failed"
+                outcome.result, outcome.error = "failed", not_ready_error(items)
                 return ExitCode.CHECK_FAILED
         for secret, body in zip([p for p in secret_plans if p.action == "create"], secret_bodies,
                                 strict=True):
@@ -226,7 +241,7 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
             verb = ("exists, left as it is" if secret.action != "create" else
                     "would be created (dry run)" if opts.dry_run else "created (value not shown)")
             console.print(f"Secret {secret.ref.namespace}/{secret.ref.name} {verb}; read it with: "
-                          f"{escape(secret.command)}")
+                          f"{escape(secret.command)}", soft_wrap=True)  # one line: ready to paste
         applied += _apply_all(kube, rest, opts, set_id, outcome, console, pending)
         members = _members(kube, applied, previous, opts.dry_run)
         desired = {(m.ref.group, m.ref.kind, m.ref.namespace, m.ref.name) for m in members}
@@ -240,8 +255,7 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
         outcome.result, outcome.error = "rejected", str(exc)
         raise
     finally:
-        console.print(change_table(outcome, opts.dry_run))
-        console.print(("Plan: " if opts.dry_run else "Applied: ") + summary(outcome))
+        print_changes(outcome, opts.dry_run, console)
         _write_json(opts, kube, plan, outcome, started, clock() - t0)
     if opts.dry_run or not opts.wait:
         if not opts.dry_run:
@@ -250,8 +264,8 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
                 result = by_ref.get((row["kind"], row["namespace"], row["name"]))
                 row["status"], row["message"] = (result.status, result.message) if result else (None, None)
             _write_json(opts, kube, plan, outcome, started, clock() - t0)
-            console.print("Not waiting (--no-wait); `stackcheck deploy` again, or `kubectl get pods -A`, "
-                          "shows progress")
+            console.print("Not waiting (--no-wait); `stackcheck deploy` again, or "
+                          f"`{escape(kube.kubectl('get pods -A'))}`, shows progress", soft_wrap=True)
         return ExitCode.OK
     ok, items = wait(kube, [a.ref for a in applied], max(timeout - (clock() - t0), 1.0), console, clock=clock,
                      sleep=sleep, label="objects")
@@ -260,7 +274,7 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
         console.print(f"[red]deploy failed[/red]: {sum(i.result.status != 'Current' for i in items)} "
                       "object(s) not ready:")
         outcome.not_ready = diagnose(kube, items, console)
-        outcome.result = "failed"
+        outcome.result, outcome.error = "failed", not_ready_error(items)
         _write_json(opts, kube, plan, outcome, started, clock() - t0)
         return ExitCode.CHECK_FAILED
     console.print(f"Deploy complete: {len(items)} workloads and claims Current")
@@ -281,6 +295,14 @@ def _members(kube: KubeAccess, applied: list[Applied], previous: list[inventory.
     return out
 
 
+def not_ready_error(items: list[Any]) -> str:
+    """The reason of a failed wait, for --json: ``2 object(s) not ready: Deployment monitoring/grafana
+    (Failed: …); …``."""
+    pending = [i for i in items if i.result.status != "Current"]
+    return (f"{len(pending)} object(s) not ready: "
+            + "; ".join(f"{i.ref} ({i.result.status}: {i.result.message})" for i in pending))
+
+
 def _statuses(outcome: Outcome, items: list[Any]) -> None:
     by_ref = {(i.ref.kind, i.ref.namespace, i.ref.name): i.result for i in items}
     for row in outcome.rows:
@@ -295,8 +317,10 @@ def _write_json(opts: DeployOptions, kube: KubeAccess, plan: Plan, outcome: Outc
         return
     doc = {"schema": SCHEMA, "context": kube.context, "server": kube.server, "overlay": plan.overlay,
            "dry_run": opts.dry_run, "started_at": started.isoformat(), "duration_s": round(duration, 3),
-           "result": outcome.result, "error": outcome.error, "objects": outcome.rows,
+           "result": outcome.result, "objects": outcome.rows,
            "secrets": outcome.secrets, "pruned": outcome.pruned, "not_ready": outcome.not_ready}
+    if outcome.error:  # present only when result is not "ok"
+        doc["error"] = outcome.error
     from stackcheck.secrets import scrub
 
     Path(opts.json_path).write_text(scrub(json.dumps(doc, indent=2)) + "\n", encoding="utf-8")

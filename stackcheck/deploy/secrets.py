@@ -79,8 +79,9 @@ def parse_secret_files(values: list[str]) -> dict[tuple[str, str], str]:
     return out
 
 
-def read_command(ref: Ref, key: str) -> str:
-    return (f"kubectl -n {ref.namespace} get secret {ref.name} -o jsonpath='{{.data.{key}}}' | base64 -d")
+def read_command(kube: KubeAccess, ref: Ref, key: str) -> str:
+    """The command that prints the Secret's value, on the cluster deploy used (its context)."""
+    return kube.kubectl(f"-n {ref.namespace} get secret {ref.name} -o jsonpath='{{.data.{key}}}' | base64 -d")
 
 
 def plan_secrets(kube: KubeAccess, objects: list[dict[str, Any]], files: dict[tuple[str, str], str]
@@ -98,7 +99,8 @@ def plan_secrets(kube: KubeAccess, objects: list[dict[str, Any]], files: dict[tu
         live = read(kube, ref)
         if live is not None:
             ours = ((live.get("metadata") or {}).get("annotations") or {}).get(GENERATED_ANNOTATION) == "true"
-            plans.append(SecretPlan(ref, "exists", read_command(ref, first_key), live if ours else None))
+            plans.append(SecretPlan(ref, "exists", read_command(kube, ref, first_key),
+                                    live if ours else None))
             continue
         if keys is None:
             raise UsageError(f"Secret {ns}/{name} is mounted by the manifests but does not exist, and "
@@ -124,7 +126,7 @@ def plan_secrets(kube: KubeAccess, objects: list[dict[str, Any]], files: dict[tu
                        "metadata": {"name": name, "namespace": ns, "labels": dict(LABELS),
                                     "annotations": {GENERATED_ANNOTATION: "true"}},
                        "data": data})
-        plans.append(SecretPlan(ref, "create", read_command(ref, first_key)))
+        plans.append(SecretPlan(ref, "create", read_command(kube, ref, first_key)))
     return plans, bodies
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import re
+import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -44,11 +46,14 @@ class KubeAccess:
     """Access to one cluster: the API client, the resolved context and namespace, and proxy sessions."""
 
     def __init__(self, configuration: Any, context: str, namespace: str, *,
-                 timeout: float = API_TIMEOUT_S) -> None:
+                 timeout: float = API_TIMEOUT_S, kubeconfig: str | None = None,
+                 in_cluster: bool = False) -> None:
         from kubernetes import client
 
         self.configuration = configuration
         self.context = context
+        self.kubeconfig = kubeconfig  # printed in kubectl hints when it is not kubectl's default
+        self.in_cluster = in_cluster
         self.namespace = namespace
         self.timeout = timeout
         self.api = client.ApiClient(configuration)
@@ -92,6 +97,19 @@ class KubeAccess:
 
     def __repr__(self) -> str:  # never show the configuration: it holds the token
         return f"KubeAccess(context={self.context!r}, namespace={self.namespace!r}, server={self.server!r})"
+
+    def kubectl(self, args: str) -> str:
+        """A kubectl command line that reaches this cluster, whatever the user's current context:
+        ``kubectl [--kubeconfig PATH] --context NAME ARGS`` (several kubeconfig files: ``KUBECONFIG=…``)."""
+        if self.in_cluster:
+            return f"kubectl {args}"
+        prefix = ""
+        where = f"--context {shlex.quote(self.context)} "
+        if self.kubeconfig and os.pathsep in self.kubeconfig:
+            prefix = f"KUBECONFIG={shlex.quote(self.kubeconfig)} "
+        elif self.kubeconfig:
+            where = f"--kubeconfig {shlex.quote(self.kubeconfig)} " + where
+        return f"{prefix}kubectl {where}{args}"
 
     @property
     def server(self) -> str:

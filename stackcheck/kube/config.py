@@ -123,4 +123,6 @@ def load_access(context: str | None, kubeconfig: str | None, namespace: str = DE
         register(str(value).split(" ", 1)[-1])
     # No hidden retries: a refused connection is reported at once, like every other client here.
     cfg.retries = Retry(total=0, read=False)
-    return KubeAccess(cfg, resolved, namespace)
+    default = Path(env.get("HOME", "~")).expanduser() / ".kube" / "config"
+    named = None if files is None or files == [default] else os.pathsep.join(str(p) for p in files)
+    return KubeAccess(cfg, resolved, namespace, kubeconfig=named, in_cluster=files is None)
