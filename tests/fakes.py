@@ -457,14 +457,22 @@ class BodyFake(LoopbackServer):
                 return reply
         return None
 
-    def _answer(self, method: str, target: str, headers: Mapping[str, str],
-                body: bytes) -> tuple[int, str | None, bytes]:
+    def _admit(self, method: str, target: str, headers: Mapping[str, str],
+               body: bytes) -> tuple[int, str | None, bytes] | None:
+        """Record the request; the answer when a forced status or a wrong bearer token decides it."""
         self.requests.append(Seen(method, target, headers))
         self.bodies.append(body)
         if self._status is not None:
             return self._status, PLAIN, b""
         if self._bearer is not None and headers.get("Authorization", "") != f"Bearer {self._bearer}":
             return 401, PLAIN, b""
+        return None
+
+    def _answer(self, method: str, target: str, headers: Mapping[str, str],
+                body: bytes) -> tuple[int, str | None, bytes]:
+        decided = self._admit(method, target, headers, body)
+        if decided is not None:
+            return decided
         reply = self.lookup(method, target)
         if reply is None:
             self.unmatched.append(f"{method} {target}")

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.fakes import CONTRACTS, PLAIN, BodyFake, Reply, Seen
+from tests.fakes import CONTRACTS, PLAIN, BodyFake, Reply
 
 REAL = "loki/real-3.6.11"
 #: loki.md §10: ``limit=5001`` → 400 with this text (the two numbers are the asked and the allowed limit).
@@ -83,12 +83,9 @@ class LokiFake(BodyFake):
         path = urlsplit(target).path
         if (method, path) != ("GET", "/loki/api/v1/query_range") or (method, path) in self.routes:
             return super()._answer(method, target, headers, body)
-        self.requests.append(Seen(method, target, headers))
-        self.bodies.append(body)
-        if self._status is not None:
-            return self._status, PLAIN, b""
-        if self._bearer is not None and headers.get("Authorization", "") != f"Bearer {self._bearer}":
-            return 401, PLAIN, b""
+        decided = self._admit(method, target, headers, body)
+        if decided is not None:
+            return decided
         flags = headers.get("X-Loki-Response-Encoding-Flags", "")
         return self.query_range(parse_qs(urlsplit(target).query), categorized="categorize-labels" in flags)
 
