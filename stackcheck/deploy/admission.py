@@ -32,10 +32,12 @@ def _time(text: Any) -> datetime | None:
         return None
 
 
-def _event_time(event: Json) -> datetime | None:
+def event_stamp(event: Json) -> str:
+    """When an event (core/v1 or events.k8s.io/v1) was last seen, as the server wrote it; or ''."""
     series = event.get("series") or {}
-    return _time(series.get("lastObservedTime") or event.get("lastTimestamp") or event.get("eventTime")
-                 or (event.get("metadata") or {}).get("creationTimestamp"))
+    return str(series.get("lastObservedTime") or event.get("lastTimestamp")
+               or event.get("deprecatedLastTimestamp") or event.get("eventTime")
+               or (event.get("metadata") or {}).get("creationTimestamp") or "")
 
 
 def last_write(live: Json) -> datetime | None:
@@ -58,7 +60,7 @@ def refused_by_admission(kube: KubeAccess, live: Json) -> Result | None:
     except StackcheckError:
         return None  # events are evidence, not a requirement: RBAC may deny them
     since = last_write(live)
-    dated = [(when, e) for e in items if (when := _event_time(e)) is not None]
+    dated = [(when, e) for e in items if (when := _time(event_stamp(e))) is not None]
     fresh = [(when, e) for when, e in dated if since is None or when >= since]
     if not fresh:
         return None

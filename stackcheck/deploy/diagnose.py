@@ -26,6 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from stackcheck.deploy.admission import event_stamp
 from stackcheck.deploy.crashloop import last_exit
 from stackcheck.deploy.wait import Tracked
 from stackcheck.errors import StackcheckError
@@ -35,13 +36,6 @@ from stackcheck.kube.status import PODSECURITY_REFUSAL, condition, waiting_reaso
 
 NEWEST_EVENTS = 3
 Json = dict[str, Any]
-
-
-def _when(event: Json) -> str:
-    series = event.get("series") or {}
-    return str(series.get("lastObservedTime") or event.get("lastTimestamp")
-               or event.get("deprecatedLastTimestamp") or event.get("eventTime")
-               or (event.get("metadata") or {}).get("creationTimestamp") or "")
 
 
 def events_by_object(kube: KubeAccess,
@@ -59,7 +53,7 @@ def events_by_object(kube: KubeAccess,
         for event in items:
             ref = event.get(about) or {}
             key = (str(ref.get("kind")), str(ref.get("name")))
-            found.setdefault(key, set()).add((_when(event), str(event.get("type", "")),
+            found.setdefault(key, set()).add((event_stamp(event), str(event.get("type", "")),
                                               str(event.get("reason", "")), str(event.get(text, ""))))
     out: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
     for key, entries in found.items():
