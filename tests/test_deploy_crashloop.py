@@ -171,6 +171,18 @@ def test_every_workload_stuck_on_an_image_is_reported_when_one_fails(kind: Clust
     assert first["metadata"]["name"] in out
 
 
+def test_a_just_unschedulable_workload_keeps_its_grace_when_another_fails(kind: Cluster) -> None:
+    """An object whose pods are only Unschedulable is not called Failed because another one failed: the
+    autoscaler's grace (UNSCHEDULABLE_GRACE_S) still holds for it (seen on the real 1.36 server: every
+    pending pod was reported `Unschedulable for 0s`)."""
+    kind.deploy(wait=False)
+    _pod_of(kind, "grafana-")["status"] = body("p5_pod_image_pull_grafana")["status"]
+    refs = [Ref("apps", "Deployment", "monitoring", n, "apps/v1") for n in ("grafana", "kube-state-metrics")]
+    ok, items, out = _wait(kind, refs)
+    assert not ok and [i.result.status for i in items] == ["Failed", "InProgress"], out
+    assert "Unschedulable for 0s" not in out
+
+
 def test_a_not_ready_workload_shows_its_pods_waiting_reason(kind: Cluster) -> None:
     """While it waits, the line of a workload says why its pods wait (short form of the kubelet's)."""
     kind.deploy(wait=False)

@@ -9,8 +9,9 @@
   ``ImagePullBackOff``/``ErrImagePull``/…, have crash-looped that long (a brief run between two
   back-offs does not restart the count), or have stayed ``Unschedulable`` for
   ``UNSCHEDULABLE_GRACE_S`` (a cluster autoscaler gets that long to add a node), all counted from
-  when this wait first saw it. When one object fails, every other object whose pods are stuck in the
-  same way is reported Failed too, whatever its grace, so the list names them all.
+  when this wait first saw it. When one object fails, every other object whose pods are stuck on an
+  image or crash-looping is reported Failed too, whatever its grace, so the list names them all; an
+  Unschedulable pod keeps its grace (a node may still come).
 - A workload that is not ready shows its pods' waiting reasons after kstatus' message.
 - On a terminal the table is redrawn in place (rich ``Live``); elsewhere (CI logs) one line is
   printed per status change.
@@ -101,7 +102,7 @@ def _fail_fast(tracked: Tracked, now: float, grace_s: float = STUCK_GRACE_S) -> 
             key = f"Unschedulable:{name}"
             seen.add(key)
             since = tracked.stuck_since.setdefault(key, now)
-            if now - since >= (UNSCHEDULABLE_GRACE_S if grace_s else 0):
+            if now - since >= UNSCHEDULABLE_GRACE_S:  # the autoscaler's grace, even once another failed
                 return Result(FAILED, f"pod {name} Unschedulable for {now - since:.0f}s: "
                                       f"{scheduled.get('message', '')}", "Unschedulable")
     for key in list(tracked.stuck_since):
@@ -164,7 +165,8 @@ def poll(kube: KubeAccess, tracked: Tracked, now: float,
 
 
 def also_stuck(items: list[Tracked], now: float, wall: Callable[[], datetime]) -> None:
-    """Once one object failed, mark Failed every other one whose pods are stuck too, whatever its grace."""
+    """Once one object failed, mark Failed every other one whose pods are stuck too, whatever its grace
+    (Unschedulable aside: :func:`_fail_fast` keeps its grace)."""
     for item in items:
         if item.result.status not in (CURRENT, FAILED) and item.pods:
             stuck = _crash_looping(item, now, wall, grace_s=0) or _fail_fast(item, now, grace_s=0)
