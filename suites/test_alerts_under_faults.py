@@ -4,7 +4,7 @@ All scenarios run at once (one campaign per session); each check waits for its o
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -62,28 +62,25 @@ def _supported(alert: str, target: Target) -> None:
         pytest.skip(f"{alert}: {reason}")
 
 
-@pytest.mark.check("alerts.fires", component="prometheus")
-@pytest.mark.parametrize("alert", list(ALERTS))
-def test_alert_fires_under_its_fault(alert: str, stackcheck_target: Target, campaign: Campaign,
-                                     record_property: Any) -> None:
-    """The fault makes the alert go pending then firing in Prometheus, with its severity and component."""
-    _supported(alert, stackcheck_target)
-    _verdict(campaign.result(alert, "fires"), record_property)
+def _stage_check(stage: str, check: str, component: str, doc: str) -> Callable[..., None]:
+    """The check that an alert's scenario passed ``stage``: each stage is its own check, one body."""
+
+    def stage_check(alert: str, stackcheck_target: Target, campaign: Campaign, record_property: Any) -> None:
+        _supported(alert, stackcheck_target)
+        _verdict(campaign.result(alert, stage), record_property)
+
+    stage_check.__doc__ = doc
+    marked: Callable[..., None] = pytest.mark.check(check, component=component)(
+        pytest.mark.parametrize("alert", list(ALERTS))(stage_check))
+    return marked
 
 
-@pytest.mark.check("alerts.delivered", component="alertmanager")
-@pytest.mark.parametrize("alert", list(ALERTS))
-def test_alert_reaches_its_channels_within_its_bound(alert: str, stackcheck_target: Target,
-                                                     campaign: Campaign, record_property: Any) -> None:
-    """The alert reaches exactly its channels (Slack channel, email recipient) within 1.5× its bound."""
-    _supported(alert, stackcheck_target)
-    _verdict(campaign.result(alert, "delivered"), record_property)
-
-
-@pytest.mark.check("alerts.resolves", component="alertmanager")
-@pytest.mark.parametrize("alert", list(ALERTS))
-def test_alert_resolves_after_the_fault_is_cleared(alert: str, stackcheck_target: Target,
-                                                   campaign: Campaign, record_property: Any) -> None:
-    """Once the fault is cleared the alert resolves and a resolved notification reaches its channels."""
-    _supported(alert, stackcheck_target)
-    _verdict(campaign.result(alert, "resolves"), record_property)
+test_alert_fires_under_its_fault = _stage_check(
+    "fires", "alerts.fires", "prometheus",
+    "The fault makes the alert go pending then firing in Prometheus, with its severity and component.")
+test_alert_reaches_its_channels_within_its_bound = _stage_check(
+    "delivered", "alerts.delivered", "alertmanager",
+    "The alert reaches exactly its channels (Slack channel, email recipient) within 1.5× its bound.")
+test_alert_resolves_after_the_fault_is_cleared = _stage_check(
+    "resolves", "alerts.resolves", "alertmanager",
+    "Once the fault is cleared the alert resolves and a resolved notification reaches its channels.")

@@ -6,15 +6,8 @@ from typing import Any
 import pytest
 
 from stackcheck.budgets import Budgets
+from stackcheck.checks import prometheus as checks
 from stackcheck.checks.freshness import NOT_LOADED, Verdict, find_rule, recording_verdict, sample_times
-from stackcheck.checks.prometheus import (
-    STALE_JOBS,
-    UP_BY_JOB,
-    job_problems,
-    loaded_rules,
-    rule_health_problems,
-    up_problems,
-)
 from stackcheck.clients.prometheus import PrometheusClient, RuleGroup
 from stackcheck.inventory import ALERTS
 from stackcheck.manifests import Manifests, RuleDef
@@ -40,7 +33,7 @@ def test_every_scrape_job_has_targets_and_all_are_up(
     seen: list[tuple[list[str], list[str]]] = []
 
     def problems_now() -> list[str]:
-        seen[:] = [up_problems(prometheus.query(UP_BY_JOB), expected)]
+        seen[:] = [checks.up_problems(prometheus.query(checks.UP_BY_JOB), expected)]
         return seen[0][0]
 
     eventually(problems_now, budgets.targets_s, max_interval_s=budgets.scrape_s)
@@ -48,13 +41,13 @@ def test_every_scrape_job_has_targets_and_all_are_up(
     # An "up" sample older than two scrape intervals may come from a stalled scrape loop (health is that
     # of the last scrape, however old): those jobs, and the down ones, are judged target by target on
     # their own interval and timeout, by Prometheus' clock, fetching only their scrape pools.
-    stale_query = STALE_JOBS.format(limit=2 * budgets.scrape_s)
+    stale_query = checks.STALE_JOBS.format(limit=2 * budgets.scrape_s)
     stale = [str(series["metric"].get("job", "?")) for series in prometheus.query(stale_query)]
     suspects = sorted(set(down) | set(stale))[:DETAILED_JOBS]
     if suspects:
         now = prometheus.now()
         detail = [line for job in suspects
-                  for line in job_problems(prometheus.targets(scrape_pool=job), [job], now)]
+                  for line in checks.job_problems(prometheus.targets(scrape_pool=job), [job], now)]
         problems = [p for p in problems if not any(p.startswith(f"job {job!r}: ") and " of " in p
                                                    for job in suspects)] + detail
     assert not problems, "scrape targets not healthy:\n" + "\n".join(problems)
@@ -64,7 +57,7 @@ def test_every_scrape_job_has_targets_and_all_are_up(
 def test_every_rule_group_evaluates_without_error(prometheus: PrometheusClient, budgets: Budgets) -> None:
     """Every rule of every loaded group evaluated successfully on its last run, and that run is recent
     (within two of its group's intervals, by Prometheus' clock)."""
-    problems = eventually(lambda: rule_health_problems(prometheus.rule_groups(), prometheus.now()),
+    problems = eventually(lambda: checks.rule_health_problems(prometheus.rule_groups(), prometheus.now()),
                           budgets.rules_s, max_interval_s=budgets.evaluation_s)
     assert not problems, "rules failing:\n" + "\n".join(problems)
 
@@ -113,7 +106,7 @@ def test_recording_rule_returns_data(
 @pytest.mark.check("alerts.loaded", component="prometheus")
 def test_reference_alert_is_loaded_with_its_severity(alert_name: str, prometheus: PrometheusClient) -> None:
     """The alert of the acceptance list is loaded, with the severity the reference design gives it."""
-    loaded = loaded_rules(prometheus.rule_groups("alert"), "alerting")
+    loaded = checks.loaded_rules(prometheus.rule_groups("alert"), "alerting")
     assert alert_name in loaded, f"alert {alert_name} is not loaded by Prometheus (check the rule files)"
     severity = loaded[alert_name].get("severity")
     assert severity == ALERTS[alert_name], (

@@ -82,7 +82,8 @@ class Res:
     kind: str
     group: str
     version: str
-    namespaced: bool = True
+    #: Stated for every resource, as discovery's ``APIResource.namespaced`` is.
+    namespaced: bool
 
     @property
     def api_version(self) -> str:
@@ -99,21 +100,22 @@ class Res:
 
 
 RESOURCES = [Res(*r) for r in (
-    ("namespaces", "Namespace", "", "v1", False), ("pods", "Pod", "", "v1"),
-    ("services", "Service", "", "v1"), ("configmaps", "ConfigMap", "", "v1"), ("secrets", "Secret", "", "v1"),
-    ("serviceaccounts", "ServiceAccount", "", "v1"),
-    ("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1"),
-    ("events", "Event", "", "v1"), ("deployments", "Deployment", "apps", "v1"),
-    ("statefulsets", "StatefulSet", "apps", "v1"), ("daemonsets", "DaemonSet", "apps", "v1"),
-    ("replicasets", "ReplicaSet", "apps", "v1"),
-    ("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling", "v2"),
-    ("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1"),
-    ("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1"),
+    ("namespaces", "Namespace", "", "v1", False), ("pods", "Pod", "", "v1", True),
+    ("services", "Service", "", "v1", True), ("configmaps", "ConfigMap", "", "v1", True),
+    ("secrets", "Secret", "", "v1", True),
+    ("serviceaccounts", "ServiceAccount", "", "v1", True),
+    ("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", True),
+    ("events", "Event", "", "v1", True), ("deployments", "Deployment", "apps", "v1", True),
+    ("statefulsets", "StatefulSet", "apps", "v1", True), ("daemonsets", "DaemonSet", "apps", "v1", True),
+    ("replicasets", "ReplicaSet", "apps", "v1", True),
+    ("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling", "v2", True),
+    ("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True),
+    ("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True),
     ("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", "v1", False),
     ("clusterrolebindings", "ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", False),
-    ("roles", "Role", "rbac.authorization.k8s.io", "v1"),
-    ("rolebindings", "RoleBinding", "rbac.authorization.k8s.io", "v1"),
-    ("events", "Event", "events.k8s.io", "v1"),
+    ("roles", "Role", "rbac.authorization.k8s.io", "v1", True),
+    ("rolebindings", "RoleBinding", "rbac.authorization.k8s.io", "v1", True),
+    ("events", "Event", "events.k8s.io", "v1", True),
     ("customresourcedefinitions", "CustomResourceDefinition", "apiextensions.k8s.io", "v1", False),
 )]
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}

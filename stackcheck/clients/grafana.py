@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 import requests
 
@@ -26,16 +26,16 @@ from stackcheck.errors import ApiError, truncate
 from stackcheck.secrets import safe_url
 
 
-class Health(TypedDict, total=False):
-    """``/api/health``: ``database`` is ``ok`` or ``failing``; version/commit may be hidden."""
+class Health(TypedDict):
+    """``/api/health``: ``database`` is ``ok`` or ``failing``; ``hide_version`` omits version and commit."""
 
     database: str
-    version: str
-    commit: str
+    version: NotRequired[str]
+    commit: NotRequired[str]
 
 
-class Datasource(TypedDict, total=False):
-    """One entry of ``/api/datasources``."""
+class Datasource(TypedDict):
+    """One entry of ``/api/datasources`` (grafana.md §4: every field is always there)."""
 
     id: int
     uid: str
@@ -47,15 +47,15 @@ class Datasource(TypedDict, total=False):
     readOnly: bool
 
 
-class DatasourceHealth(TypedDict, total=False):
+class DatasourceHealth(TypedDict):
     """``/api/datasources/uid/<uid>/health``: ``status`` is ``OK``, ``ERROR`` or ``UNKNOWN``."""
 
     status: str
     message: str
-    details: dict[str, Any]
+    details: NotRequired[dict[str, Any]]
 
 
-class SearchHit(TypedDict, total=False):
+class SearchHit(TypedDict):
     """One entry of ``/api/search``; ``folder*`` fields are absent in the root folder."""
 
     id: int
@@ -64,8 +64,8 @@ class SearchHit(TypedDict, total=False):
     url: str
     type: str
     tags: list[str]
-    folderUid: str
-    folderTitle: str
+    folderUid: NotRequired[str]
+    folderTitle: NotRequired[str]
 
 
 class Frame(TypedDict, total=False):

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, TypedDict
+from collections.abc import Callable
+from typing import Any, Required, TypedDict, cast
 
 from stackcheck.errors import ApiError, Unauthorized, Unreachable, truncate
 
@@ -32,10 +33,10 @@ class StatusCause(TypedDict, total=False):
 
 
 class Status(TypedDict, total=False):
-    """A ``Status`` body (apimachinery ``metav1.Status``)."""
+    """A ``Status`` body (apimachinery ``metav1.Status``); :func:`parse_status` checks kind and apiVersion."""
 
-    kind: str
-    apiVersion: str
+    kind: Required[str]
+    apiVersion: Required[str]
     status: str
     message: str
     reason: str
@@ -52,7 +53,7 @@ def parse_status(body: str | bytes | None) -> Status | None:
     except (ValueError, UnicodeDecodeError):
         return None
     if isinstance(doc, dict) and doc.get("kind") == "Status" and doc.get("apiVersion") == "v1":
-        return Status(**doc)  # type: ignore[typeddict-item]
+        return cast(Status, doc)
     return None
 
 
@@ -84,11 +85,11 @@ _PROXY_PATH = re.compile(r"/api/v1/namespaces/(?P<ns>[^/]+)/(?P<kind>services|po
 
 #: The fix for each API-server proxy answer (contracts a1–a8, b1–b3).
 _PROXY_HINTS = (
-    ("no endpoints available", ("no pod behind the Service is ready: check `kubectl -n {ns} get pods` "
+    ("no endpoints available", ("no pod behind the Service is ready: check `{pods}` "
                                "and the pods' events (stackcheck deploy prints them when a wait fails)")),
     ("no service port", "the Service has no such port: compare manifests/ with the deployed Service"),
     ("address not allowed",
-     "the pod has no IP yet (it is Pending): check `kubectl -n {ns} get pods -o wide`"),
+     "the pod has no IP yet (it is Pending): check `{pods} -o wide`"),
     ("not found",
      "the object does not exist: deploy the stack first (stackcheck deploy) or pass --namespace"),
     ("error trying to reach service", ("the API server could not dial the pod: a NetworkPolicy in {ns} may "
@@ -96,8 +97,17 @@ _PROXY_HINTS = (
 )
 
 
-def proxy_failure(component: str, url: str, status_code: int, body: str | bytes) -> ProxyError | None:
+def plain_kubectl(args: str) -> str:
+    """A kubectl command line for the current context (when the cluster's own is not known)."""
+    return f"kubectl {args}"
+
+
+def proxy_failure(component: str, url: str, status_code: int, body: str | bytes,
+                  kubectl: Callable[[str], str] = plain_kubectl) -> ProxyError | None:
     """A :class:`ProxyError` when a proxied call was answered by the API server itself, else None.
+
+    ``kubectl`` spells the command lines of the fix for the cluster that answered
+    (:meth:`~stackcheck.kube.access.KubeAccess.kubectl`).
 
     >>> body = '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for service \\\\"prometheus\\\\"","reason":"ServiceUnavailable","code":503}'
     >>> str(proxy_failure("prometheus", "https://k/api/v1/namespaces/monitoring/services/http:prometheus:9090/proxy/-/ready", 503, body)).split(";")[0]
@@ -118,8 +128,9 @@ def proxy_failure(component: str, url: str, status_code: int, body: str | bytes)
                 "missing, expired or lack RBAC for services/proxy: refresh them or grant the permission")
         return ProxyUnauthorized(text, status=status_code, reason=reason, server_message=message)
     hint = next((h for key, h in _PROXY_HINTS if key in message), "check the Service and its pods")
+    fix = hint.format(ns=match["ns"], pods=kubectl(f"-n {match['ns']} get pods"))
     text = (f"the Kubernetes API server could not reach {component} through its {kind} "
-            f"(HTTP {status_code} {reason}: {truncate(message)}); {hint.format(ns=match['ns'])}")
+            f"(HTTP {status_code} {reason}: {truncate(message)}); {fix}")
     return ProxyError(text, status=status_code, reason=reason, server_message=message)
 
 

@@ -97,6 +97,7 @@ class Flow:
     targets: frozenset[str] = field(default=ALL)
 
 
+# The stack's pods in monitoring.
 PROMETHEUS = Pods("monitoring", "prometheus")
 ALERTMANAGER = Pods("monitoring", "alertmanager")
 GRAFANA = Pods("monitoring", "grafana")
@@ -106,15 +107,17 @@ KUBE_STATE_METRICS = Pods("monitoring", "kube-state-metrics")
 BLACKBOX = Pods("monitoring", "blackbox-exporter")
 SINK = Pods("monitoring", "stackcheck-sink")
 SMOKE = Pods("monitoring", "stackcheck")
-NODE_EXPORTER = Pods("monitoring-agents", "node-exporter")
-JAEGER = Pods("tracing", "jaeger")
-PROBE = Pods("phase5", "phase5-backend")
+# The cluster's DNS, which every pod that resolves a Service name reaches.
 KUBE_DNS = ClusterPods(
     "kube-system",
     (("k8s-app", "kube-dns"),),
     (("dns", 53, "UDP"), ("dns-tcp", 53, "TCP")),
     "kube-system/kube-dns (cluster DNS)",
 )
+# The stack's pods in its other namespaces.
+NODE_EXPORTER = Pods("monitoring-agents", "node-exporter")
+JAEGER = Pods("tracing", "jaeger")
+PROBE = Pods("phase5", "phase5-backend")
 NODES = Addresses("kubelets", DEFAULT_NODE_NETWORK, NODE_NETWORK_ENV)
 API_SERVER = Addresses("API server", DEFAULT_NODE_NETWORK, NODE_NETWORK_ENV)
 #: The API server's service and pod proxy connects from its node's address, not from a pod.
