@@ -268,9 +268,12 @@ def component_http(target: Target, component: str) -> Http:
     url = target.url(component)
     if url is None:
         pytest.skip(target.why_missing(component))
-    session = target.kube.session() if target.kube is not None else None  # kubeconfig auth for the proxy
     credentials = target.component_credentials.get(component, target.credentials)
-    return Http(component, url, credentials=credentials, session=session)
+    if target.kube is None:
+        return Http(component, url, credentials=credentials)
+    # The kubeconfig's auth for the proxy, and fixes that name its cluster.
+    return Http(component, url, credentials=credentials, session=target.kube.session(),
+                kubectl=target.kube.kubectl)
 
 
 # --- results --------------------------------------------------------------------------------------

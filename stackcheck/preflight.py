@@ -82,7 +82,7 @@ def ask(http: Http, component: str) -> Problem | None:
         return Problem(component, UNREACHABLE.format(c=component, url=url, path=path, reason=words(exc)))
     # Through the API server's proxy, an answer of the API server itself (no endpoints, unknown Service, its
     # own 401/403) says the component was never reached: quote the server, not the component.
-    proxied = proxy_failure(component, response.url or "", response.status_code, response.text)
+    proxied = proxy_failure(component, response.url or "", response.status_code, response.text, http.kubectl)
     if proxied is not None:
         return Problem(component, str(proxied), unauthorised=response.status_code in (401, 403))
     body = truncate(response.text, TEXT_ERROR_MAX_SIZE // 2)

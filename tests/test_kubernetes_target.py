@@ -267,3 +267,16 @@ def test_preflight_quotes_the_api_server_when_prometheus_has_no_endpoints(
     assert 'service proxy (HTTP 503 ServiceUnavailable: no endpoints available for service "prometheus")' \
         in problem.message
     assert "is not ready" not in problem.message
+
+
+def test_proxy_fix_names_the_cluster_that_answered(fake: KubeFake, kubeconfig: Path, env: dict[str, str]) -> None:
+    """The fix's kubectl line reaches the cluster verify read (its kubeconfig and context), not whatever
+    context kubectl happens to be on."""
+    from stackcheck import preflight
+    from stackcheck.plugin import component_http
+
+    fake.endpoints.discard(("monitoring", "prometheus"))
+    target = kubernetes_target(None, str(kubeconfig), environ=env)
+    problem = preflight.ask(component_http(target, "prometheus"), "prometheus")
+    assert problem is not None
+    assert f"`kubectl --kubeconfig {kubeconfig} --context {CONTEXT} -n monitoring get pods`" in problem.message

@@ -6,7 +6,7 @@ Every component client goes through :class:`Http`, so connection errors, 401/403
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from stackcheck.errors import ApiError, Unauthorized, Unreachable, truncate
-from stackcheck.kube.errors import proxy_failure
+from stackcheck.kube.errors import plain_kubectl, proxy_failure
 from stackcheck.secrets import register, safe_url
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -60,8 +60,11 @@ class Http:
         credentials: Credentials | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         session: requests.Session | None = None,
+        kubectl: Callable[[str], str] = plain_kubectl,
     ) -> None:
         self.component = component
+        #: How a fix's kubectl command line reaches the cluster behind an API-server proxy URL.
+        self.kubectl = kubectl
         self.base_url = base_url.rstrip("/")
         # A password in the URL's userinfo is a secret too: requests sends it as Basic auth.
         userinfo = urlsplit(self.base_url)
@@ -109,7 +112,8 @@ class Http:
         a :class:`~stackcheck.kube.errors.ProxyError` quoting the server, so no check mistakes it for
         the component's own answer.
         """
-        failure = proxy_failure(self.component, response.url or "", response.status_code, response.content)
+        failure = proxy_failure(self.component, response.url or "", response.status_code, response.content,
+                                self.kubectl)
         if failure is not None:
             raise failure
         if response.status_code in (401, 403):

@@ -144,7 +144,8 @@ def _probe_request(kube: KubeAccess, pod: dict[str, Any], method: str, *, json_b
         raise kube.error(what, response.status_code, response.text)
     # The API server's own answer (pod without an IP, unknown pod, dial failure) is a Status body;
     # the probe's refusals are its own JSON. Quote whichever spoke.
-    failure = proxy_failure(f"probe pod {PROBE_NAMESPACE}/{name}", url, response.status_code, response.text)
+    failure = proxy_failure(f"probe pod {PROBE_NAMESPACE}/{name}", url, response.status_code, response.text,
+                            kube.kubectl)
     if failure is not None:
         raise failure
     if response.status_code != 200:
