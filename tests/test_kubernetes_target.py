@@ -269,7 +269,8 @@ def test_preflight_quotes_the_api_server_when_prometheus_has_no_endpoints(
     assert "is not ready" not in problem.message
 
 
-def test_proxy_fix_names_the_cluster_that_answered(fake: KubeFake, kubeconfig: Path, env: dict[str, str]) -> None:
+def test_proxy_fix_names_the_cluster_that_answered(fake: KubeFake, kubeconfig: Path,
+                                                   env: dict[str, str]) -> None:
     """The fix's kubectl line reaches the cluster verify read (its kubeconfig and context), not whatever
     context kubectl happens to be on."""
     from stackcheck import preflight
@@ -279,4 +280,5 @@ def test_proxy_fix_names_the_cluster_that_answered(fake: KubeFake, kubeconfig: P
     target = kubernetes_target(None, str(kubeconfig), environ=env)
     problem = preflight.ask(component_http(target, "prometheus"), "prometheus")
     assert problem is not None
-    assert f"`kubectl --kubeconfig {kubeconfig} --context {CONTEXT} -n monitoring get pods`" in problem.message
+    fix = f"`kubectl --kubeconfig {kubeconfig} --context {CONTEXT} -n monitoring get pods`"
+    assert fix in problem.message

@@ -123,6 +123,22 @@ def test_recording_rule_reading_a_missing_metric_fails_and_names_the_rule(tmp_pa
         broken.down()
 
 
+def test_targets_up_waits_for_this_prometheus_scrapes_after_a_restart(tmp_path: Path) -> None:
+    """After `down` and `up` over the same state, the last process' `up` samples still answer from the
+    TSDB; targets.up waits for the new process' own scrapes (about 5 s after it is ready) and passes."""
+    restarted = _broken_stack(tmp_path, free_port_base(), "none")
+    restarted.up()
+    try:
+        first = restarted.run("verify", "-k", "every_scrape_job")  # the TSDB now holds "up" samples
+        assert first.returncode == 0, first.stdout + first.stderr
+        restarted.down()
+        restarted.up()
+        result = restarted.run("verify", "-k", "every_scrape_job")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        restarted.down()
+
+
 def test_down_target_fails_naming_the_job_and_its_error(tmp_path: Path) -> None:
     """A scrape target that is down fails targets.up, naming the job and Prometheus' lastError."""
     broken = _broken_stack(tmp_path, free_port_base(), "none")

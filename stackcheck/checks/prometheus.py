@@ -43,11 +43,16 @@ def job_problems(targets: Iterable[Target], expected_jobs: Iterable[str],
     return problems
 
 
-#: One small instant query answers "which jobs have targets, and how many of them are down": two series
-#: per job instead of every target's JSON (about 520 bytes per target from /api/v1/targets).
+#: One small instant query answers "which jobs have targets, how many of them are down, and how many have
+#: not been scraped by this Prometheus yet": up to three series per job instead of every target's JSON
+#: (about 520 bytes per target from /api/v1/targets). ``started`` is the process' start (epoch seconds):
+#: after a restart over the same TSDB, the last process' ``up`` samples still answer for five minutes.
 UP_BY_JOB = ('label_replace(count by (job) (up), "up_state", "total", "", "") or '
-             'label_replace(count by (job) (up == 0), "up_state", "down", "", "")')
+             'label_replace(count by (job) (up == 0), "up_state", "down", "", "") or '
+             'label_replace(count by (job) (timestamp(up) < {started:.3f}), "up_state", "old", "", "")')
 DOWN_TARGETS = "job {job!r}: {down} of {total} targets down"
+OLD_TARGETS = ("job {job!r}: {old} of {total} targets not scraped since Prometheus started (their last "
+               "sample is from before its restart)")
 #: Jobs with an "up" sample older than ``limit`` seconds: a stalled scrape loop is suspected, and those
 #: jobs' targets are then judged on their own interval and timeout (:func:`job_problems` with ``now``).
 STALE_JOBS = "count by (job) (time() - timestamp(up) > {limit:g})"
@@ -55,7 +60,7 @@ STALE_JOBS = "count by (job) (time() - timestamp(up) > {limit:g})"
 
 def up_problems(series: Iterable[dict[str, Any]],
                 expected_jobs: Iterable[str]) -> tuple[list[str], list[str]]:
-    """From :data:`UP_BY_JOB`'s result: (problems, jobs with down targets).
+    """From :data:`UP_BY_JOB`'s result: (problems, jobs with down or not yet scraped targets).
 
     >>> rows = [{"metric": {"job": "a", "up_state": "total"}, "value": [0, "3"]},
     ...         {"metric": {"job": "a", "up_state": "down"}, "value": [0, "1"]}]
@@ -71,7 +76,10 @@ def up_problems(series: Iterable[dict[str, Any]],
     down = sorted(job for job, c in counts.items() if c.get("down"))
     problems += [DOWN_TARGETS.format(job=job, down=counts[job]["down"], total=counts[job].get("total", 0))
                  for job in down]
-    return problems, down
+    old = sorted(job for job, c in counts.items() if c.get("old") and job not in down)
+    problems += [OLD_TARGETS.format(job=job, old=counts[job]["old"], total=counts[job].get("total", 0))
+                 for job in old]
+    return problems, sorted(down + old)
 
 
 def _scrape_age(target: Target, now: float) -> float | None:

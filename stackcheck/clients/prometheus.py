@@ -92,6 +92,12 @@ class PrometheusClient(ComponentClient):
         body = self.http.get_json("/api/v1/query", params={"query": "time()"})
         return float(body["data"]["result"][1])
 
+    def started_at(self) -> str:
+        """When this Prometheus process started (``runtimeinfo.startTime``, RFC 3339): samples older than
+        that were written by an earlier process over the same TSDB."""
+        body = self.http.get_json("/api/v1/status/runtimeinfo")
+        return str(body["data"]["startTime"])
+
     def targets(self, scrape_pool: str | None = None) -> list[Target]:
         """Active scrape targets, all of them or one scrape pool's (``scrapePool``, Prometheus >= 2.42)."""
         with self.http.translating():
