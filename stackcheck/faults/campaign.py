@@ -30,7 +30,8 @@ from stackcheck.wait import until, until_set
 CAMPAIGN_POLL_S = 0.25
 
 ALREADY_FIRING = ("{alert} was already pending or firing before its fault was injected "
-                  "(active since {since}), so its checks would prove nothing; a leftover fault? "
+                  "(active since {since}, and still {settle:.0f}s later, more than a cleared fault's samples "
+                  "take to leave its rate window), so its checks would prove nothing; a leftover fault? "
                   "run `stackcheck cleanup`, then verify again")
 #: An alert may take this many times its computed bound before its delivery check fails.
 LATENCY_TOLERANCE = 1.5
@@ -60,6 +61,12 @@ class Expectation:
     slack: frozenset[str]
     email: frozenset[str]
     webhook: frozenset[str]
+
+    @property
+    def places(self) -> set[str]:
+        """Every channel as the sink names it (``slack #c``, ``email a@b``, ``webhook r``)."""
+        return {f"slack {c}" for c in self.slack} | {f"email {t}" for t in self.email} | \
+            {f"webhook {h}" for h in self.webhook}
 
 
 def expectations(routes_table: list[dict[str, Any]], am_config: dict[str, Any]) -> dict[str, Expectation]:
@@ -200,12 +207,14 @@ class Campaign:
         fire_bound = self.budgets.notify_bound_s(for_s, max(parse_duration(m.group_wait) for m in matches))
         budget = LATENCY_TOLERANCE * fire_bound + self.window_s + self.budgets.resend_delay_s + MARGIN_S
 
-        before = [a for a in self._matching(alert, labels) if a.get("state") in ("pending", "firing")]
+        before = self._active(alert, labels)
         if before and alert != "Watchdog":
-            # A verdict on an alert that fired before its fault would prove nothing about the fault.
-            self._finish(alert, StageResult(False, ALREADY_FIRING.format(
-                alert=alert, since=before[0].get("activeAt", "?"))))
-            return
+            leftover = self._settle(alert, labels, before)
+            if leftover is not None:
+                self._finish(alert, leftover)
+                return
+        if alert != "Watchdog":
+            self._flushed(alert, expect, matches)
         t0 = time.time()
         self._inject(scenario)
         pending_seen: dict[str, str] = {}
@@ -257,6 +266,33 @@ class Campaign:
                         "fires, its notifications say FIRING")
         self._set(alert, "resolves", StageResult(resolved_at is not None, message))
 
+    def _settle(self, alert: str, labels: dict[str, str], before: list[dict[str, Any]]) -> StageResult | None:
+        """Wait out an alert that is active before its fault; its verdict when it stays active.
+
+        A verdict on an alert active before its fault would prove nothing about the fault. A fault cleared
+        just before (an interrupted run) leaves it true until its samples leave the rate window, so only
+        an alert still active after that is a leftover.
+        """
+        settle = self.window_s + 2 * self.budgets.evaluation_s + self.budgets.scrape_s + MARGIN_S
+        settled = until(lambda: not self._active(alert, labels), settle, interval_s=CAMPAIGN_POLL_S,
+                        stop=self._stop)
+        if settled or self._stop.is_set():
+            return None
+        return StageResult(False, ALREADY_FIRING.format(alert=alert, since=before[0].get("activeAt", "?"),
+                                                        settle=settle))
+
+    def _flushed(self, alert: str, expect: Expectation, matches: list[Any]) -> None:
+        """When the alert's last notification said FIRING, wait (one ``group_interval``) for the resolved
+        one: until Alertmanager has sent it, its notification log holds that episode as the one sent, and
+        the same alert firing again is not notified before ``repeat_interval``."""
+        places = expect.places
+        sent = [n for n in self.sink.notifications(alertname=alert) if set(_places(n)) & places]
+        last = max(sent, key=lambda n: n.received_at, default=None)
+        if last is None or not any(a.alertname == alert and a.status == "firing" for a in last.alerts):
+            return
+        flush = max(parse_duration(m.group_interval) for m in matches) + self.budgets.resend_delay_s
+        self._wait_delivered(alert, expect, last.received_at, flush + MARGIN_S, "resolved")
+
     def _notification_wait(self, mine: dict[str, str], routing_labels: dict[str, str],
                            arrived_at: float) -> Wait:
         """Which Alertmanager timer this alert waits for, from the other alerts Alertmanager holds now
@@ -277,12 +313,14 @@ class Campaign:
                          arrived_at: float) -> Wait | None:
         """The latest notification of this alert at its channels before the fault (an earlier run's,
         or an earlier instance's): its group may still exist, see :func:`lingering_group_wait`."""
-        places = {f"slack {c}" for c in expect.slack} | {f"email {t}" for t in expect.email} | \
-            {f"webhook {h}" for h in expect.webhook}
+        places = expect.places
         earlier = [n for n in self.sink.notifications(alertname=alert)
                    if n.received_at < t0 and set(_places(n)) & places]
         last = max((n.received_at for n in earlier), default=None)
         return lingering_group_wait(alert, matches, last, arrived_at=arrived_at)
+
+    def _active(self, alert: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        return [a for a in self._matching(alert, labels) if a.get("state") in ("pending", "firing")]
 
     def _matching(self, alert: str, labels: dict[str, str]) -> list[dict[str, Any]]:
         return [a for a in self.prometheus.alerts()
@@ -317,8 +355,7 @@ class Campaign:
     def _wait_delivered(self, alert: str, expect: Expectation, since: float, budget: float,
                         status: str) -> tuple[float | None, str]:
         """Poll the sink until every expected channel got a ``status`` notification for ``alert``."""
-        wanted = {f"slack {c}" for c in expect.slack} | {f"email {t}" for t in expect.email} | \
-            {f"webhook {h}" for h in expect.webhook}
+        wanted = expect.places
         got: dict[str, float] = {}
 
         def arrived() -> bool:

@@ -162,6 +162,10 @@ def up(options: UpOptions, console: Console) -> LocalState:
         clear(options.state_dir)
     _check_ports_free({**Ports(options.port_base).all(),
                        **Ports(options.port_base).of(s.name for s in services)})
+    # A new Alertmanager starts with no notification log. The last process' log holds the episodes it
+    # sent, and the same alert firing again (the next run's fault) would not be notified before
+    # repeat_interval: the full profile would wait for it in vain.
+    (options.state_dir / "data" / "alertmanager" / "nflog").unlink(missing_ok=True)
     console.print(f"Starting the local stack: manifests {options.manifests.root}, "
                   f"time scale {options.time_scale:g}, state dir {options.state_dir}")
     started: list[Proc] = []
