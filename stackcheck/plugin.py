@@ -342,7 +342,11 @@ def _float(value: object) -> float | None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     report = config.stash[_report_key]
-    if report.checks:
+    if report.interrupted:
+        # Our verdict line and note say it; pytest's "!!! KeyboardInterrupt !!!" banner with the line of
+        # threading.py that was waiting would only add noise (it prints after this hook).
+        terminalreporter._report_keyboardinterrupt = lambda: None
+    if report.checks or report.interrupted:
         # Not a terminal (CI logs): 160 columns keep check ids whole instead of rich's default 80,
         # unless COLUMNS says otherwise (rich reads it).
         width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
@@ -355,13 +359,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     report = config.stash[_report_key]
     report.finished_at = report.finished_at or time.time()
+    # Ctrl-C or SIGTERM (pytest's INTERRUPTED: the plugin itself never calls pytest.exit): the verdict
+    # says so, never OK for the checks that happened to finish first.
+    report.interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
     path = settings(config).run.json
     if path and (report.checks or _exit_key in config.stash):
         report.write_json(Path(path))
     if not report.checks and _exit_key not in config.stash:
         return  # not a stackcheck run (e.g. the project's own tests)
-    interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
-    if _exit_key in config.stash and not interrupted:
+    if _exit_key in config.stash and not report.interrupted:
         session.exitstatus = config.stash[_exit_key]
         return
     session.exitstatus = {

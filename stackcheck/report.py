@@ -47,6 +47,11 @@ class CheckResult:
         return out
 
 
+INTERRUPTED_NOTE = ("Interrupted (Ctrl-C or SIGTERM): the checks above ran, the others did not; whatever "
+                    "this run injected was cleared on the way out (`stackcheck cleanup` reverts any "
+                    "leftover)")
+
+
 @dataclass
 class Report:
     """All verdicts of a run plus its settings."""
@@ -57,6 +62,8 @@ class Report:
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     checks: list[CheckResult] = field(default_factory=list)
+    #: Stopped by Ctrl-C or SIGTERM: the checks not listed never ran, so the run proves nothing as a whole.
+    interrupted: bool = False
 
     def summary(self) -> dict[str, int]:
         counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
@@ -77,6 +84,7 @@ class Report:
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
             "duration_s": round(self.duration_s, 3),
             "summary": self.summary(),
+            "interrupted": self.interrupted,
             "checks": [c.to_json() for c in self.checks],
         }
 
@@ -88,7 +96,8 @@ class Report:
         """One line a monitor can parse, such as
         ``STACKCHECK OK - 5 passed, 0 failed, 1 skipped, 0 errors in 2.1s``."""
         s = self.summary()
-        word = "OK" if s["failed"] == 0 and s["errors"] == 0 else "FAILED"
+        word = "INTERRUPTED" if self.interrupted else "OK" if s["failed"] == 0 and s["errors"] == 0 \
+            else "FAILED"
         return (f"STACKCHECK {word} - {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
                 f"{s['errors']} errors in {self.duration_s:.1f}s")
 
@@ -130,8 +139,10 @@ class Report:
         console.print(table)
         if not wide:
             self._print_messages(console)
-        style = "green" if "OK" in self.verdict_line() else "red"
+        style = "green" if self.verdict_line().startswith("STACKCHECK OK") else "red"
         console.print(f"[bold {style}]{self.verdict_line()}[/]", soft_wrap=True)
+        if self.interrupted:
+            console.print(INTERRUPTED_NOTE, soft_wrap=True)
 
     def _print_messages(self, console: Console) -> None:
         """The narrow layout's list: each failure and error with its message, then each skip reason once,

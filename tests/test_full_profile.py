@@ -127,6 +127,8 @@ def test_sigint_during_the_full_profile_leaves_no_fault_and_a_healthy_probe(
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 4, out[-3000:] + err
+    assert "STACKCHECK INTERRUPTED - " in out and "STACKCHECK OK" not in out, out[-3000:]
+    assert "KeyboardInterrupt" not in out + err, out[-3000:] + err  # pytest's banner: ours says it
     endpoints = stack.state()["endpoints"]
     for name in ("probe", "probe_canary"):
         url = endpoints[name]  # type: ignore[index]
@@ -192,6 +194,63 @@ def test_the_same_alert_again_within_minutes_is_bound_by_group_interval(
     assert float(delivered["latency_s"]) <= 1.5 * float(delivered["bound_s"])  # type: ignore[arg-type]
 
 
+def _firing_from(endpoints: dict[str, str], alert: str, switch: str, run_id: str) -> None:
+    """Set a probe switch under another run id and poll until Prometheus shows ``alert`` firing."""
+    from stackcheck.faults.local import set_switches
+
+    set_switches(endpoints["probe"], run_id, {switch: True})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        alerts = requests.get(f"{endpoints['prometheus']}/api/v1/alerts", timeout=5).json()
+        if any(a["labels"].get("alertname") == alert and a["state"] == "firing"
+               for a in alerts["data"]["alerts"]):
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"{alert} did not fire within 60s of {switch}")
+
+
+def test_an_alert_still_active_from_a_cleared_fault_settles_before_its_own_fault(
+        tmp_path: Path, stack_factory: list[Stack]) -> None:
+    """Right after an interrupted run, a cleared fault's samples keep its alert active until they leave the
+    rate window. The campaign waits that out, then injects and judges its own fault: all three pass."""
+    from stackcheck.faults.local import set_switches
+
+    stack = _started(tmp_path, free_port_base())
+    stack_factory.append(stack)
+    endpoints = stack.state()["endpoints"]
+    assert isinstance(endpoints, dict)
+    _firing_from(endpoints, "DatabaseConnectionPoolExhausted", "db_pool_saturation", "interrupted-run")
+    set_switches(endpoints["probe"], "interrupted-run", {"db_pool_saturation": False})
+    result, checks = _report(stack, tmp_path, "-k", "DatabaseConnectionPoolExhausted")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    for stage in ("fires", "delivered", "resolves"):
+        assert checks[f"alerts.{stage}[DatabaseConnectionPoolExhausted]"]["status"] == "passed"
+
+
+def test_an_alert_notified_by_the_last_stack_is_notified_again_after_a_restart(
+        tmp_path: Path, stack_factory: list[Stack]) -> None:
+    """An interrupted run's alert reached its channels, then `down` and `up` restarted the stack before the
+    resolved notification went out. Alertmanager's notification log would still hold that episode as
+    sent and stay silent for the next one; a new local stack starts without it, and all three pass."""
+    from stackcheck.clients.sink import SinkClient
+    from stackcheck.faults.local import set_switches
+
+    stack = _started(tmp_path, free_port_base())
+    stack_factory.append(stack)
+    endpoints = stack.state()["endpoints"]
+    assert isinstance(endpoints, dict)
+    _firing_from(endpoints, "DatabaseConnectionPoolExhausted", "db_pool_saturation", "interrupted-run")
+    SinkClient(endpoints["sink"]).wait_for(timeout=30, alertname="DatabaseConnectionPoolExhausted",
+                                           channel="#alerts-database")
+    set_switches(endpoints["probe"], "interrupted-run", {"db_pool_saturation": False})
+    stack.down()
+    stack.up()
+    result, checks = _report(stack, tmp_path, "-k", "DatabaseConnectionPoolExhausted")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    for stage in ("fires", "delivered", "resolves"):
+        assert checks[f"alerts.{stage}[DatabaseConnectionPoolExhausted]"]["status"] == "passed"
+
+
 def test_an_alert_already_firing_before_its_fault_fails_instead_of_passing_on_stale_state(
         tmp_path: Path, stack_factory: list[Stack]) -> None:
     """A leftover fault keeps DatabaseConnectionPoolExhausted firing before the run: "fires under its
@@ -202,15 +261,8 @@ def test_an_alert_already_firing_before_its_fault_fails_instead_of_passing_on_st
     stack_factory.append(stack)
     endpoints = stack.state()["endpoints"]
     assert isinstance(endpoints, dict)
-    set_switches(endpoints["probe"], "leftover-run", {"db_pool_saturation": True})
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # poll until Prometheus shows it firing
-            alerts = requests.get(f"{endpoints['prometheus']}/api/v1/alerts", timeout=5).json()
-            if any(a["labels"].get("alertname") == "DatabaseConnectionPoolExhausted"
-                   and a["state"] == "firing" for a in alerts["data"]["alerts"]):
-                break
-            time.sleep(0.25)
+        _firing_from(endpoints, "DatabaseConnectionPoolExhausted", "db_pool_saturation", "leftover-run")
         result, checks = _report(stack, tmp_path, "-k",
                                  "fires_under_its_fault and DatabaseConnectionPoolExhausted")
     finally:
@@ -219,4 +271,4 @@ def test_an_alert_already_firing_before_its_fault_fails_instead_of_passing_on_st
     fires = checks["alerts.fires[DatabaseConnectionPoolExhausted]"]
     assert fires["status"] == "failed"
     assert "was already pending or firing before its fault was injected" in str(fires["message"])
-    assert "stackcheck cleanup" in str(fires["message"])
+    assert "and still" in str(fires["message"]) and "stackcheck cleanup" in str(fires["message"])

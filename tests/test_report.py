@@ -34,7 +34,7 @@ def test_json_report_has_the_v1_schema_and_top_level_fields() -> None:
     out = report(PASSED).to_json()
     assert out["schema"] == SCHEMA == "stackcheck.report/v1"
     assert set(out) == {"schema", "target", "profile", "time_scale", "started_at", "duration_s", "summary",
-                        "checks"}
+                        "interrupted", "checks"}
     assert (out["target"], out["profile"], out["time_scale"]) == ("local", "smoke", 20.0)
 
 
@@ -84,6 +84,19 @@ def test_verdict_line_says_ok_when_nothing_failed() -> None:
 def test_verdict_line_says_failed_on_a_failure_or_error(bad: CheckResult) -> None:
     """The verdict line is FAILED when any check failed or errored."""
     assert report(PASSED, bad).verdict_line().startswith("STACKCHECK FAILED - 1 passed, ")
+
+
+def test_an_interrupted_run_is_never_ok() -> None:
+    """Stopped by Ctrl-C, the checks that finished passed, but the run did not: the verdict line, the table's
+    note and the JSON say INTERRUPTED."""
+    stopped = report(PASSED, SKIPPED)
+    stopped.interrupted = True
+    assert stopped.verdict_line() == (
+        "STACKCHECK INTERRUPTED - 1 passed, 0 failed, 1 skipped, 0 errors in 12.3s")
+    assert stopped.to_json()["interrupted"] is True
+    out = io.StringIO()
+    stopped.print_table(Console(file=out, width=160))
+    assert "Interrupted (Ctrl-C or SIGTERM): the checks above ran, the others did not" in out.getvalue()
 
 
 def test_table_shows_each_check_with_verdict_and_latency_against_bound() -> None:
