@@ -7,14 +7,7 @@ import pytest
 
 from stackcheck.budgets import Budgets
 from stackcheck.checks import prometheus as checks
-from stackcheck.checks.freshness import (
-    NOT_LOADED,
-    Verdict,
-    find_rule,
-    parse_time,
-    recording_verdict,
-    sample_times,
-)
+from stackcheck.checks.freshness import NOT_LOADED, Verdict, find_rule, recording_verdict, sample_times
 from stackcheck.clients.prometheus import PrometheusClient, RuleGroup
 from stackcheck.inventory import ALERTS
 from stackcheck.manifests import Manifests, RuleDef
@@ -39,7 +32,7 @@ def test_every_scrape_job_has_targets_and_all_are_up(
     # cannot change faster. On a Prometheus with thousands of targets, /api/v1/targets is megabytes.
     # Until a target is scraped by this process, its "up" is the last process' (a restart over the same
     # TSDB): the poll waits for this Prometheus' own scrapes.
-    by_job = checks.UP_BY_JOB.format(started=parse_time(prometheus.started_at()) or 0.0)
+    by_job = checks.up_by_job(prometheus.started_at())
     seen: list[tuple[list[str], list[str]]] = []
 
     def problems_now() -> list[str]:

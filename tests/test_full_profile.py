@@ -209,22 +209,39 @@ def _firing_from(endpoints: dict[str, str], alert: str, switch: str, run_id: str
     raise AssertionError(f"{alert} did not fire within 60s of {switch}")
 
 
+POOL = "DatabaseConnectionPoolExhausted"
+
+
+def _interrupted_pool_fault(tmp: Path, stack_factory: list[Stack], *, notified: bool) -> Stack:
+    """A stack on which an "interrupted run" made POOL fire (and, if ``notified``, reach #alerts-database),
+    then cleared its switch, as the campaign's cleanup does on Ctrl-C."""
+    from stackcheck.clients.sink import SinkClient
+    from stackcheck.faults.local import set_switches
+
+    stack = _started(tmp, free_port_base())
+    stack_factory.append(stack)
+    endpoints = stack.state()["endpoints"]
+    assert isinstance(endpoints, dict)
+    _firing_from(endpoints, POOL, "db_pool_saturation", "interrupted-run")
+    if notified:
+        SinkClient(endpoints["sink"]).wait_for(timeout=30, alertname=POOL, channel="#alerts-database")
+    set_switches(endpoints["probe"], "interrupted-run", {"db_pool_saturation": False})
+    return stack
+
+
+def _pool_passes_all_three(stack: Stack, tmp: Path) -> None:
+    result, checks = _report(stack, tmp, "-k", POOL)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    for stage in ("fires", "delivered", "resolves"):
+        assert checks[f"alerts.{stage}[{POOL}]"]["status"] == "passed"
+
+
 def test_an_alert_still_active_from_a_cleared_fault_settles_before_its_own_fault(
         tmp_path: Path, stack_factory: list[Stack]) -> None:
     """Right after an interrupted run, a cleared fault's samples keep its alert active until they leave the
     rate window. The campaign waits that out, then injects and judges its own fault: all three pass."""
-    from stackcheck.faults.local import set_switches
-
-    stack = _started(tmp_path, free_port_base())
-    stack_factory.append(stack)
-    endpoints = stack.state()["endpoints"]
-    assert isinstance(endpoints, dict)
-    _firing_from(endpoints, "DatabaseConnectionPoolExhausted", "db_pool_saturation", "interrupted-run")
-    set_switches(endpoints["probe"], "interrupted-run", {"db_pool_saturation": False})
-    result, checks = _report(stack, tmp_path, "-k", "DatabaseConnectionPoolExhausted")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    for stage in ("fires", "delivered", "resolves"):
-        assert checks[f"alerts.{stage}[DatabaseConnectionPoolExhausted]"]["status"] == "passed"
+    stack = _interrupted_pool_fault(tmp_path, stack_factory, notified=False)
+    _pool_passes_all_three(stack, tmp_path)
 
 
 def test_an_alert_notified_by_the_last_stack_is_notified_again_after_a_restart(
@@ -232,23 +249,10 @@ def test_an_alert_notified_by_the_last_stack_is_notified_again_after_a_restart(
     """An interrupted run's alert reached its channels, then `down` and `up` restarted the stack before the
     resolved notification went out. Alertmanager's notification log would still hold that episode as
     sent and stay silent for the next one; a new local stack starts without it, and all three pass."""
-    from stackcheck.clients.sink import SinkClient
-    from stackcheck.faults.local import set_switches
-
-    stack = _started(tmp_path, free_port_base())
-    stack_factory.append(stack)
-    endpoints = stack.state()["endpoints"]
-    assert isinstance(endpoints, dict)
-    _firing_from(endpoints, "DatabaseConnectionPoolExhausted", "db_pool_saturation", "interrupted-run")
-    SinkClient(endpoints["sink"]).wait_for(timeout=30, alertname="DatabaseConnectionPoolExhausted",
-                                           channel="#alerts-database")
-    set_switches(endpoints["probe"], "interrupted-run", {"db_pool_saturation": False})
+    stack = _interrupted_pool_fault(tmp_path, stack_factory, notified=True)
     stack.down()
     stack.up()
-    result, checks = _report(stack, tmp_path, "-k", "DatabaseConnectionPoolExhausted")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    for stage in ("fires", "delivered", "resolves"):
-        assert checks[f"alerts.{stage}[DatabaseConnectionPoolExhausted]"]["status"] == "passed"
+    _pool_passes_all_three(stack, tmp_path)
 
 
 def test_an_alert_already_firing_before_its_fault_fails_instead_of_passing_on_stale_state(

@@ -51,6 +51,17 @@ UP_BY_JOB = ('label_replace(count by (job) (up), "up_state", "total", "", "") or
              'label_replace(count by (job) (up == 0), "up_state", "down", "", "") or '
              'label_replace(count by (job) (timestamp(up) < {started:.3f}), "up_state", "old", "", "")')
 DOWN_TARGETS = "job {job!r}: {down} of {total} targets down"
+
+
+def up_by_job(started_at: str) -> str:
+    """:data:`UP_BY_JOB` for a Prometheus that started at ``started_at`` (``runtimeinfo.startTime``).
+
+    >>> up_by_job("2026-11-27T15:23:45.5Z").endswith('(timestamp(up) < 1795793025.500), "up_state", "old", "", "")')
+    True
+    """  # noqa: E501 (a doctest's lines are verbatim)
+    return UP_BY_JOB.format(started=parse_time(started_at) or 0.0)
+
+
 OLD_TARGETS = ("job {job!r}: {old} of {total} targets not scraped since Prometheus started (their last "
                "sample is from before its restart)")
 #: Jobs with an "up" sample older than ``limit`` seconds: a stalled scrape loop is suspected, and those
