@@ -46,6 +46,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -257,6 +258,9 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         self.forbid: set[tuple[str, str]] = set()
         #: Status code every pod-proxy request to a pod with an IP gets instead of reaching it (not captured).
         self.pod_proxy_status: int | None = None
+        #: How far the server's clock (its ``Date`` header, which Go's net/http sends on every answer) is
+        #: from ours: a cluster whose clock disagrees with the machine stackcheck runs on.
+        self.clock_offset_s = 0.0
         #: (namespace, Service) pairs that have ready endpoints, besides Services selecting a Ready pod.
         self.endpoints: set[tuple[str, str]] = set()
         #: Deployments (ns, name) whose rollout is past progressDeadlineSeconds (g1).
@@ -400,6 +404,9 @@ class KubeFake(Controllers, Proxies, LoopbackServer):
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
+
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                return super().date_time_string((timestamp or time.time()) + fake.clock_offset_s)
 
             def _serve(self) -> None:
                 parts = urlsplit(self.path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,8 @@ def _kubelet(kind: Cluster, pod: dict[str, Any], fixture: str) -> None:
                                 "g1a_deployment_grafana_within_deadline")["status"]
 
 
-def _wait(kind: Cluster, refs: list[Ref], on_sleep: Any = None,
-          wall: datetime | None = None) -> tuple[bool, list[Tracked], str]:
+def _wait(kind: Cluster, refs: list[Ref], on_sleep: Any = None, wall: datetime | None = None,
+          server_clock: bool = False) -> tuple[bool, list[Tracked], str]:
     kube = load_access(None, str(kind.kubeconfig), environ=kind.env)
     out = io.StringIO()
     console = Console(file=out, width=250)
@@ -55,8 +55,9 @@ def _wait(kind: Cluster, refs: list[Ref], on_sleep: Any = None,
         if on_sleep is not None:
             on_sleep()
 
+    fixed = wall or datetime.fromisoformat("2026-12-01T13:22:00Z")
     ok, items = wait(kube, refs, 300, console, clock=kind.clock, sleep=sleep,
-                     wall=lambda: wall or datetime.fromisoformat("2026-12-01T13:22:00Z"))
+                     wall=None if server_clock else lambda: fixed)
     if not ok:
         diagnose(kube, items, console)
     return ok, items, out.getvalue()
@@ -239,3 +240,19 @@ def test_a_progress_deadline_failure_also_names_the_pods_waiting_reason(kind: Cl
     assert not ok and items[0].result.message.startswith("Progress deadline exceeded")
     assert items[0].result.message.endswith(
         '(ImagePullBackOff: Back-off pulling image "docker.io/grafana/grafana:12.3.1")')
+
+
+def test_a_fresh_restart_is_aged_by_the_api_servers_clock_not_ours(kind: Cluster) -> None:
+    """Our clock runs hours ahead of the cluster's: by it, the container that started one second ago (p3,
+    13:21:59Z by the kubelet) would look long settled. The wait reads the API server's ``Date``, so it
+    still holds the workload until the container has run 30 s."""
+    kind.deploy(wait=False)
+    pod = _pod_of(kind, "kube-state-metrics-")
+    _kubelet(kind, pod, CRASH_CYCLE[2])
+    cluster_now = datetime.fromisoformat("2026-12-01T13:22:00Z")
+    kind.fake.clock_offset_s = (cluster_now - datetime.now(UTC)).total_seconds()
+    start = kind.clock.now
+    ok, _, out = _wait(kind, [Ref("apps", "Deployment", "monitoring", "kube-state-metrics", "apps/v1")],
+                       server_clock=True)
+    assert ok and kind.clock.now - start >= 30
+    assert "running for less than 30s" in out

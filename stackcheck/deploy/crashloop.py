@@ -12,7 +12,9 @@ reads the pods' container statuses and remembers, across polls, what it saw:
   says only that it runs: the crasher on the real kubelet was first seen Running, restartCount 0,
   Ready, and then never again), is settled only once it has been running for :data:`STABLE_S`:
   by its own ``state.running.startedAt`` (the kubelet's clock, so a redeploy of a stack whose pod
-  restarted long ago is not held up), or by this wait's clock (if the two clocks disagree);
+  restarted long ago is not held up) read against the API server's clock (``wall``: its ``Date``, so
+  a machine whose clock runs ahead cannot age a fresh restart past the limit), or by this wait's own
+  observation (if the clocks disagree);
 - the fail-fast grace runs from the first evidence and is not reset by a brief run; only a settled
   container clears it.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 Json = dict[str, Any]
@@ -82,8 +84,7 @@ def last_exit(entry: Json) -> str:
             f"at {ended.get('finishedAt')}")
 
 
-def crashes(tracker: Tracker, pods: list[Json], now: float,
-            wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[Crash]:
+def crashes(tracker: Tracker, pods: list[Json], now: float, wall: Callable[[], datetime]) -> list[Crash]:
     """The containers of these pods that are crash-looping or not yet settled after a restart."""
     out: list[Crash] = []
     live: set[str] = set()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -147,8 +147,7 @@ def _with_waiting(result: Result, pods: list[dict[str, Any]]) -> Result:
     return Result(result.status, f"{result.message} ({'; '.join(reasons)})", result.reason)
 
 
-def poll(kube: KubeAccess, tracked: Tracked, now: float,
-         wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+def poll(kube: KubeAccess, tracked: Tracked, now: float, wall: Callable[[], datetime]) -> None:
     tracked.live = read(kube, tracked.ref)
     tracked.result = compute(tracked.live)
     tracked.pods = pods_of(kube, tracked.live) if tracked.live and tracked.ref.kind in WORKLOADS else []
@@ -193,9 +192,13 @@ def waitable(refs: list[Ref]) -> list[Ref]:
 
 def wait(kube: KubeAccess, refs: list[Ref], timeout_s: float, console: Console, *,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-         label: str = "objects", wall: Callable[[], datetime] = lambda: datetime.now(UTC)
+         label: str = "objects", wall: Callable[[], datetime] | None = None
          ) -> tuple[bool, list[Tracked]]:
-    """Poll until every ref is Current, one is Failed, or the budget runs out; (all ready, last seen)."""
+    """Poll until every ref is Current, one is Failed, or the budget runs out; (all ready, last seen).
+
+    ``wall`` is the clock a container's ``startedAt`` is read against: the API server's by default.
+    """
+    wall = wall or kube.server_now
     items = [Tracked(r) for r in waitable(refs)]
     if not items:
         return True, items

@@ -18,6 +18,8 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,8 @@ class KubeAccess:
         self.api = client.ApiClient(configuration)
         self.api.user_agent = "stackcheck"
         self._resources: dict[tuple[str, str], Any] = {}
+        #: The API server's clock minus ours, from the ``Date`` of its last raw answer (0 until one came).
+        self.clock_offset_s = 0.0
 
     # The generated API modules take a second or more each to import, so each is loaded on first use.
     @cached_property
@@ -184,14 +188,28 @@ class KubeAccess:
         try:
             response = self.dynamic.request(method, path, body=body, **params)
         except ApiException as exc:
+            self._keep_time(exc.headers)
             if exc.status in accept:
                 return Answer(int(exc.status), dict(parse_status(_text(exc.body)) or {}),
                               _warnings(exc.headers))
             raise self.error(what, exc.status or 0, _text(exc.body), exc.reason) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise self.unreachable(what, exc) from exc
+        self._keep_time(response.headers)
         raw = response.data
         return Answer(int(response.status), json.loads(raw) if raw else {}, _warnings(response.headers))
+
+    def server_now(self) -> datetime:
+        """The API server's time now (ours, corrected by its last ``Date``): the clock the cluster's own
+        stamps (a container's ``startedAt``) are written on, whatever the skew of the machine we run on."""
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
+
+    def _keep_time(self, headers: Any) -> None:
+        try:
+            sent = parsedate_to_datetime((headers or {}).get("Date") or "")
+        except (TypeError, ValueError):
+            return  # no Date (RFC 9110 lets a server without a clock omit it): keep the last offset
+        self.clock_offset_s = (sent - datetime.now(UTC)).total_seconds()
 
     def resource(self, api_version: str, kind: str) -> Any:
         """The DynamicClient's resource for a kind (discovery), or an error naming the kind."""
