@@ -313,9 +313,11 @@ def test_shipped_manifests_pass_and_reports_follow_the_schema(tmp_path: Path) ->
         "started_at",
         "duration_s",
         "summary",
+        "interrupted",
         "checks",
     }
     assert (report["schema"], report["target"], report["profile"]) == (SCHEMA, "manifests", "lint")
+    assert report["interrupted"] is False
     ids = [c["id"] for c in report["checks"]]
     assert len(ids) == len(set(ids)), "check ids must be unique"
     for check in report["checks"]:
