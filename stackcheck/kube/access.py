@@ -209,6 +209,7 @@ class KubeAccess:
             sent = parsedate_to_datetime((headers or {}).get("Date") or "")
         except (TypeError, ValueError):
             return  # no Date (RFC 9110 lets a server without a clock omit it): keep the last offset
+        sent = sent if sent.tzinfo is not None else sent.replace(tzinfo=UTC)  # "-0000": UTC, zone unsaid
         self.clock_offset_s = (sent - datetime.now(UTC)).total_seconds()
 
     def resource(self, api_version: str, kind: str) -> Any:
