@@ -32,7 +32,7 @@ from stackcheck.deploy.wait import Tracked
 from stackcheck.errors import StackcheckError
 from stackcheck.kube.access import KubeAccess
 from stackcheck.kube.apply import Ref, podsecurity_fix, read
-from stackcheck.kube.status import PODSECURITY_REFUSAL, condition, waiting_reasons
+from stackcheck.kube.status import PODSECURITY_LEVEL, condition, waiting_reasons
 
 NEWEST_EVENTS = 3
 Json = dict[str, Any]
@@ -135,9 +135,6 @@ def _crashed(kube: KubeAccess, pod: Json) -> list[str]:
     return out
 
 
-_LEVEL = re.compile(PODSECURITY_REFUSAL + r' "(?P<level>[^"]+)"')
-
-
 def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], list[tuple[str, str, str, str]]]
               ) -> list[str]:
     """The diagnosis of one object, one line each."""
@@ -181,7 +178,7 @@ def lines_for(kube: KubeAccess, item: Tracked, events: dict[tuple[str, str], lis
         shown += 1
     if not timeline:
         out.append("  no events recorded for it")
-    refused = _LEVEL.search("\n".join(out))
+    refused = PODSECURITY_LEVEL.search("\n".join(out))
     if refused is not None:
         out.append(f"  fix: {podsecurity_fix(item.ref.namespace, refused['level'])}")
     return out

@@ -30,6 +30,7 @@ from typing import Any
 
 from stackcheck.errors import StackcheckError, UsageError, truncate
 from stackcheck.kube.access import KubeAccess, warning_text
+from stackcheck.kube.status import PODSECURITY_LEVEL
 
 FIELD_MANAGER = "stackcheck"
 #: (manager, operation) whose fields are taken over before applying (as fluxcd/pkg ssa does).
@@ -114,7 +115,6 @@ class ApplyRejected(UsageError):
     """The API server refused the object itself (unknown field, bad value): a manifest error (exit 2)."""
 
 
-_PODSECURITY = re.compile(r'violates PodSecurity "(?P<level>[^"]+)"')
 #: A PodSecurity answer lists every violated check; cutting it would cut the fix.
 PODSECURITY_TEXT_MAX = 2000
 
@@ -132,7 +132,7 @@ class PodSecurityRejected(ApplyRejected):
     policy problem, not a permission one, so exit 2 and not 3."""
 
     def __init__(self, ref: Ref, message: str) -> None:
-        found = _PODSECURITY.search(message)
+        found = PODSECURITY_LEVEL.search(message)
         level = found["level"] if found else "?"
         fix = podsecurity_fix(ref.namespace, level)
         super().__init__(f"PodSecurity admission refused {ref} (HTTP 403 Forbidden: "
@@ -303,7 +303,7 @@ def _send(kube: KubeAccess, ref: Ref, path: str, body: dict[str, Any], query: li
                           accept=(400, 403, 409, 422, 500))
     if answer.status == 403:
         message = str(answer.body.get("message", ""))
-        if _PODSECURITY.search(message):
+        if PODSECURITY_LEVEL.search(message):
             raise PodSecurityRejected(ref, message)
         raise kube.error(f"apply {ref}", 403, json.dumps(answer.body))
     if answer.status in (400, 422) \

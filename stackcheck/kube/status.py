@@ -66,6 +66,8 @@ def _int(value: Any, default: int) -> int:
 
 #: The API server's words when PodSecurity admission refuses a pod (contracts j1, j6-j8).
 PODSECURITY_REFUSAL = "violates PodSecurity"
+#: The level it names: ``violates PodSecurity "restricted:latest"``.
+PODSECURITY_LEVEL = re.compile(PODSECURITY_REFUSAL + r' "(?P<level>[^"]+)"')
 
 
 _REFUSED_POD = re.compile(r'pods "(?P<pod>[^"]+)" is forbidden')
