@@ -71,6 +71,7 @@ class Outcome:
     error: str | None = None
 
     def add(self, applied: Applied) -> None:
+        """One ``objects`` row of ``--json``: the object, what was done, and (after the wait) its status."""
         self.rows.append({"group": applied.ref.group, "kind": applied.ref.kind,
                           "namespace": applied.ref.namespace,
                           "name": applied.ref.name, "action": applied.action,
@@ -221,17 +222,11 @@ def deploy(opts: DeployOptions, console: Console, *, environ: Mapping[str, str] 
         for secret, body in zip([p for p in secret_plans if p.action == "create"], secret_bodies,
                                 strict=True):
             labelled = inventory.label_member(body, set_id)
-            if opts.dry_run:
-                outcome.rows.append({"group": "", "kind": "Secret", "namespace": secret.ref.namespace,
-                                     "name": secret.ref.name, "action": "create", "uid": None, "changed": [],
-                                     "took_over": [], "warnings": [], "status": None, "message": None})
-            else:
-                made = create_secret(kube, labelled, dry_run=False)
-                applied.append(Applied(secret.ref, "create", made or {"metadata": {}}))
-                outcome.rows.append({"group": "", "kind": "Secret", "namespace": secret.ref.namespace,
-                                     "name": secret.ref.name, "action": "create",
-                                     "uid": ((made or {}).get("metadata") or {}).get("uid"), "changed": [],
-                                     "took_over": [], "warnings": [], "status": None, "message": None})
+            made = None if opts.dry_run else create_secret(kube, labelled, dry_run=False)
+            created = Applied(secret.ref, "create", made or {"metadata": {}})
+            if not opts.dry_run:
+                applied.append(created)
+            outcome.add(created)
         for secret in secret_plans:
             if secret.generated is not None:  # made by an earlier deploy: still a member, never rewritten
                 applied.append(Applied(secret.ref, "unchanged", secret.generated))
