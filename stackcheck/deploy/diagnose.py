@@ -28,7 +28,7 @@ from rich.markup import escape
 
 from stackcheck.deploy.admission import event_stamp
 from stackcheck.deploy.crashloop import last_exit
-from stackcheck.deploy.wait import Tracked
+from stackcheck.deploy.wait import Tracked, short
 from stackcheck.errors import StackcheckError
 from stackcheck.kube.access import KubeAccess
 from stackcheck.kube.apply import Ref, podsecurity_fix, read
@@ -109,9 +109,10 @@ def _once(message: str, said: str) -> str | None:
     ``Back-off pulling image "X": ErrImagePull: <chain>``, as the real kubelet writes both)."""
     if message in said:
         return None
-    cut = message.find('": ')
-    if cut > 0 and len(message) - cut > 40 and message[cut + 3:] in said:
-        return f"{message[:cut + 1]} (the error quoted above)"
+    first = short(message)  # up to the first quoted name; the chain follows after '": '
+    chain = message[len(first) + 2:]
+    if first != message and len(chain) > 37 and chain in said:
+        return f"{first} (the error quoted above)"
     return message
 
 
